@@ -1,0 +1,221 @@
+"""Configuration: deployment settings from the environment (and ``.env``), the model
+catalogue and quota policy from a TOML file. Invalid configuration raises one
+`ConfigError` naming the field, before anything connects."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain import Effort
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("reasonbot.toml")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class ModelSpec(BaseModel):
+    """One model of the catalogue, addressed by its alias (``/reason --model mini``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alias: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")
+    id: str = Field(min_length=1, description="the provider's model id")
+    label: str = ""
+    weekly_limit: int = Field(ge=0, description="messages per team per week")
+    per_user_limit: int | None = Field(default=None, ge=0)
+    reasoning_effort: Effort | None = None
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    # How instructions reach the model: o1-class models take "developer", older
+    # reasoning models (o1-mini, some R1 servers) take none, so they are folded into
+    # the first user message.
+    instructions_role: Literal["developer", "system", "user"] = "developer"
+    streaming: bool = True
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.alias
+
+
+class WeekPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starts_on: str = "monday"
+    timezone: str = "UTC"
+
+    @field_validator("starts_on")
+    @classmethod
+    def _weekday(cls, v: str) -> str:
+        if v.lower() not in WEEKDAYS:
+            raise ValueError(f"must be one of {', '.join(WEEKDAYS)}")
+        return v.lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @property
+    def weekday(self) -> int:
+        return WEEKDAYS.index(self.starts_on)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _default_models() -> list[ModelSpec]:
+    # Mirrors ChatGPT's o1 launch: o1-preview 30 messages a week, o1-mini 50.
+    return [
+        ModelSpec(alias="o1", id="o1", label="o1", weekly_limit=30),
+        ModelSpec(alias="mini", id="o1-mini", label="o1-mini", weekly_limit=50,
+                  instructions_role="user"),
+    ]
+
+
+class Catalogue(BaseModel):
+    """The TOML file: models, quota policy and limits of the conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_model: str = "o1"
+    models: list[ModelSpec] = Field(default_factory=_default_models, min_length=1)
+    week: WeekPolicy = Field(default_factory=WeekPolicy)
+    admins: list[str] = Field(default_factory=list, description="user keys that are admins")
+    instructions: str = (
+        "You are reasonbot, answering a team in a chat thread. Answer in Markdown; be"
+        " precise and say when you are unsure."
+    )
+    max_prompt_chars: int = Field(default=20_000, ge=1)
+    max_history_turns: int = Field(default=40, ge=0)
+    progress_every_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_aliases(cls, models: list[ModelSpec]) -> list[ModelSpec]:
+        seen: set[str] = set()
+        for m in models:
+            if m.alias in seen:
+                raise ValueError(f"duplicate model alias {m.alias!r}")
+            seen.add(m.alias)
+        return models
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Catalogue:
+        if self.default_model not in self.aliases:
+            raise ValueError(
+                f"default_model {self.default_model!r} is not one of {', '.join(self.aliases)}"
+            )
+        return self
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(m.alias for m in self.models)
+
+    def get(self, alias: str) -> ModelSpec | None:
+        for m in self.models:
+            if m.alias == alias.lower():
+                return m
+        return None
+
+
+class Settings(BaseSettings):
+    """Deployment settings, under the names the ecosystem already uses."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_read_timeout: float = Field(default=600.0, gt=0)
+    openai_max_retries: int = Field(default=3, ge=0, le=10)
+    database_url: str = "sqlite+aiosqlite:///reasonbot.db"
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    discord_token: SecretStr | None = None
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+    discord_guild_id: int | None = None
+    discord_message_content: bool = False
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: str | None = None
+    port: int = Field(default=3000, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    reasonbot_config: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None or self.slack_client_id is not None
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{source}: {where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment")) from exc
+
+
+def load_catalogue(path: Path | None) -> Catalogue:
+    """Read the TOML catalogue; without a path, ``./reasonbot.toml`` if present, else
+    the built-in defaults (o1 30/week, mini 50/week)."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return Catalogue()
+        path = DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"REASONBOT_CONFIG: no such file {str(path)!r}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Catalogue.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from exc
+
+
+def api_key_for(spec: ModelSpec, settings: Settings) -> str | None:
+    if spec.api_key_env:
+        return os.environ.get(spec.api_key_env)
+    return settings.openai_api_key.get_secret_value() if settings.openai_api_key else None

@@ -1,0 +1,180 @@
+"""Values that cross layers. Identities (team, channel, thread, user) are opaque keys
+built by adapters (e.g. ``slack:T123``, ``discord:42:7:9``); the core compares them and
+never parses them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a conversation as the model sees it."""
+
+    role: Role
+    content: str
+
+
+class Effort(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True, slots=True)
+class AskRequest:
+    """A question as an adapter hands it to the core.
+
+    ``text`` may still carry ``--model``/``--effort`` options (Slack, terminal); adapters
+    with typed options (Discord) set ``model``/``effort`` instead. ``key`` is the
+    platform's idempotency key (event id, interaction id): one key is charged and
+    answered at most once. ``context`` holds turns the adapter read from the platform
+    that our database has not seen (e.g. thread messages from before the bot joined).
+    """
+
+    platform: str
+    team: str
+    channel: str
+    thread: str
+    user: str
+    text: str
+    key: str
+    model: str | None = None
+    effort: Effort | None = None
+    context: tuple[Turn, ...] = ()
+    user_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaCommand:
+    """``/quota ...`` as typed by a user; ``is_admin`` is decided by the adapter
+    (Slack workspace admin, Discord Manage Server), the config's admin list adds to it."""
+
+    platform: str
+    team: str
+    user: str
+    text: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReply:
+    """What a model returned: the answer, separately any reasoning text, and usage."""
+
+    text: str
+    reasoning: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    model: str = ""
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One quota week: [start, end) in UTC; ``key`` is its stable database key."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        return self.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits in force for one team/model/user at reservation time."""
+
+    team_limit: int
+    user_limit: int | None = None  # None: no per-user cap
+
+
+class ReservationStatus(enum.StrEnum):
+    RESERVED = "reserved"
+    COMMITTED = "committed"
+    REFUNDED = "refunded"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A held message of quota. ``replayed`` is true when the key was seen before: the
+    caller must then neither answer nor charge again (``status`` is the first outcome)."""
+
+    key: str
+    team: str
+    model: str
+    user: str
+    window: str
+    status: ReservationStatus
+    replayed: bool = False
+    denied_scope: str | None = None  # "team" or "user" when status is DENIED
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """One row of a quota report."""
+
+    model: str
+    limit: int
+    granted: int
+    used: int
+    user_limit: int | None = None
+
+    @property
+    def allowance(self) -> int:
+        return self.limit + self.granted
+
+    @property
+    def remaining(self) -> int:
+        return max(self.allowance - self.used, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class UserUsage:
+    user: str
+    model: str
+    used: int
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TeamUsage:
+    """Everything `/quota` shows for one team and one week."""
+
+    team: str
+    window: Window
+    models: tuple[ModelUsage, ...]
+    users: tuple[UserUsage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    team: str
+    actor: str
+    action: str
+    model: str | None
+    value: int | None
+    target: str | None
+    at: datetime

@@ -1,0 +1,133 @@
+"""Every error the core knows, translated once at the edge where it happens.
+
+    BotError
+    ├── UsageError            the user typed something we cannot parse (no charge)
+    ├── InputRejected         empty or over-long question (no charge)
+    ├── UnknownModel          an alias that is not in the catalogue
+    ├── NotAllowed            a non-admin tried an admin command
+    ├── QuotaExhausted        the team (or the user) has no messages left this week
+    ├── ModelError            the provider failed; the reservation is refunded
+    │   ├── ModelTimeout
+    │   ├── ModelRateLimited
+    │   ├── ModelOutOfCredit
+    │   ├── ContextTooLong
+    │   ├── ModelRefused
+    │   ├── ModelAuthError
+    │   ├── ModelBadRequest
+    │   └── ModelUnavailable
+    ├── PlatformError         Slack/Discord refused or failed a call
+    ├── StorageError          the database failed
+    └── ConfigError           invalid configuration (exit code 2 before connecting)
+
+Only `bot.service` turns these into user-facing text (through `bot.messages`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class BotError(Exception):
+    """Base of every error reasonbot raises on purpose."""
+
+
+class UsageError(BotError):
+    """The command could not be parsed; `usage` is the help text to show."""
+
+    def __init__(self, message: str, *, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class InputRejected(BotError):
+    """The question is empty or too long."""
+
+
+class UnknownModel(BotError):
+    def __init__(self, alias: str, *, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown model {alias!r}")
+        self.alias = alias
+        self.known = known
+
+
+class NotAllowed(BotError):
+    """A non-admin asked for an admin-only command."""
+
+
+class QuotaExhausted(BotError):
+    def __init__(
+        self,
+        *,
+        model: str,
+        limit: int,
+        resets_at: datetime,
+        scope: str = "team",
+        alternatives: tuple[tuple[str, int], ...] = (),
+    ) -> None:
+        super().__init__(f"{scope} quota for {model} exhausted")
+        self.model = model
+        self.limit = limit
+        self.resets_at = resets_at
+        self.scope = scope  # "team" or "user"
+        self.alternatives = alternatives  # (alias, remaining) of models that still have messages
+
+
+class ModelError(BotError):
+    """The model provider failed. `retryable` says whether a later retry may succeed."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str = "", *, status: int | None = None, code: str | None = None):
+        super().__init__(message or self.__class__.__name__)
+        self.status = status
+        self.code = code
+
+
+class ModelTimeout(ModelError):
+    retryable = True
+
+
+class ModelRateLimited(ModelError):
+    retryable = True
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: object):
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ModelOutOfCredit(ModelError):
+    pass
+
+
+class ContextTooLong(ModelError):
+    pass
+
+
+class ModelRefused(ModelError):
+    pass
+
+
+class ModelAuthError(ModelError):
+    pass
+
+
+class ModelBadRequest(ModelError):
+    pass
+
+
+class ModelUnavailable(ModelError):
+    retryable = True
+
+
+class PlatformError(BotError):
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StorageError(BotError):
+    pass
+
+
+class ConfigError(BotError):
+    """Invalid configuration: the message names the field."""

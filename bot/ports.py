@@ -1,0 +1,168 @@
+"""The small interfaces ("ports") the core needs from the edges.
+
+Storage implements `QuotaLedger` and `ConversationStore`; the model client implements
+`ReasoningModel`; each chat adapter implements `Replier` for one request and a
+`Renderer` for its text format. The core never reaches back for platform objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from bot.domain import (
+    AuditEntry,
+    Effort,
+    Limits,
+    ModelReply,
+    Reservation,
+    TeamUsage,
+    Turn,
+    Usage,
+    Window,
+)
+
+if TYPE_CHECKING:
+    from bot.config import ModelSpec
+
+
+class QuotaLedger(Protocol):
+    """Weekly message quotas per team and model, atomic across processes.
+
+    Every method is one short transaction; none is held across a model call.
+    """
+
+    async def reserve(
+        self,
+        *,
+        key: str,
+        team: str,
+        model: str,
+        user: str,
+        channel: str,
+        window: Window,
+        limits: Limits,
+        now: datetime,
+    ) -> Reservation:
+        """Hold one message. Idempotent on ``key``: a second call returns the first
+        outcome with ``replayed=True`` and charges nothing. When the team allowance
+        (limit + grants) or the user's cap is used up, the outcome is DENIED."""
+        ...
+
+    async def commit(
+        self, key: str, *, usage: Usage, latency_ms: int, now: datetime
+    ) -> None:
+        """Mark a reservation answered, with its token usage."""
+        ...
+
+    async def refund(self, key: str, *, error: str, now: datetime) -> bool:
+        """Give the message back to the window it was reserved in. Idempotent: returns
+        False if the key was not RESERVED (already refunded, committed or unknown)."""
+        ...
+
+    async def limit_override(self, team: str, model: str) -> int | None:
+        """The team's own weekly limit for ``model``, if an admin set one."""
+        ...
+
+    async def user_cap(self, team: str, model: str, user: str) -> int | None:
+        """The per-user weekly cap an admin set for ``user`` (any model: model '*')."""
+        ...
+
+    async def usage(
+        self, team: str, window: Window, *, limits: dict[str, int], with_users: bool
+    ) -> TeamUsage:
+        """This week's usage of every model in ``limits`` (alias -> default limit)."""
+        ...
+
+    async def set_limit(self, team: str, model: str, limit: int, *, actor: str, now: datetime) -> None:
+        ...
+
+    async def grant(
+        self, team: str, model: str, window: Window, extra: int, *, actor: str, now: datetime
+    ) -> None:
+        ...
+
+    async def reset(
+        self, team: str, model: str, window: Window, *, actor: str, now: datetime
+    ) -> None:
+        ...
+
+    async def set_user_cap(
+        self, team: str, user: str, model: str, cap: int | None, *, actor: str, now: datetime
+    ) -> None:
+        """Set (or with ``None`` clear) a user's weekly cap; model '*' means every model."""
+        ...
+
+    async def audit_log(self, team: str, *, limit: int = 20) -> Sequence[AuditEntry]:
+        ...
+
+
+class ConversationStore(Protocol):
+    """Conversation turns per thread, so follow-ups have context across restarts."""
+
+    async def history(self, thread: str, *, limit: int = 50) -> list[Turn]:
+        """The thread's turns, oldest first (the last ``limit``)."""
+        ...
+
+    async def append(self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime) -> None:
+        ...
+
+    async def knows(self, thread: str) -> bool:
+        """True if the bot has answered in this thread before."""
+        ...
+
+
+ProgressCallback = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    spec: ModelSpec
+    messages: tuple[Turn, ...]
+    effort: Effort | None = None
+    instructions: str | None = None
+
+
+class ReasoningModel(Protocol):
+    async def complete(
+        self, call: ModelCall, *, on_text: ProgressCallback | None = None
+    ) -> ModelReply:
+        """Run one completion. ``on_text`` receives the answer so far (never the
+        reasoning) while the model streams. Raises a `bot.errors.ModelError`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a replier shows while the model works."""
+
+    model: str
+    elapsed_s: float
+    partial: str = ""  # answer text so far, already safe to show
+    queued_position: int | None = None
+
+
+class Replier(Protocol):
+    """Where one request's status and answer go; made by the adapter per request."""
+
+    async def progress(self, progress: Progress) -> None:
+        """Show or update the status while the model thinks (called often; throttle)."""
+        ...
+
+    async def answer(self, text: str, *, footer: str) -> None:
+        """Deliver the final answer (Markdown, mass mentions already neutralised)."""
+        ...
+
+    async def fail(self, text: str) -> None:
+        """Deliver a clear error instead of an answer."""
+        ...
+
+
+class Renderer(Protocol):
+    """A platform's text format: Markdown in, platform text out, under its limit."""
+
+    max_chars: int
+
+    def to_platform(self, markdown: str) -> str: ...
