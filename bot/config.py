@@ -88,8 +88,9 @@ def _default_models() -> list[ModelSpec]:
     # Mirrors ChatGPT's o1 launch: o1-preview 30 messages a week, o1-mini 50.
     return [
         ModelSpec(alias="o1", id="o1", label="o1", weekly_limit=30),
-        ModelSpec(alias="mini", id="o1-mini", label="o1-mini", weekly_limit=50,
-                  instructions_role="user"),
+        ModelSpec(
+            alias="mini", id="o1-mini", label="o1-mini", weekly_limit=50, instructions_role="user"
+        ),
     ]
 
 

@@ -7,6 +7,7 @@ Storage implements `QuotaLedger` and `ConversationStore`; the model client imple
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,9 +52,7 @@ class QuotaLedger(Protocol):
         (limit + grants) or the user's cap is used up, the outcome is DENIED."""
         ...
 
-    async def commit(
-        self, key: str, *, usage: Usage, latency_ms: int, now: datetime
-    ) -> None:
+    async def commit(self, key: str, *, usage: Usage, latency_ms: int, now: datetime) -> None:
         """Mark a reservation answered, with its token usage."""
         ...
 
@@ -76,18 +75,17 @@ class QuotaLedger(Protocol):
         """This week's usage of every model in ``limits`` (alias -> default limit)."""
         ...
 
-    async def set_limit(self, team: str, model: str, limit: int, *, actor: str, now: datetime) -> None:
-        ...
+    async def set_limit(
+        self, team: str, model: str, limit: int, *, actor: str, now: datetime
+    ) -> None: ...
 
     async def grant(
         self, team: str, model: str, window: Window, extra: int, *, actor: str, now: datetime
-    ) -> None:
-        ...
+    ) -> None: ...
 
     async def reset(
         self, team: str, model: str, window: Window, *, actor: str, now: datetime
-    ) -> None:
-        ...
+    ) -> None: ...
 
     async def set_user_cap(
         self, team: str, user: str, model: str, cap: int | None, *, actor: str, now: datetime
@@ -95,8 +93,7 @@ class QuotaLedger(Protocol):
         """Set (or with ``None`` clear) a user's weekly cap; model '*' means every model."""
         ...
 
-    async def audit_log(self, team: str, *, limit: int = 20) -> Sequence[AuditEntry]:
-        ...
+    async def audit_log(self, team: str, *, limit: int = 20) -> Sequence[AuditEntry]: ...
 
 
 class ConversationStore(Protocol):
@@ -106,8 +103,9 @@ class ConversationStore(Protocol):
         """The thread's turns, oldest first (the last ``limit``)."""
         ...
 
-    async def append(self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime) -> None:
-        ...
+    async def append(
+        self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime
+    ) -> None: ...
 
     async def knows(self, thread: str) -> bool:
         """True if the bot has answered in this thread before."""
@@ -134,6 +132,12 @@ class ReasoningModel(Protocol):
         ...
 
 
+class FailureKind(enum.StrEnum):
+    REJECTED = "rejected"  # bad input or unknown model: nothing charged
+    DENIED = "denied"  # quota exhausted: nothing charged
+    ERROR = "error"  # the model failed after we started: refunded
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     """What a replier shows while the model works."""
@@ -155,8 +159,9 @@ class Replier(Protocol):
         """Deliver the final answer (Markdown, mass mentions already neutralised)."""
         ...
 
-    async def fail(self, text: str) -> None:
-        """Deliver a clear error instead of an answer."""
+    async def fail(self, text: str, *, kind: FailureKind) -> None:
+        """Deliver a clear message instead of an answer. REJECTED and DENIED come
+        before any progress (nothing was shown yet); ERROR comes after progress."""
         ...
 
 

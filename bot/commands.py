@@ -1,0 +1,154 @@
+"""The one grammar of ``/reason`` and ``/quota``, shared by every platform."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from bot.domain import Effort
+from bot.errors import UsageError
+
+REASON_USAGE = (
+    "Usage: `/reason [--model NAME] [--effort low|medium|high] <question>`\n"
+    "Example: `/reason --model mini --effort high Why is the sky blue?`"
+)
+QUOTA_USAGE = (
+    "Usage:\n"
+    "• `/quota` — remaining messages per model and when the week resets\n"
+    "• `/quota set <model> <n>` — set the team's weekly limit (admins)\n"
+    "• `/quota grant <n> [model]` — extra messages for this week (admins)\n"
+    "• `/quota reset [model]` — give back this week's messages (admins)\n"
+    "• `/quota user <who> <n|off> [model]` — a per-user weekly cap (admins)\n"
+    "• `/quota log` — recent quota changes (admins)"
+)
+MAX_QUOTA_VALUE = 1_000_000
+_MENTION = re.compile(r"^<@!?&?([A-Za-z0-9_.-]+)(?:\|[^>]*)?>$")
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonArgs:
+    question: str
+    model: str | None = None
+    effort: Effort | None = None
+
+
+def parse_reason(text: str) -> ReasonArgs:
+    """Split leading ``--model``/``--effort`` options from the question.
+
+    Options are only read before the question, so a question may itself contain
+    ``--model``; ``--`` ends the options explicitly.
+    """
+    rest = text.strip()
+    model: str | None = None
+    effort: Effort | None = None
+    while rest.startswith("-"):
+        head, _, tail = rest.partition(" ")
+        if head == "--":
+            rest = tail.strip()
+            break
+        name, eq, value = head.partition("=")
+        if not eq:
+            value, _, tail = tail.strip().partition(" ")
+        if name in ("--model", "-m"):
+            if not value:
+                raise UsageError("`--model` needs a model name", usage=REASON_USAGE)
+            model = value.lower()
+        elif name in ("--effort", "-e"):
+            try:
+                effort = Effort(value.lower())
+            except ValueError:
+                raise UsageError(
+                    f"`--effort` must be low, medium or high, not `{value}`", usage=REASON_USAGE
+                ) from None
+        else:
+            raise UsageError(f"unknown option `{name}`", usage=REASON_USAGE)
+        rest = tail.strip()
+    return ReasonArgs(question=rest, model=model, effort=effort)
+
+
+class QuotaVerb(enum.StrEnum):
+    SHOW = "show"
+    SET = "set"
+    GRANT = "grant"
+    RESET = "reset"
+    USER = "user"
+    LOG = "log"
+    HELP = "help"
+
+
+ADMIN_VERBS = frozenset(
+    {QuotaVerb.SET, QuotaVerb.GRANT, QuotaVerb.RESET, QuotaVerb.USER, QuotaVerb.LOG}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaArgs:
+    verb: QuotaVerb
+    model: str | None = None
+    value: int | None = None  # None with USER means "remove the cap"
+    who: str | None = None
+
+
+def normalise_user(who: str) -> str:
+    """A user as typed in a command (``<@U123|ann>``, ``<@!42>``, ``@ann``, ``U123``) to
+    the bare id the adapters use as user key."""
+    who = who.strip()
+    m = _MENTION.match(who)
+    if m:
+        return m.group(1)
+    return who.removeprefix("@")
+
+
+def _count(word: str) -> int:
+    if not word.isdigit():
+        raise UsageError(f"`{word}` is not a whole number", usage=QUOTA_USAGE)
+    n = int(word)
+    if n > MAX_QUOTA_VALUE:
+        raise UsageError(f"`{word}` is too large (at most {MAX_QUOTA_VALUE:,})", usage=QUOTA_USAGE)
+    return n
+
+
+def parse_quota(text: str) -> QuotaArgs:
+    words = text.split()
+    if not words:
+        return QuotaArgs(QuotaVerb.SHOW)
+    try:
+        verb = QuotaVerb(words[0].lower())
+    except ValueError:
+        raise UsageError(f"unknown subcommand `{words[0]}`", usage=QUOTA_USAGE) from None
+    args = words[1:]
+
+    def arity(lo: int, hi: int) -> None:
+        if not lo <= len(args) <= hi:
+            raise UsageError(f"wrong number of arguments for `{verb}`", usage=QUOTA_USAGE)
+
+    match verb:
+        case QuotaVerb.SHOW | QuotaVerb.HELP | QuotaVerb.LOG:
+            arity(0, 0)
+            return QuotaArgs(verb)
+        case QuotaVerb.SET:
+            arity(2, 2)
+            # Accept both `set mini 10` and `set 10 mini`.
+            model, n = (args[0], args[1]) if not args[0].isdigit() else (args[1], args[0])
+            return QuotaArgs(verb, model=model.lower(), value=_count(n))
+        case QuotaVerb.GRANT:
+            arity(1, 2)
+            if not args[0].isdigit() and len(args) == 2:
+                args = [args[1], args[0]]
+            return QuotaArgs(
+                verb, value=_count(args[0]), model=args[1].lower() if len(args) == 2 else None
+            )
+        case QuotaVerb.RESET:
+            arity(0, 1)
+            return QuotaArgs(verb, model=args[0].lower() if args else None)
+        case QuotaVerb.USER:
+            arity(2, 3)
+            value = None if args[1].lower() in ("off", "none", "unlimited") else _count(args[1])
+            return QuotaArgs(
+                verb,
+                who=normalise_user(args[0]),
+                value=value,
+                model=args[2].lower() if len(args) == 3 else None,
+            )
+    raise AssertionError(verb)  # pragma: no cover

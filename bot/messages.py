@@ -1,0 +1,236 @@
+"""Every user-facing sentence, in one place, so tone stays the same on every platform.
+
+Text is Markdown; adapters convert it to their format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.domain import AuditEntry, ModelUsage, TeamUsage, Usage
+from bot.errors import (
+    BotError,
+    ContextTooLong,
+    InputRejected,
+    ModelAuthError,
+    ModelBadRequest,
+    ModelError,
+    ModelOutOfCredit,
+    ModelRateLimited,
+    ModelRefused,
+    ModelTimeout,
+    ModelUnavailable,
+    NotAllowed,
+    QuotaExhausted,
+    StorageError,
+    UnknownModel,
+    UsageError,
+)
+
+
+def when(at: datetime, now: datetime) -> str:
+    """``Mon 24 Nov 00:00 UTC (in 3 days)``."""
+    delta = at - now
+    secs = max(int(delta.total_seconds()), 0)
+    if secs >= 2 * 86400:
+        rel = f"in {secs // 86400} days"
+    elif secs >= 2 * 3600:
+        rel = f"in {secs // 3600} hours"
+    elif secs >= 120:
+        rel = f"in {secs // 60} minutes"
+    else:
+        rel = "in a moment"
+    return f"{at:%a %d %b %H:%M} UTC ({rel})"
+
+
+def duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s"
+
+
+def empty_question(usage: str) -> str:
+    return f"Please ask a question.\n{usage}"
+
+
+def too_long(length: int, limit: int) -> str:
+    return (
+        f"That question is {length:,} characters long; the limit is {limit:,}. "
+        "Please shorten it or attach less text."
+    )
+
+
+def unknown_model(alias: str, known: Sequence[str]) -> str:
+    return (
+        f"There is no model called `{alias}`. Choose one of: "
+        + ", ".join(f"`{k}`" for k in known)
+        + "."
+    )
+
+
+def quota_exhausted(exc: QuotaExhausted, now: datetime) -> str:
+    who = "You have" if exc.scope == "user" else "This team has"
+    text = (
+        f"{who} used all {exc.limit} `{exc.model}` messages for this week. "
+        f"The quota resets {when(exc.resets_at, now)}."
+    )
+    if exc.alternatives:
+        alts = ", ".join(f"`{a}` ({n} left)" for a, n in exc.alternatives)
+        first = exc.alternatives[0][0]
+        text += f" Still available this week: {alts} — e.g. `/reason --model {first} …`."
+    else:
+        text += " No other model has messages left this week."
+    text += " Nothing was charged."
+    return text
+
+
+_MODEL_ERRORS: dict[type[ModelError], str] = {
+    ModelTimeout: "The model took too long to answer and the request timed out.",
+    ModelRateLimited: "The model provider is rate limiting us right now.",
+    ModelOutOfCredit: "The model provider says our account is out of credit; an admin "
+    "needs to check the billing.",
+    ContextTooLong: "This conversation is too long for the model. Start a new thread "
+    "with a shorter question.",
+    ModelRefused: "The model declined to answer this question.",
+    ModelAuthError: "The model provider rejected our credentials; an admin needs to "
+    "check the API key.",
+    ModelBadRequest: "The model provider rejected the request.",
+    ModelUnavailable: "The model provider is unavailable right now.",
+}
+
+
+def model_error(exc: ModelError) -> str:
+    base = next(
+        (text for cls, text in _MODEL_ERRORS.items() if isinstance(exc, cls)),
+        "The model failed to answer.",
+    )
+    tail = " Please try again in a few minutes." if exc.retryable else ""
+    return f"⚠️ {base}{tail} Your message was not counted against the quota."
+
+
+def error_text(exc: BotError, *, now: datetime) -> str:
+    """The one place an error becomes words."""
+    match exc:
+        case UsageError():
+            return f"{exc}.\n{exc.usage}" if exc.usage else f"{exc}."
+        case InputRejected():
+            return str(exc)
+        case UnknownModel():
+            return unknown_model(exc.alias, exc.known)
+        case NotAllowed():
+            return "Only admins can change quotas. `/quota` shows what is left."
+        case QuotaExhausted():
+            return quota_exhausted(exc, now)
+        case ModelError():
+            return model_error(exc)
+        case StorageError():
+            return (
+                "⚠️ The quota database is unavailable; nothing was charged. "
+                "Please try again shortly."
+            )
+    return "⚠️ Something went wrong; nothing was charged."
+
+
+def footer(
+    *,
+    model: str,
+    elapsed_s: float,
+    usage: Usage,
+    remaining: int | None,
+    truncated: bool,
+) -> str:
+    parts = [model, duration(elapsed_s)]
+    if usage.total_tokens:
+        tokens = f"{usage.total_tokens:,} tokens"
+        if usage.reasoning_tokens:
+            tokens += f" ({usage.reasoning_tokens:,} reasoning)"
+        parts.append(tokens)
+    if remaining is not None:
+        parts.append(f"{remaining} left this week")
+    text = " · ".join(parts)
+    if truncated:
+        text = "✂️ The answer hit the model's length limit and is cut off. " + text
+    return text
+
+
+def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:
+    if position is not None:
+        return f"⏳ Queued for `{model}` (position {position})…"
+    if elapsed_s < 1:
+        return f"🤔 Thinking with `{model}`…"
+    return f"🤔 Thinking with `{model}`… {duration(elapsed_s)}"
+
+
+def asked(user_mention: str, question: str, model: str, *, limit: int = 300) -> str:
+    q = question if len(question) <= limit else question[: limit - 1] + "…"
+    quoted = "\n".join("> " + line for line in q.splitlines()) or "> "
+    return f"{user_mention} asked `{model}`:\n{quoted}"
+
+
+def _model_line(m: ModelUsage, own: int | None) -> str:
+    line = f"`{m.model}`: {m.remaining} of {m.allowance} left"
+    if m.granted:
+        line += f" ({m.limit} + {m.granted} granted)"
+    if own is not None:
+        line += f" · you used {own}"
+        if m.user_limit is not None:
+            line += f" of your {m.user_limit}"
+    return line
+
+
+def quota_summary(usage: TeamUsage, *, user: str, now: datetime, admin: bool) -> str:
+    own: dict[str, int] = {}
+    for u in usage.users:
+        if u.user == user:
+            own[u.model] = u.used
+    lines = [f"*Quota this week* — resets {when(usage.window.end, now)}"]
+    lines += ["• " + _model_line(m, own.get(m.model, 0)) for m in usage.models]
+    if admin:
+        others = [u for u in usage.users if u.used]
+        if others:
+            lines.append("*Usage by person*")
+            for u in sorted(others, key=lambda u: (-u.used, u.user, u.model)):
+                lines.append(f"• <@{u.user}> · `{u.model}`: {u.used} ({u.tokens:,} tokens)")
+        else:
+            lines.append("_Nobody has asked anything this week._")
+    return "\n".join(lines)
+
+
+def quota_changed(action: str, *, model: str | None, value: int | None, who: str | None) -> str:
+    match action:
+        case "set":
+            return f"✅ `{model}` weekly limit set to {value}."
+        case "grant":
+            return f"✅ Granted {value} extra `{model}` messages for this week."
+        case "reset":
+            return f"✅ This week's `{model}` usage reset to zero."
+        case "user" if value is None:
+            return f"✅ Removed the weekly cap of <@{who}> on {model_scope(model)}."
+        case "user":
+            return f"✅ <@{who}> may now send {value} messages a week to {model_scope(model)}."
+    return "✅ Done."
+
+
+def model_scope(model: str | None) -> str:
+    return "every model" if model in (None, "*") else f"`{model}`"
+
+
+def audit(entries: Sequence[AuditEntry]) -> str:
+    if not entries:
+        return "No quota changes yet."
+    lines = ["*Recent quota changes*"]
+    for e in entries:
+        detail = " ".join(
+            p
+            for p in (
+                e.action,
+                e.model or "",
+                str(e.value) if e.value is not None else "",
+                f"<@{e.target}>" if e.target else "",
+            )
+            if p
+        )
+        lines.append(f"• {e.at:%Y-%m-%d %H:%M} UTC <@{e.actor}>: {detail}")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Rendering rules shared by every platform: mentions from model output never ping,
+and long answers are split under a platform's limit without breaking code fences or
+words. Platform specifics come in through a `bot.ports.Renderer`."""
+
+from __future__ import annotations
+
+import re
+
+from bot.ports import Renderer
+
+ZWSP = "\u200b"
+# `@everyone`, `@here`, `@channel` as typed; preceded by start or a non-word char so
+# e-mail addresses are left alone.
+_AT_MASS = re.compile(r"(?<![\w@])@(everyone|here|channel)\b", re.IGNORECASE)
+# Slack's special mentions (<!here>, <!channel|channel>, <!subteam^S123|@team>) and
+# user/role mentions shared by Slack and Discord (<@U123>, <@!42>, <@&7>).
+_ANGLE_SPECIAL = re.compile(r"<!(?:subteam\^)?([^>|]*)(?:\|([^>]*))?>")
+_ANGLE_USER = re.compile(r"<@([!&]?)([^>|]*)(?:\|([^>]*))?>")
+_FENCE = re.compile(r"^\s*(```+|~~~+)")
+
+
+def neutralise_mentions(text: str) -> str:
+    """Make every mass or personal mention in model output inert, keeping it readable."""
+
+    def special(m: re.Match[str]) -> str:
+        label = (m.group(2) or m.group(1) or "mention").lstrip("@")
+        return f"@{ZWSP}{label}"
+
+    def user(m: re.Match[str]) -> str:
+        label = (m.group(3) or m.group(2) or "user").lstrip("@")
+        return f"@{ZWSP}{label}"
+
+    text = _ANGLE_SPECIAL.sub(special, text)
+    text = _ANGLE_USER.sub(user, text)
+    return _AT_MASS.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+
+
+def _split_long_line(line: str, limit: int) -> list[str]:
+    """Split one over-long line at spaces where possible, never dropping characters."""
+    parts: list[str] = []
+    while len(line) > limit:
+        cut = line.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        else:
+            cut += 1  # keep the space on the first part so joining restores the line
+        parts.append(line[:cut])
+        line = line[cut:]
+    parts.append(line)
+    return parts
+
+
+def chunk(text: str, limit: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``limit`` characters.
+
+    Breaks between lines where possible, otherwise between words. A code fence open at a
+    break is closed at the end of one piece and reopened (with its language) at the
+    start of the next, so every piece renders on its own.
+    """
+    if limit < 16:
+        raise ValueError("limit too small to split safely")
+    if len(text) <= limit:
+        return [text] if text else []
+    pieces: list[str] = []
+    current = ""
+    fence: str | None = None  # the opening line of the fence we are inside
+
+    def close_reserve() -> int:
+        return len("\n```") if fence else 0
+
+    def flush() -> None:
+        nonlocal current
+        if current:
+            body = current.rstrip("\n") if fence else current
+            pieces.append(body + ("\n" + _fence_marker(fence) if fence else ""))
+        current = (fence + "\n") if fence else ""
+
+    for raw in text.splitlines(keepends=True):
+        budget = limit - len(fence or "") - 1 - close_reserve() - 1
+        lines = _split_long_line(raw, max(budget, 8)) if len(raw) > budget else [raw]
+        for line in lines:
+            if len(current) + len(line) + close_reserve() > limit:
+                flush()
+            current += line
+            m = _FENCE.match(line)
+            if m:
+                if fence is None:
+                    fence = line.strip()
+                elif line.strip().startswith(_fence_marker(fence)):
+                    fence = None
+    if current and current != ((fence + "\n") if fence else ""):
+        pieces.append(current)
+    return pieces
+
+
+def _fence_marker(fence_line: str | None) -> str:
+    if not fence_line:
+        return ""
+    m = _FENCE.match(fence_line)
+    return m.group(1) if m else "```"
+
+
+def render_chunks(markdown: str, renderer: Renderer) -> list[str]:
+    """Model Markdown to platform messages: neutralised, converted, split."""
+    return chunk(renderer.to_platform(neutralise_mentions(markdown)), renderer.max_chars)
