@@ -161,7 +161,8 @@ class Replier(Protocol):
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
         """Deliver a clear message instead of an answer. REJECTED and DENIED come
-        before any progress (nothing was shown yet); ERROR comes after progress."""
+        before any progress (nothing was shown yet); ERROR usually comes after progress,
+        but also without any when the database is down before the reservation."""
         ...
 
 

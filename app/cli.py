@@ -1,0 +1,185 @@
+"""``reasonbot``: the command line and the one place where everything is wired."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.config import Catalogue, Settings, load_catalogue, load_settings
+from bot.domain import QuotaCommand
+from bot.errors import BotError, ConfigError
+
+log = logging.getLogger("reasonbot")
+
+EXIT_CONFIG = 2
+NO_PLATFORM = """\
+reasonbot: no chat platform is configured, so there is nothing to run.
+  Slack:   set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode on $PORT),
+           plus SLACK_APP_TOKEN for Socket Mode (no public URL needed).
+  Discord: set DISCORD_TOKEN.
+Put them in the environment or in .env (see .env.example).
+To try the bot without a platform: reasonbot chat"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reasonbot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--team", default="local", help="team to charge (default: local)")
+    chat.add_argument("--user", default="me", help="who you are (default: me)")
+    chat.add_argument("--admin", action="store_true", help="act as a team admin")
+
+    sub.add_parser("run", help="serve every configured platform (Slack and/or Discord)")
+
+    db = sub.add_parser("db", help="database operations")
+    db.add_argument("action", choices=["upgrade"])
+
+    quota = sub.add_parser("quota", help="show or change a team's quotas (as an operator)")
+    quota.add_argument(
+        "--team", required=True, help="team key, e.g. slack:T0123, discord:123456, terminal:local"
+    )
+    quota.add_argument(
+        "words",
+        nargs=argparse.REMAINDER,
+        help="show | set <model> <n> | grant <n> [model] | reset [model] | "
+        "user <who> <n|off> [model] | log",
+    )
+
+    discord = sub.add_parser("discord", help="Discord helpers")
+    discord.add_argument("action", choices=["invite-url"])
+    discord.add_argument(
+        "--client-id",
+        type=int,
+        default=None,
+        help="application id (default: read from DISCORD_TOKEN)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        catalogue = load_catalogue(settings.reasonbot_config)
+    except ConfigError as exc:
+        print(f"reasonbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from app.logs import setup_logging
+
+    setup_logging(settings)
+    try:
+        match args.command:
+            case "chat":
+                return asyncio.run(_chat(settings, catalogue, args))
+            case "run":
+                if not (settings.slack_enabled or settings.discord_enabled):
+                    print(NO_PLATFORM, file=sys.stderr)
+                    return EXIT_CONFIG
+                return asyncio.run(_run(settings, catalogue))
+            case "db":
+                return asyncio.run(_db_upgrade(settings))
+            case "quota":
+                return asyncio.run(_quota(settings, catalogue, args.team, args.words))
+            case "discord":
+                return _discord_invite(settings, args.client_id)
+    except ConfigError as exc:
+        print(f"reasonbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BotError as exc:
+        print(f"reasonbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _chat(settings: Settings, catalogue: Catalogue, args: argparse.Namespace) -> int:
+    from adapters.terminal.chat import TerminalSession
+    from app.wiring import build_runtime
+
+    async with build_runtime(settings, catalogue) as rt:
+        session = TerminalSession(rt.service, team=args.team, user=args.user, admin=args.admin)
+        await session.run()
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from storage import make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _quota(settings: Settings, catalogue: Catalogue, team: str, words: list[str]) -> int:
+    from app.wiring import build_runtime
+
+    async with build_runtime(settings, catalogue) as rt:
+        platform = team.partition(":")[0]
+        result = await rt.service.quota(
+            QuotaCommand(platform, team, "operator", " ".join(words), is_admin=True)
+        )
+    print(result.text)
+    return 0 if result.ok else 1
+
+
+def _discord_invite(settings: Settings, client_id: int | None) -> int:
+    from adapters.discord.invite import client_id_from_token, invite_url
+
+    if client_id is None:
+        if settings.discord_token is None:
+            raise ConfigError("DISCORD_TOKEN is not set; pass --client-id instead")
+        client_id = client_id_from_token(settings.discord_token.get_secret_value())
+    print(invite_url(client_id))
+    return 0
+
+
+async def _run(settings: Settings, catalogue: Catalogue) -> int:
+    from app.wiring import build_runtime
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with build_runtime(settings, catalogue) as rt:
+        tasks = []
+        if settings.slack_enabled:
+            from adapters.slack.runner import run_slack
+
+            tasks.append(
+                asyncio.create_task(
+                    run_slack(service=rt.service, settings=settings, stop=stop), name="slack"
+                )
+            )
+        if settings.discord_enabled:
+            from adapters.discord.runner import run_discord
+
+            tasks.append(
+                asyncio.create_task(
+                    run_discord(
+                        service=rt.service, settings=settings, catalogue=catalogue, stop=stop
+                    ),
+                    name="discord",
+                )
+            )
+        log.info("reasonbot running: %s", ", ".join(t.get_name() for t in tasks))
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        stop.set()
+        for t in tasks:
+            if t in done and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The composition root: settings + catalogue in, a running `AskService` out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.model_client import OpenAIClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Catalogue, Settings, api_key_for
+from bot.service import AskService
+from storage import SqlConversationStore, SqlLedger, make_engine, upgrade
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    catalogue: Catalogue
+    service: AskService
+    ledger: SqlLedger
+    engine: AsyncEngine
+    model: OpenAIClient
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+@contextlib.asynccontextmanager
+async def build_runtime(
+    settings: Settings, catalogue: Catalogue, *, migrate: bool | None = None
+) -> AsyncIterator[Runtime]:
+    """Open the database (migrating it: always for SQLite, where the bot owns its file;
+    for PostgreSQL only when asked, since deployments migrate on release) and the
+    model client's connection pool; close both on exit."""
+    engine = make_engine(settings.database_url)
+    model = OpenAIClient(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        read_timeout=settings.openai_read_timeout,
+        max_retries=settings.openai_max_retries,
+        key_for=lambda spec: api_key_for(spec, settings),
+    )
+    try:
+        if migrate or (migrate is None and is_sqlite(settings.database_url)):
+            await upgrade(engine)
+        ledger = SqlLedger(engine)
+        service = AskService(
+            catalogue=catalogue,
+            ledger=ledger,
+            conversations=SqlConversationStore(engine),
+            model=model,
+        )
+        yield Runtime(settings, catalogue, service, ledger, engine, model)
+    finally:
+        await model.aclose()
+        await engine.dispose()
