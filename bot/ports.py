@@ -166,6 +166,34 @@ class Replier(Protocol):
         ...
 
 
+class Observer(Protocol):
+    """Told about every finished request (metrics); must not block or raise."""
+
+    def finished(
+        self,
+        *,
+        platform: str,
+        model: str,
+        outcome: str,
+        latency_s: float,
+        model_latency_s: float | None,
+        usage: Usage,
+    ) -> None: ...
+
+
+class Checkpoint(Protocol):
+    """Makes one request resumable by another worker (see `bot.dispatch`)."""
+
+    @property
+    def saved_answer(self) -> tuple[str, str] | None:
+        """(answer, footer) saved by an earlier attempt, to deliver without asking again."""
+        ...
+
+    async def save_answer(self, text: str, footer: str) -> None:
+        """Keep the answer before delivering it, so a crash mid-delivery loses nothing."""
+        ...
+
+
 class Renderer(Protocol):
     """A platform's text format: Markdown in, platform text out, under its limit."""
 

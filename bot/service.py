@@ -52,9 +52,11 @@ from bot.errors import (
     UsageError,
 )
 from bot.ports import (
+    Checkpoint,
     ConversationStore,
     FailureKind,
     ModelCall,
+    Observer,
     Progress,
     QuotaLedger,
     ReasoningModel,
@@ -99,6 +101,7 @@ class AskService:
         model: ReasoningModel,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self.catalogue = catalogue
         self._ledger = ledger
@@ -106,6 +109,7 @@ class AskService:
         self._model = model
         self._clock = clock
         self._monotonic = monotonic
+        self._observer = observer
 
     # ---- /reason ---------------------------------------------------------------
 
@@ -130,14 +134,59 @@ class AskService:
     def error_text(self, exc: BotError) -> str:
         return messages.error_text(exc, now=self._clock())
 
-    async def ask(self, request: AskRequest, replier: Replier) -> AskOutcome:
-        """Answer one question; see `AskOutcome` for what the replier was sent."""
+    async def ask(
+        self, request: AskRequest, replier: Replier, *, checkpoint: Checkpoint | None = None
+    ) -> AskOutcome:
+        """Answer one question; see `AskOutcome` for what the replier was sent.
+
+        With a ``checkpoint`` the request is durable: a second attempt with the same key
+        whose reservation is still held resumes it (no second charge), and a cancelled
+        attempt keeps its reservation for the worker that resumes it.
+        """
+        record = _Record()
+        started = self._monotonic()
+        outcome: AskOutcome | None = None
+        try:
+            outcome = await self._ask(request, replier, checkpoint, record)
+            return outcome
+        finally:
+            latency = self._monotonic() - started
+            log.info(
+                "request %s",
+                outcome or "interrupted",
+                extra={
+                    "request_id": request.key,
+                    "platform": request.platform,
+                    "team": request.team,
+                    "model": record.model,
+                    "outcome": outcome or "interrupted",
+                    "latency_ms": int(latency * 1000),
+                },
+            )
+            if outcome is not None and self._observer is not None:
+                self._observer.finished(
+                    platform=request.platform,
+                    model=record.model or "unknown",
+                    outcome=outcome,
+                    latency_s=latency,
+                    model_latency_s=record.model_latency_s,
+                    usage=record.usage,
+                )
+
+    async def _ask(
+        self,
+        request: AskRequest,
+        replier: Replier,
+        checkpoint: Checkpoint | None,
+        record: _Record,
+    ) -> AskOutcome:
         try:
             prepared = self.prepare(request)
         except (UsageError, InputRejected, UnknownModel) as exc:
             await replier.fail(self.error_text(exc), kind=FailureKind.REJECTED)
             return AskOutcome.REJECTED
         spec = prepared.spec
+        record.model = spec.alias
         now = self._clock()
         window = week_window(now, self.catalogue.week)
         try:
@@ -156,7 +205,12 @@ class AskService:
             log.error("ledger unavailable for %s: %s", request.key, exc)
             await replier.fail(self.error_text(exc), kind=FailureKind.ERROR)
             return AskOutcome.FAILED
-        if reservation.replayed:
+        resuming = (
+            reservation.replayed
+            and checkpoint is not None
+            and reservation.status is ReservationStatus.RESERVED
+        )
+        if reservation.replayed and not resuming:
             log.info(
                 "duplicate request %s ignored (first outcome %s)", request.key, reservation.status
             )
@@ -167,41 +221,57 @@ class AskService:
             )
             await replier.fail(self.error_text(exc), kind=FailureKind.DENIED)
             return AskOutcome.DENIED
-        return await self._answer(prepared, replier, window)
+        if resuming:
+            log.info("resuming request %s", request.key)
+        return await self._answer(prepared, replier, window, checkpoint, record)
 
-    async def _answer(self, prepared: Prepared, replier: Replier, window: Window) -> AskOutcome:
+    async def _answer(
+        self,
+        prepared: Prepared,
+        replier: Replier,
+        window: Window,
+        checkpoint: Checkpoint | None,
+        record: _Record,
+    ) -> AskOutcome:
         request, spec = prepared.request, prepared.spec
         started = self._monotonic()
         pump = _ProgressPump(
             replier, spec.alias, started, self._monotonic, every=self.catalogue.progress_every_s
         )
+        saved = checkpoint.saved_answer if checkpoint is not None else None
+        usage = Usage()
         try:
             await pump.show()
-            pump.start()
-            history = await self._conversations.history(
-                request.thread, limit=self.catalogue.max_history_turns
-            )
-            call = ModelCall(
-                spec=spec,
-                messages=(*history, *request.context, Turn(Role.USER, prepared.question)),
-                effort=prepared.effort,
-                instructions=self.catalogue.instructions,
-            )
-            reply = await self._model.complete(call, on_text=pump.text)
-            await pump.stop()
-            elapsed = self._monotonic() - started
-            remaining = await self._remaining(request.team, spec, window)
-            answer = neutralise_mentions(reply.text)
-            await replier.answer(
-                answer,
-                footer=messages.footer(
+            if saved is None:
+                pump.start()
+                history = await self._conversations.history(
+                    request.thread, limit=self.catalogue.max_history_turns
+                )
+                call = ModelCall(
+                    spec=spec,
+                    messages=(*history, *request.context, Turn(Role.USER, prepared.question)),
+                    effort=prepared.effort,
+                    instructions=self.catalogue.instructions,
+                )
+                called = self._monotonic()
+                reply = await self._model.complete(call, on_text=pump.text)
+                record.model_latency_s = self._monotonic() - called
+                await pump.stop()
+                usage = record.usage = reply.usage
+                remaining = await self._remaining(request.team, spec, window)
+                answer = neutralise_mentions(reply.text)
+                footer = messages.footer(
                     model=spec.alias,
-                    elapsed_s=elapsed,
+                    elapsed_s=self._monotonic() - started,
                     usage=reply.usage,
                     remaining=remaining,
                     truncated=reply.truncated,
-                ),
-            )
+                )
+                if checkpoint is not None:
+                    await checkpoint.save_answer(answer, footer)
+            else:
+                answer, footer = saved
+            await replier.answer(answer, footer=footer)
         except (ModelError, StorageError) as exc:
             await pump.stop()
             await self._refund(request.key, exc)
@@ -220,15 +290,18 @@ class AskService:
             return AskOutcome.FAILED
         except BaseException as exc:
             await pump.stop()
-            await asyncio.shield(self._refund(request.key, exc))
+            if checkpoint is None:
+                await asyncio.shield(self._refund(request.key, exc))
+            # A durable request keeps its reservation: the worker that resumes it
+            # answers under the same single charge.
             raise
         latency_ms = int((self._monotonic() - started) * 1000)
         await self._ledger.commit(
-            request.key, usage=reply.usage, latency_ms=latency_ms, now=self._clock()
+            request.key, usage=usage, latency_ms=latency_ms, now=self._clock()
         )
         await self._conversations.append(
             request.thread,
-            [Turn(Role.USER, prepared.question), Turn(Role.ASSISTANT, reply.text)],
+            [Turn(Role.USER, prepared.question), Turn(Role.ASSISTANT, answer)],
             team=request.team,
             now=self._clock(),
         )
@@ -370,8 +443,14 @@ class AskService:
         text = messages.quota_summary(usage, user=command.user, now=now, admin=admin)
         return QuotaResult(text, usage=usage)
 
-    def usage_of(self, usage: Usage) -> int:  # pragma: no cover - convenience for adapters
-        return usage.total_tokens
+
+@dataclass(slots=True)
+class _Record:
+    """What one request learned on its way, for logs and metrics."""
+
+    model: str | None = None
+    usage: Usage = dataclasses.field(default_factory=Usage)
+    model_latency_s: float | None = None
 
 
 class _ProgressPump:

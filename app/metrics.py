@@ -1,0 +1,85 @@
+"""Prometheus metrics: an `Observer` for the core plus gauges read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bot.domain import Usage
+
+# Reasoning calls range from seconds to many minutes.
+_LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "reasonbot_requests",
+            "Questions by outcome and model",
+            ["platform", "model", "outcome"],
+            registry=r,
+        )
+        self.denials = Counter(
+            "reasonbot_quota_denials",
+            "Questions refused for quota",
+            ["platform", "model"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "reasonbot_request_seconds",
+            "Time from accepting a question to its answer",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_latency = Histogram(
+            "reasonbot_model_seconds",
+            "Time the model took to answer",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter("reasonbot_tokens", "Tokens used", ["model", "kind"], registry=r)
+        self.queue_depth = Gauge(
+            "reasonbot_queue_depth", "Unfinished accepted questions", registry=r
+        )
+        self.in_flight = Gauge(
+            "reasonbot_in_flight", "Model calls running in this process", registry=r
+        )
+
+    def finished(
+        self,
+        *,
+        platform: str,
+        model: str,
+        outcome: str,
+        latency_s: float,
+        model_latency_s: float | None,
+        usage: Usage,
+    ) -> None:
+        self.requests.labels(platform, model, outcome).inc()
+        if outcome == "denied":
+            self.denials.labels(platform, model).inc()
+        if outcome == "answered":
+            self.latency.labels(model).observe(latency_s)
+        if model_latency_s is not None:
+            self.model_latency.labels(model).observe(model_latency_s)
+        for kind, n in (
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if n:
+                self.tokens.labels(model, kind).inc(n)
+
+    def track_in_flight(self, read: Callable[[], float]) -> None:
+        self.in_flight.set_function(read)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,54 @@
+"""Operational HTTP endpoints: ``GET /healthz`` (checks the database) and
+``GET /metrics`` (Prometheus). Served on the Slack HTTP server when it runs, otherwise
+on a small server of their own on $PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+HealthCheck = Callable[[], Awaitable[None]]
+
+
+def ops_routes(*, health: HealthCheck, metrics: Metrics) -> list[web.RouteDef]:
+    async def healthz(_: web.Request) -> web.Response:
+        try:
+            await asyncio.wait_for(health(), timeout=5)
+        except Exception as exc:  # any failure means unhealthy; say what, not secrets
+            log.warning("health check failed: %s", type(exc).__name__)
+            return web.json_response({"ok": False, "database": type(exc).__name__}, status=503)
+        return web.json_response({"ok": True, "database": "ok"})
+
+    async def prometheus(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
+
+    return [web.get("/healthz", healthz), web.get("/metrics", prometheus)]
+
+
+async def serve(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    started: Callable[[int], None] | None = None,
+) -> None:
+    """Run ``app`` until ``stop`` is set; ``started`` gets the bound port (port 0 works)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    log.info("listening on %s:%s", host, bound)
+    if started is not None:
+        started(bound)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,294 @@
+"""Durable requests: accepted questions are written down before the platform is
+acknowledged, and workers claim them with a lease, so a crash, deploy or OOM never loses
+a question — another worker (or the restarted one) picks it up and answers it once.
+
+    adapter ─ submit(request, route) ─► JobQueue (SQL) ─ claim (lease) ─► Dispatcher
+                 (before ack)                                   │
+                                       ReplierFactory(route) ◄──┴─► AskService.ask
+
+A *route* is the adapter's reply state as JSON (where to post, the status message it
+created, how many answer pieces it delivered); adapters save it as it changes, so a
+resumed job edits the same status message instead of starting over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.domain import AskRequest
+from bot.errors import BotError, StorageError
+from bot.ports import Replier
+from bot.service import AskOutcome, AskService
+from bot.weeks import utc_now
+
+log = logging.getLogger(__name__)
+
+Route = Mapping[str, Any]
+SaveRoute = Callable[[Route], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    request: AskRequest
+    route: Route
+    attempt: int  # 1 on the first claim, more when resumed after a lost worker
+    answer: str | None = None  # saved once the model answered, before delivery
+    footer: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+
+class JobQueue(Protocol):
+    """Accepted requests, durable and claimed with leases (`storage.SqlJobQueue`)."""
+
+    async def submit(self, request: AskRequest, route: Route, *, now: datetime) -> bool:
+        """Record a request; False if its key was seen before (a platform retry)."""
+        ...
+
+    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
+        """Lease up to ``limit`` pending jobs (new, or whose lease expired), oldest first
+        but one team at a time round-robin, so one busy team cannot starve the rest."""
+        ...
+
+    async def renew(
+        self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
+    ) -> None: ...
+
+    async def save_route(self, key: str, route: Route) -> None: ...
+
+    async def save_answer(self, key: str, *, text: str, footer: str) -> None: ...
+
+    async def finish(self, key: str, *, outcome: str, now: datetime) -> None: ...
+
+    async def release(self, keys: Sequence[str], *, worker: str) -> None:
+        """Give leased jobs back at once (graceful shutdown) for another worker."""
+        ...
+
+    async def position(self, key: str) -> int | None:
+        """How many unfinished jobs are ahead of ``key`` (None when finished)."""
+        ...
+
+    async def depth(self) -> int:
+        """Unfinished jobs in the queue."""
+        ...
+
+
+class ReplierFactory(Protocol):
+    def __call__(self, job: Job, save_route: SaveRoute) -> Replier: ...
+
+
+@dataclass(slots=True)
+class RateLimiter:
+    """Requests per minute to the provider, as a sliding window (o1's API launched at
+    20 RPM): ``acquire`` waits until a slot is free. Per process."""
+
+    rpm: int | None
+    clock: Callable[[], float] = time.monotonic
+    _sent: deque[float] = field(default_factory=deque)
+
+    async def acquire(self) -> None:
+        if not self.rpm:
+            return
+        while True:
+            now = self.clock()
+            while self._sent and now - self._sent[0] >= 60.0:
+                self._sent.popleft()
+            if len(self._sent) < self.rpm:
+                self._sent.append(now)
+                return
+            await asyncio.sleep(60.0 - (now - self._sent[0]) + 0.01)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    max_concurrent: int = 256  # model calls in flight per process
+    rpm: int | None = None  # provider requests per minute, per process
+    lease_s: float = 60.0  # a job whose worker stops renewing is resumed after this
+    poll_s: float = 1.0  # how often to look for work submitted by other processes
+    grace_s: float = 30.0  # on shutdown, how long in-flight calls may finish
+
+
+class Dispatcher:
+    """Claims jobs and runs them through the service, within capacity, until stopped."""
+
+    def __init__(
+        self,
+        *,
+        service: AskService,
+        queue: JobQueue,
+        settings: DispatchSettings | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        worker: str | None = None,
+    ) -> None:
+        self._service = service
+        self._queue = queue
+        self._settings = settings or DispatchSettings()
+        self._clock = clock
+        self.worker = worker or f"w-{uuid.uuid4().hex[:12]}"
+        self._factories: dict[str, ReplierFactory] = {}
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._limiter = RateLimiter(self._settings.rpm)
+        self._accepting = True
+        self.outcomes: dict[str, int] = {}
+
+    def register(self, platform: str, factory: ReplierFactory) -> None:
+        self._factories[platform] = factory
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    async def submit(self, request: AskRequest, route: Route) -> bool:
+        """Write the request down (call before acknowledging the platform). False means
+        the key was seen before: the adapter must do nothing more."""
+        if not self._accepting:
+            raise StorageError("shutting down")
+        accepted = await self._queue.submit(request, route, now=self._clock())
+        if accepted:
+            self._wake.set()
+        return accepted
+
+    async def run(self, stop: asyncio.Event) -> None:
+        renewer = asyncio.create_task(self._renew_leases(stop), name="lease-renewer")
+        try:
+            while not stop.is_set():
+                await self._fill()
+                self._wake.clear()
+                waiters = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._wake.wait()),
+                ]
+                await asyncio.wait(
+                    waiters, timeout=self._settings.poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for w in waiters:
+                    w.cancel()
+        finally:
+            self._accepting = False
+            await self._drain()
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _fill(self) -> None:
+        free = self._settings.max_concurrent - len(self._inflight)
+        if free <= 0:
+            return
+        try:
+            jobs = await self._queue.claim(
+                worker=self.worker, limit=free, lease_s=self._settings.lease_s, now=self._clock()
+            )
+        except StorageError as exc:
+            log.warning("could not claim work: %s", exc)
+            return
+        for job in jobs:
+            task = asyncio.create_task(self._run_job(job), name=f"job:{job.key}")
+            self._inflight[job.key] = task
+            task.add_done_callback(lambda _t, k=job.key: self._inflight.pop(k, None))
+
+    async def _run_job(self, job: Job) -> None:
+        factory = self._factories.get(job.request.platform)
+        if factory is None:
+            log.error(
+                "no replier for platform %s; job %s left for another worker",
+                job.request.platform,
+                job.key,
+            )
+            await self._queue.release([job.key], worker=self.worker)
+            return
+
+        async def save_route(route: Route) -> None:
+            await self._queue.save_route(job.key, route)
+
+        replier = factory(job, save_route)
+        try:
+            await self._limiter.acquire()
+            outcome = await self._service.ask(
+                job.request, replier, checkpoint=JobCheckpoint(self, job)
+            )
+        except asyncio.CancelledError:
+            raise
+        except BotError as exc:
+            log.warning("job %s: %r; it will be retried after its lease", job.key, exc)
+            return
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        with contextlib.suppress(StorageError):
+            await self._queue.finish(job.key, outcome=outcome, now=self._clock())
+
+    async def _renew_leases(self, stop: asyncio.Event) -> None:
+        every = self._settings.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            if self._inflight:
+                try:
+                    await self._queue.renew(
+                        list(self._inflight),
+                        worker=self.worker,
+                        lease_s=self._settings.lease_s,
+                        now=self._clock(),
+                    )
+                except StorageError as exc:
+                    log.warning("could not renew leases: %s", exc)
+
+    async def _drain(self) -> None:
+        """Graceful shutdown: let in-flight calls finish within the grace period, then
+        hand the rest back (their reservations stay; the next worker resumes them)."""
+        if not self._inflight:
+            return
+        tasks = list(self._inflight.values())
+        log.info(
+            "shutting down: waiting up to %.0f s for %d request(s)",
+            self._settings.grace_s,
+            len(tasks),
+        )
+        _, pending = await asyncio.wait(tasks, timeout=self._settings.grace_s)
+        if pending:
+            keys = [k for k, t in self._inflight.items() if t in pending]
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            with contextlib.suppress(StorageError):
+                await self._queue.release(keys, worker=self.worker)
+            log.info("handed %d unfinished request(s) back to the queue", len(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class JobCheckpoint:
+    """What the service needs to make a job resumable."""
+
+    dispatcher: Dispatcher
+    job: Job
+
+    @property
+    def saved_answer(self) -> tuple[str, str] | None:
+        if self.job.answer is not None:
+            return self.job.answer, self.job.footer or ""
+        return None
+
+    async def save_answer(self, text: str, footer: str) -> None:
+        await self.dispatcher._queue.save_answer(self.job.key, text=text, footer=footer)
+
+
+__all__ = [
+    "AskOutcome",
+    "DispatchSettings",
+    "Dispatcher",
+    "Job",
+    "JobCheckpoint",
+    "JobQueue",
+    "RateLimiter",
+    "ReplierFactory",
+    "Route",
+]

@@ -1,0 +1,90 @@
+"""Engines, built by the caller (never at import time), and schema migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.errors import ConfigError, StorageError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30  # writers queue behind each other this long before failing
+READ_ONLY = {"reasonbot_read_only": True}
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs deployments use and pick the async driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite://"):
+        url = "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    return url
+
+
+def make_engine(url: str, **kw: Any) -> AsyncEngine:
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError(f"DATABASE_URL: not a database URL ({type(exc).__name__})") from exc
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kw)
+        _sqlite_serialised_writes(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kw)
+    raise ConfigError(f"DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
+
+
+def _sqlite_serialised_writes(engine: AsyncEngine) -> None:
+    """SQLite has no SELECT … FOR UPDATE; a transaction that writes takes the write
+    lock up front (BEGIN IMMEDIATE) so read-then-write sequences cannot interleave
+    across processes. WAL lets readers go on meanwhile."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not the driver) decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get("reasonbot_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (idempotent)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), revision))
+    except SQLAlchemyError as exc:
+        raise StorageError(f"could not migrate the database: {exc}") from exc
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())

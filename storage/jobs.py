@@ -1,0 +1,189 @@
+"""`SqlJobQueue`: accepted requests, durable, claimed by workers with leases.
+
+Claiming is a conditional ``UPDATE … WHERE (unclaimed or lease expired) RETURNING``, so
+two workers never hold the same job, on SQLite and PostgreSQL alike; candidates are
+picked round-robin across teams (``row_number() OVER (PARTITION BY team …)``) so one
+busy team cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.dispatch import Job
+from bot.domain import AskRequest, Effort, Role, Turn
+from bot.errors import StorageError
+from storage.tables import JobRow
+
+jobs = JobRow.__table__
+
+PENDING = "pending"
+DONE = "done"
+
+
+def _naive(at: datetime) -> datetime:
+    # Stored as naive UTC: SQLite keeps no time zone, and one convention keeps
+    # comparisons right on both backends.
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _encode(request: AskRequest) -> str:
+    data = asdict(request)
+    data["context"] = [[t.role.value, t.content] for t in request.context]
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _decode(text: str) -> AskRequest:
+    data: dict[str, Any] = json.loads(text)
+    data["context"] = tuple(Turn(Role(r), c) for r, c in data.get("context", ()))
+    if data.get("effort"):
+        data["effort"] = Effort(data["effort"])
+    return AskRequest(**data)
+
+
+class SqlJobQueue:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def submit(self, request: AskRequest, route: Mapping[str, Any], *, now: datetime) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(jobs).values(
+                        key=request.key,
+                        team=request.team,
+                        platform=request.platform,
+                        request=_encode(request),
+                        route=json.dumps(dict(route)),
+                        status=PENDING,
+                        attempts=0,
+                        created_at=_naive(now),
+                    )
+                )
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not record the request: {type(exc).__name__}") from exc
+        return True
+
+    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
+        if limit <= 0:
+            return []
+        now_n = _naive(now)
+        claimable = and_(
+            jobs.c.status == PENDING, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now_n)
+        )
+        turn = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
+        ranked = select(jobs.c.id, jobs.c.created_at, turn).where(claimable).subquery()
+        candidates = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+        try:
+            async with self._engine.begin() as conn:
+                ids = [row[0] for row in (await conn.execute(candidates)).all()]
+                if not ids:
+                    return []
+                rows = (
+                    await conn.execute(
+                        update(jobs)
+                        .where(jobs.c.id.in_(ids), claimable)
+                        .values(
+                            worker=worker,
+                            lease_until=now_n + timedelta(seconds=lease_s),
+                            attempts=jobs.c.attempts + 1,
+                        )
+                        .returning(
+                            jobs.c.id,
+                            jobs.c.request,
+                            jobs.c.route,
+                            jobs.c.attempts,
+                            jobs.c.answer,
+                            jobs.c.footer,
+                        )
+                    )
+                ).all()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not claim work: {type(exc).__name__}") from exc
+        rows = sorted(rows, key=lambda r: ids.index(r.id))
+        return [
+            Job(
+                request=_decode(r.request),
+                route=json.loads(r.route),
+                attempt=r.attempts,
+                answer=r.answer,
+                footer=r.footer,
+            )
+            for r in rows
+        ]
+
+    async def _update(self, where: Any, **values: Any) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(update(jobs).where(where).values(**values))
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not update the queue: {type(exc).__name__}") from exc
+
+    async def renew(
+        self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
+    ) -> None:
+        if keys:
+            await self._update(
+                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == PENDING),
+                lease_until=_naive(now) + timedelta(seconds=lease_s),
+            )
+
+    async def save_route(self, key: str, route: Mapping[str, Any]) -> None:
+        await self._update(jobs.c.key == key, route=json.dumps(dict(route)))
+
+    async def save_answer(self, key: str, *, text: str, footer: str) -> None:
+        await self._update(jobs.c.key == key, answer=text, footer=footer)
+
+    async def finish(self, key: str, *, outcome: str, now: datetime) -> None:
+        await self._update(
+            jobs.c.key == key,
+            status=DONE,
+            outcome=outcome,
+            finished_at=_naive(now),
+            lease_until=None,
+        )
+
+    async def release(self, keys: Sequence[str], *, worker: str) -> None:
+        if keys:
+            await self._update(
+                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == PENDING),
+                lease_until=None,
+                worker=None,
+            )
+
+    async def position(self, key: str) -> int | None:
+        try:
+            async with self._engine.connect() as conn:
+                row = (
+                    await conn.execute(select(jobs.c.id, jobs.c.status).where(jobs.c.key == key))
+                ).first()
+                if row is None or row.status != PENDING:
+                    return None
+                ahead = await conn.scalar(
+                    select(func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.status == PENDING, jobs.c.id < row.id)
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return int(ahead or 0)
+
+    async def depth(self) -> int:
+        try:
+            async with self._engine.connect() as conn:
+                n = await conn.scalar(
+                    select(func.count()).select_from(jobs).where(jobs.c.status == PENDING)
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return int(n or 0)

@@ -1,0 +1,479 @@
+"""`SqlLedger`: the quota ledger of `bot.ports.QuotaLedger` in SQL.
+
+Atomicity without locks we would have to hold: a reservation is a conditional
+``UPDATE … SET used = used + 1 WHERE used < allowance``, which PostgreSQL re-checks
+after waiting for a concurrent writer (READ COMMITTED) and SQLite runs under its
+single write lock (``BEGIN IMMEDIATE``). N racing reservations against L remaining
+therefore admit exactly min(N, L), across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.domain import (
+    AuditEntry,
+    Limits,
+    ModelUsage,
+    Reservation,
+    ReservationStatus,
+    TeamUsage,
+    Usage,
+    UserUsage,
+    Window,
+)
+from bot.errors import StorageError
+from storage.engine import READ_ONLY
+from storage.tables import (
+    AuditRow,
+    LimitOverride,
+    QuotaCounter,
+    RequestRow,
+    UserCap,
+    UserCounter,
+)
+
+ALL_MODELS = "*"
+QC, UC, RQ = QuotaCounter.__table__, UserCounter.__table__, RequestRow.__table__
+
+
+def naive_utc(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def aware(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+class _Denied(Exception):
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+
+class SqlStore:
+    """Shared plumbing: short transactions, dialect-aware upserts, one error type."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._pg else sqlite.insert)(table)
+
+    @asynccontextmanager
+    async def _tx(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                if read_only:
+                    conn = await conn.execution_options(**READ_ONLY)
+                async with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {type(exc).__name__}") from exc
+
+
+class SqlLedger(SqlStore):
+    async def reserve(
+        self,
+        *,
+        key: str,
+        team: str,
+        model: str,
+        user: str,
+        channel: str,
+        window: Window,
+        limits: Limits,
+        now: datetime,
+    ) -> Reservation:
+        row = dict(
+            key=key,
+            team=team,
+            channel=channel,
+            user=user,
+            model=model,
+            window=window.key,
+            prompt_tokens=0,
+            completion_tokens=0,
+            reasoning_tokens=0,
+            created_at=naive_utc(now),
+        )
+        try:
+            async with self._tx() as conn:
+                inserted = await conn.execute(
+                    self._insert(RQ)
+                    .values(**row, status=ReservationStatus.RESERVED)
+                    .on_conflict_do_nothing(index_elements=["key"])
+                    .returning(RQ.c.id)
+                )
+                if inserted.first() is None:
+                    return await self._replay(conn, key)
+                await self._take(
+                    conn, team=team, model=model, user=user, window=window.key, limits=limits
+                )
+        except _Denied as denied:
+            return await self._deny(row, denied.scope)
+        return Reservation(
+            key=key,
+            team=team,
+            model=model,
+            user=user,
+            window=window.key,
+            status=ReservationStatus.RESERVED,
+        )
+
+    async def _take(
+        self,
+        conn: AsyncConnection,
+        *,
+        team: str,
+        model: str,
+        user: str,
+        window: str,
+        limits: Limits,
+    ) -> None:
+        await conn.execute(
+            self._insert(QC)
+            .values(team=team, model=model, window=window, used=0, granted=0)
+            .on_conflict_do_nothing()
+        )
+        await conn.execute(
+            self._insert(UC)
+            .values(team=team, model=model, window=window, user=user, used=0)
+            .on_conflict_do_nothing()
+        )
+        took = await conn.execute(
+            update(QC)
+            .where(
+                QC.c.team == team,
+                QC.c.model == model,
+                QC.c.window == window,
+                QC.c.used < limits.team_limit + QC.c.granted,
+            )
+            .values(used=QC.c.used + 1)
+        )
+        if took.rowcount != 1:
+            raise _Denied("team")  # rolls the whole transaction back
+        user_where = [
+            UC.c.team == team,
+            UC.c.model == model,
+            UC.c.window == window,
+            UC.c.user == user,
+        ]
+        if limits.user_limit is not None:
+            user_where.append(UC.c.used < limits.user_limit)
+        took = await conn.execute(update(UC).where(*user_where).values(used=UC.c.used + 1))
+        if took.rowcount != 1:
+            raise _Denied("user")
+
+    async def _deny(self, row: dict[str, Any], scope: str) -> Reservation:
+        """Record the refusal, so a replay of the same key is refused the same way
+        (and not, say, admitted after someone else's refund)."""
+        async with self._tx() as conn:
+            inserted = await conn.execute(
+                self._insert(RQ)
+                .values(
+                    **row,
+                    status=ReservationStatus.DENIED,
+                    denied_scope=scope,
+                    finished_at=row["created_at"],
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(RQ.c.id)
+            )
+            if inserted.first() is None:
+                return await self._replay(conn, row["key"])
+        return Reservation(
+            key=row["key"],
+            team=row["team"],
+            model=row["model"],
+            user=row["user"],
+            window=row["window"],
+            status=ReservationStatus.DENIED,
+            denied_scope=scope,
+        )
+
+    async def _replay(self, conn: AsyncConnection, key: str) -> Reservation:
+        r = (await conn.execute(select(RQ).where(RQ.c.key == key))).one()
+        return Reservation(
+            key=key,
+            team=r.team,
+            model=r.model,
+            user=r.user,
+            window=r.window,
+            status=ReservationStatus(r.status),
+            replayed=True,
+            denied_scope=r.denied_scope,
+        )
+
+    async def commit(self, key: str, *, usage: Usage, latency_ms: int, now: datetime) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                update(RQ)
+                .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
+                .values(
+                    status=ReservationStatus.COMMITTED,
+                    prompt_tokens=usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    reasoning_tokens=usage.reasoning_tokens,
+                    latency_ms=latency_ms,
+                    finished_at=naive_utc(now),
+                )
+            )
+
+    async def refund(self, key: str, *, error: str, now: datetime) -> bool:
+        async with self._tx() as conn:
+            r = (
+                await conn.execute(
+                    update(RQ)
+                    .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
+                    .values(
+                        status=ReservationStatus.REFUNDED,
+                        error=error[:200],
+                        finished_at=naive_utc(now),
+                    )
+                    .returning(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user)
+                )
+            ).first()
+            if r is None:
+                return False
+            # Back to the window it was reserved in, even if a new week has begun; never
+            # below zero (an admin may have reset the week meanwhile).
+            await conn.execute(
+                update(QC)
+                .where(
+                    QC.c.team == r.team,
+                    QC.c.model == r.model,
+                    QC.c.window == r.window,
+                    QC.c.used > 0,
+                )
+                .values(used=QC.c.used - 1)
+            )
+            await conn.execute(
+                update(UC)
+                .where(
+                    UC.c.team == r.team,
+                    UC.c.model == r.model,
+                    UC.c.window == r.window,
+                    UC.c.user == r.user,
+                    UC.c.used > 0,
+                )
+                .values(used=UC.c.used - 1)
+            )
+        return True
+
+    async def limit_override(self, team: str, model: str) -> int | None:
+        async with self._tx(read_only=True) as conn:
+            return await conn.scalar(
+                select(LimitOverride.weekly_limit).where(
+                    LimitOverride.team == team, LimitOverride.model == model
+                )
+            )
+
+    async def user_cap(self, team: str, model: str, user: str) -> int | None:
+        async with self._tx(read_only=True) as conn:
+            caps = dict(
+                (
+                    await conn.execute(
+                        select(UserCap.model, UserCap.cap).where(
+                            UserCap.team == team,
+                            UserCap.user == user,
+                            UserCap.model.in_([model, ALL_MODELS]),
+                        )
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        return caps.get(model, caps.get(ALL_MODELS))
+
+    async def usage(
+        self, team: str, window: Window, *, limits: dict[str, int], with_users: bool
+    ) -> TeamUsage:
+        async with self._tx(read_only=True) as conn:
+            counters = {
+                r.model: r
+                for r in (
+                    await conn.execute(
+                        select(QC).where(QC.c.team == team, QC.c.window == window.key)
+                    )
+                ).all()
+            }
+            overrides = dict(
+                (
+                    await conn.execute(
+                        select(LimitOverride.model, LimitOverride.weekly_limit).where(
+                            LimitOverride.team == team
+                        )
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            users: tuple[UserUsage, ...] = ()
+            if with_users:
+                tokens = dict(
+                    ((u, m), int(t or 0))
+                    for u, m, t in (
+                        await conn.execute(
+                            select(
+                                RQ.c.user,
+                                RQ.c.model,
+                                func.sum(RQ.c.prompt_tokens + RQ.c.completion_tokens),
+                            )
+                            .where(RQ.c.team == team, RQ.c.window == window.key)
+                            .group_by(RQ.c.user, RQ.c.model)
+                        )
+                    )
+                    .tuples()
+                    .all()
+                )
+                users = tuple(
+                    UserUsage(
+                        user=r.user,
+                        model=r.model,
+                        used=r.used,
+                        tokens=tokens.get((r.user, r.model), 0),
+                    )
+                    for r in (
+                        await conn.execute(
+                            select(UC)
+                            .where(UC.c.team == team, UC.c.window == window.key)
+                            .order_by(UC.c.user, UC.c.model)
+                        )
+                    ).all()
+                )
+        models = []
+        for alias, default in limits.items():
+            c = counters.get(alias)
+            models.append(
+                ModelUsage(
+                    model=alias,
+                    limit=overrides.get(alias, default),
+                    granted=c.granted if c else 0,
+                    used=c.used if c else 0,
+                )
+            )
+        return TeamUsage(team=team, window=window, models=tuple(models), users=users)
+
+    async def _audit(
+        self,
+        conn: AsyncConnection,
+        team: str,
+        actor: str,
+        action: str,
+        *,
+        model: str | None,
+        value: int | None,
+        target: str | None = None,
+        now: datetime,
+    ) -> None:
+        await conn.execute(
+            AuditRow.__table__.insert().values(
+                team=team,
+                actor=actor,
+                action=action,
+                model=model,
+                value=value,
+                target=target,
+                at=naive_utc(now),
+            )
+        )
+
+    async def set_limit(
+        self, team: str, model: str, limit: int, *, actor: str, now: datetime
+    ) -> None:
+        async with self._tx() as conn:
+            stmt = self._insert(LimitOverride.__table__).values(
+                team=team, model=model, weekly_limit=limit
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["team", "model"], set_={"weekly_limit": limit}
+                )
+            )
+            await self._audit(conn, team, actor, "set", model=model, value=limit, now=now)
+
+    async def grant(
+        self, team: str, model: str, window: Window, extra: int, *, actor: str, now: datetime
+    ) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                self._insert(QC)
+                .values(team=team, model=model, window=window.key, used=0, granted=0)
+                .on_conflict_do_nothing()
+            )
+            await conn.execute(
+                update(QC)
+                .where(QC.c.team == team, QC.c.model == model, QC.c.window == window.key)
+                .values(granted=QC.c.granted + extra)
+            )
+            await self._audit(conn, team, actor, "grant", model=model, value=extra, now=now)
+
+    async def reset(
+        self, team: str, model: str, window: Window, *, actor: str, now: datetime
+    ) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                update(QC)
+                .where(QC.c.team == team, QC.c.model == model, QC.c.window == window.key)
+                .values(used=0)
+            )
+            await conn.execute(
+                update(UC)
+                .where(UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
+                .values(used=0)
+            )
+            await self._audit(conn, team, actor, "reset", model=model, value=None, now=now)
+
+    async def set_user_cap(
+        self, team: str, user: str, model: str, cap: int | None, *, actor: str, now: datetime
+    ) -> None:
+        table = UserCap.__table__
+        async with self._tx() as conn:
+            if cap is None:
+                await conn.execute(
+                    delete(table).where(
+                        table.c.team == team, table.c.user == user, table.c.model == model
+                    )
+                )
+            else:
+                stmt = self._insert(table).values(team=team, user=user, model=model, cap=cap)
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["team", "user", "model"], set_={"cap": cap}
+                    )
+                )
+            await self._audit(
+                conn, team, actor, "user", model=model, value=cap, target=user, now=now
+            )
+
+    async def audit_log(self, team: str, *, limit: int = 20) -> Sequence[AuditEntry]:
+        async with self._tx(read_only=True) as conn:
+            rows = (
+                await conn.execute(
+                    select(AuditRow.__table__)
+                    .where(AuditRow.team == team)
+                    .order_by(AuditRow.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            AuditEntry(
+                team=r.team,
+                actor=r.actor,
+                action=r.action,
+                model=r.model,
+                value=r.value,
+                target=r.target,
+                at=aware(r.at),
+            )
+            for r in rows
+        ]

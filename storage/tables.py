@@ -1,0 +1,131 @@
+"""The schema, as typed SQLAlchemy tables. Changes go through Alembic migrations
+(`storage/migrations/versions`); the test suite checks the two agree."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class QuotaCounter(Base):
+    """Messages a team used of one model in one week, and extra granted that week."""
+
+    __tablename__ = "quota_counters"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    granted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserCounter(Base):
+    """Messages one person used of one model in one week (for per-user caps)."""
+
+    __tablename__ = "user_counters"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LimitOverride(Base):
+    __tablename__ = "limit_overrides"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    weekly_limit: Mapped[int] = mapped_column(Integer)
+
+
+class UserCap(Base):
+    """A per-person weekly cap; model '*' applies to every model without its own."""
+
+    __tablename__ = "user_caps"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cap: Mapped[int] = mapped_column(Integer)
+
+
+class RequestRow(Base):
+    """One question: its reservation, outcome and usage. ``key`` is the platform's
+    idempotency key (event or interaction id)."""
+
+    __tablename__ = "requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    team: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(200))
+    user: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(64))
+    window: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    denied_scope: Mapped[str | None] = mapped_column(String(8))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_requests_team_window", "team", "window"),)
+
+
+class AuditRow(Base):
+    __tablename__ = "quota_audit"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[int | None] = mapped_column(Integer)
+    target: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_quota_audit_team", "team"),)
+
+
+class TurnRow(Base):
+    """One message of a thread's conversation, in order (``id``)."""
+
+    __tablename__ = "turns"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    thread: Mapped[str] = mapped_column(String(255))
+    team: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_turns_thread", "thread"),)
+
+
+class JobRow(Base):
+    """An accepted question waiting for, or held by, a worker (see `bot.dispatch`)."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    team: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(32))
+    request: Mapped[str] = mapped_column(Text)
+    route: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[str | None] = mapped_column(Text)
+    footer: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_jobs_status_lease", "status", "lease_until"),)
