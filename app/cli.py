@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     from app.logs import setup_logging
 
-    setup_logging(settings)
+    setup_logging(settings, quiet=args.command in ("chat", "quota", "db", "discord"))
     try:
         match args.command:
             case "chat":

@@ -57,7 +57,9 @@ def secrets_of(settings: Settings) -> list[str]:
     return values
 
 
-def setup_logging(settings: Settings) -> None:
+def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
+    """``quiet`` (the terminal chat) shows warnings and errors only, unless LOG_LEVEL
+    was set explicitly."""
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -66,6 +68,8 @@ def setup_logging(settings: Settings) -> None:
     handler.addFilter(SecretMask(secrets_of(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    explicit = "log_level" in settings.model_fields_set
+    root.setLevel("WARNING" if quiet and not explicit else settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO; keep it at WARNING so logs stay about the bot.
     logging.getLogger("httpx").setLevel(logging.WARNING)

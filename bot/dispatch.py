@@ -179,8 +179,7 @@ class Dispatcher:
             self._accepting = False
             await self._drain()
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await asyncio.wait({renewer})
 
     async def _fill(self) -> None:
         free = self._settings.max_concurrent - len(self._inflight)

@@ -14,6 +14,7 @@
     │   ├── ModelRefused
     │   ├── ModelAuthError
     │   ├── ModelBadRequest
+    │   ├── AnswerCutOff      the token budget ran out before any answer
     │   └── ModelUnavailable
     ├── PlatformError         Slack/Discord refused or failed a call
     ├── StorageError          the database failed
@@ -112,6 +113,10 @@ class ModelAuthError(ModelError):
 
 
 class ModelBadRequest(ModelError):
+    pass
+
+
+class AnswerCutOff(ModelError):
     pass
 
 

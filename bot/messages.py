@@ -10,6 +10,7 @@ from datetime import datetime
 
 from bot.domain import AuditEntry, ModelUsage, TeamUsage, Usage
 from bot.errors import (
+    AnswerCutOff,
     BotError,
     ContextTooLong,
     InputRejected,
@@ -97,6 +98,8 @@ _MODEL_ERRORS: dict[type[ModelError], str] = {
     ModelAuthError: "The model provider rejected our credentials; an admin needs to "
     "check the API key.",
     ModelBadRequest: "The model provider rejected the request.",
+    AnswerCutOff: "The model spent its whole token budget thinking and gave no answer. "
+    "Try a narrower question or `--effort low`.",
     ModelUnavailable: "The model provider is unavailable right now.",
 }
 

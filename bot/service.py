@@ -20,23 +20,16 @@ from datetime import datetime
 
 from bot import messages
 from bot.commands import (
-    ADMIN_VERBS,
-    QUOTA_USAGE,
     REASON_USAGE,
-    QuotaArgs,
-    QuotaVerb,
-    parse_quota,
     parse_reason,
 )
 from bot.config import Catalogue, ModelSpec
 from bot.domain import (
     AskRequest,
     Effort,
-    Limits,
     QuotaCommand,
     ReservationStatus,
     Role,
-    TeamUsage,
     Turn,
     Usage,
     Window,
@@ -45,8 +38,6 @@ from bot.errors import (
     BotError,
     InputRejected,
     ModelError,
-    NotAllowed,
-    QuotaExhausted,
     StorageError,
     UnknownModel,
     UsageError,
@@ -62,10 +53,12 @@ from bot.ports import (
     ReasoningModel,
     Replier,
 )
+from bot.quota import QuotaDesk, QuotaResult
 from bot.render import neutralise_mentions
 from bot.weeks import utc_now, week_window
 
 log = logging.getLogger(__name__)
+STOP_WAIT_S = 5.0  # how long a last status update may take once the answer is in
 
 
 class AskOutcome(enum.StrEnum):
@@ -82,13 +75,6 @@ class Prepared:
     question: str
     spec: ModelSpec
     effort: Effort | None
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaResult:
-    text: str
-    ok: bool = True
-    usage: TeamUsage | None = None
 
 
 class AskService:
@@ -110,8 +96,13 @@ class AskService:
         self._clock = clock
         self._monotonic = monotonic
         self._observer = observer
+        self.quotas = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=self._now)
 
     # ---- /reason ---------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        # Indirect, so tests that swap the clock reach the quota desk as well.
+        return self._clock()
 
     def prepare(self, request: AskRequest) -> Prepared:
         """Parse and validate a question without charging anything.
@@ -190,7 +181,7 @@ class AskService:
         now = self._clock()
         window = week_window(now, self.catalogue.week)
         try:
-            limits = await self._limits(request.team, spec, request.user)
+            limits = await self.quotas.limits(request.team, spec, request.user)
             reservation = await self._ledger.reserve(
                 key=request.key,
                 team=request.team,
@@ -216,7 +207,7 @@ class AskService:
             )
             return AskOutcome.DUPLICATE
         if reservation.status is ReservationStatus.DENIED:
-            exc = await self._exhausted(
+            exc = await self.quotas.exhausted(
                 request.team, spec, window, limits, scope=reservation.denied_scope or "team"
             )
             await replier.fail(self.error_text(exc), kind=FailureKind.DENIED)
@@ -258,7 +249,7 @@ class AskService:
                 record.model_latency_s = self._monotonic() - called
                 await pump.stop()
                 usage = record.usage = reply.usage
-                remaining = await self._remaining(request.team, spec, window)
+                remaining = await self.quotas.remaining(request.team, spec, window)
                 answer = neutralise_mentions(reply.text)
                 footer = messages.footer(
                     model=spec.alias,
@@ -313,135 +304,18 @@ class AskService:
         except StorageError:
             log.exception("could not refund %s", key)
 
-    async def _limits(self, team: str, spec: ModelSpec, user: str) -> Limits:
-        override = await self._ledger.limit_override(team, spec.alias)
-        cap = await self._ledger.user_cap(team, spec.alias, user)
-        return Limits(
-            team_limit=spec.weekly_limit if override is None else override,
-            user_limit=spec.per_user_limit if cap is None else cap,
-        )
-
-    def _default_limits(self) -> dict[str, int]:
-        return {m.alias: m.weekly_limit for m in self.catalogue.models}
-
-    async def _remaining(self, team: str, spec: ModelSpec, window: Window) -> int | None:
-        usage = await self._ledger.usage(
-            team, window, limits=self._default_limits(), with_users=False
-        )
-        for m in usage.models:
-            if m.model == spec.alias:
-                return m.remaining
-        return None
-
-    async def _exhausted(
-        self, team: str, spec: ModelSpec, window: Window, limits: Limits, *, scope: str
-    ) -> QuotaExhausted:
-        usage = await self._ledger.usage(
-            team, window, limits=self._default_limits(), with_users=False
-        )
-        alternatives = tuple(
-            (m.model, m.remaining) for m in usage.models if m.model != spec.alias and m.remaining
-        )
-        denied = next((m for m in usage.models if m.model == spec.alias), None)
-        if scope == "user" and limits.user_limit is not None:
-            limit = limits.user_limit
-        else:
-            limit = denied.allowance if denied else limits.team_limit
-        return QuotaExhausted(
-            model=spec.alias,
-            limit=limit,
-            resets_at=window.end,
-            scope=scope,
-            alternatives=alternatives,
-        )
-
     async def knows_thread(self, thread: str) -> bool:
         """True if the bot has answered in ``thread`` before (so replies continue it)."""
         return await self._conversations.knows(thread)
 
     # ---- /quota ----------------------------------------------------------------
 
-    def is_admin(self, command: QuotaCommand) -> bool:
-        admins = self.catalogue.admins
-        return (
-            command.is_admin
-            or command.user in admins
-            or f"{command.platform}:{command.user}" in admins
-        )
-
     async def quota(self, command: QuotaCommand) -> QuotaResult:
         """Run one ``/quota`` command; the reply is meant for the caller only."""
-        try:
-            args = parse_quota(command.text)
-            if args.verb in ADMIN_VERBS and not self.is_admin(command):
-                raise NotAllowed(args.verb)
-            return await self._quota(command, args)
-        except (UsageError, NotAllowed, UnknownModel, StorageError) as exc:
-            return QuotaResult(self.error_text(exc), ok=False)
+        return await self.quotas.quota(command)
 
-    def _model(self, alias: str | None) -> str:
-        alias = alias or self.catalogue.default_model
-        if self.catalogue.get(alias) is None:
-            raise UnknownModel(alias, known=self.catalogue.aliases)
-        return alias
-
-    async def _quota(self, command: QuotaCommand, args: QuotaArgs) -> QuotaResult:
-        now = self._clock()
-        window = week_window(now, self.catalogue.week)
-        team, actor = command.team, command.user
-        match args.verb:
-            case QuotaVerb.HELP:
-                return QuotaResult(QUOTA_USAGE)
-            case QuotaVerb.SHOW:
-                return await self._show(command, window, now)
-            case QuotaVerb.LOG:
-                entries = await self._ledger.audit_log(team, limit=20)
-                return QuotaResult(messages.audit(entries))
-            case QuotaVerb.SET:
-                model = self._model(args.model)
-                assert args.value is not None
-                await self._ledger.set_limit(team, model, args.value, actor=actor, now=now)
-            case QuotaVerb.GRANT:
-                model = self._model(args.model)
-                assert args.value is not None
-                await self._ledger.grant(team, model, window, args.value, actor=actor, now=now)
-            case QuotaVerb.RESET:
-                models = [self._model(args.model)] if args.model else list(self.catalogue.aliases)
-                for m in models:
-                    await self._ledger.reset(team, m, window, actor=actor, now=now)
-                model = args.model or "every model"
-            case QuotaVerb.USER:
-                model = self._model(args.model) if args.model else "*"
-                assert args.who is not None
-                await self._ledger.set_user_cap(
-                    team, args.who, model, args.value, actor=actor, now=now
-                )
-        text = messages.quota_changed(args.verb, model=model, value=args.value, who=args.who)
-        shown = await self._show(command, window, now)
-        return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage)
-
-    async def _show(self, command: QuotaCommand, window: Window, now: datetime) -> QuotaResult:
-        admin = self.is_admin(command)
-        usage = await self._ledger.usage(
-            command.team, window, limits=self._default_limits(), with_users=True
-        )
-        if not admin:
-            usage = dataclasses.replace(
-                usage, users=tuple(u for u in usage.users if u.user == command.user)
-            )
-        models = []
-        for m in usage.models:
-            spec = self.catalogue.get(m.model)
-            cap = await self._ledger.user_cap(command.team, m.model, command.user)
-            models.append(
-                dataclasses.replace(
-                    m,
-                    user_limit=cap if cap is not None else (spec.per_user_limit if spec else None),
-                )
-            )
-        usage = dataclasses.replace(usage, models=tuple(models))
-        text = messages.quota_summary(usage, user=command.user, now=now, admin=admin)
-        return QuotaResult(text, usage=usage)
+    def is_admin(self, command: QuotaCommand) -> bool:
+        return self.quotas.is_admin(command)
 
 
 @dataclass(slots=True)
@@ -475,6 +349,7 @@ class _ProgressPump:
         self._partial = ""
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def show(self) -> None:
         await self._replier.progress(Progress(model=self._model, elapsed_s=0.0))
@@ -487,9 +362,14 @@ class _ProgressPump:
         self._changed.set()
 
     async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=self._every)
+        while not self._stopped:
+            try:
+                async with asyncio.timeout(self._every):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+            if self._stopped:
+                return
             self._changed.clear()
             progress = Progress(
                 model=self._model,
@@ -502,8 +382,14 @@ class _ProgressPump:
                 log.warning("progress update failed: %r", exc)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop updating. The loop is asked to end rather than cancelled, so this never
+        swallows a cancellation aimed at the caller; a stuck platform call is cut off."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopped = True
+        self._changed.set()
+        await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})

@@ -288,9 +288,7 @@ class SqlLedger(SqlStore):
                             UserCap.model.in_([model, ALL_MODELS]),
                         )
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
         return caps.get(model, caps.get(ALL_MODELS))
 
@@ -313,9 +311,7 @@ class SqlLedger(SqlStore):
                             LimitOverride.team == team
                         )
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             users: tuple[UserUsage, ...] = ()
             if with_users:
@@ -331,9 +327,7 @@ class SqlLedger(SqlStore):
                             .where(RQ.c.team == team, RQ.c.window == window.key)
                             .group_by(RQ.c.user, RQ.c.model)
                         )
-                    )
-                    .tuples()
-                    .all()
+                    ).all()
                 )
                 users = tuple(
                     UserUsage(

@@ -1,0 +1,325 @@
+"""The model client: OpenAI Chat Completions against any compatible server (OpenAI,
+Azure, DeepSeek, vLLM, Ollama, llama.cpp), over one shared httpx connection pool.
+
+Errors are decided on the body's ``error.code``/``error.type`` as well as the status:
+a 429 may be a rate limit (retry after the server's delay) or an empty account
+(``insufficient_quota``: retrying cannot help). Every foreign error is translated here,
+once, into a `bot.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from bot.config import ModelSpec
+from bot.domain import ModelReply, Role, Usage
+from bot.errors import (
+    AnswerCutOff,
+    ContextTooLong,
+    ModelAuthError,
+    ModelBadRequest,
+    ModelError,
+    ModelOutOfCredit,
+    ModelRateLimited,
+    ModelRefused,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from bot.ports import ModelCall, ProgressCallback
+from bot.sse import ThinkSplitter, sse_data
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is treated as unavailable now
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 8.0
+OUT_OF_CREDIT = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
+)
+CONTEXT_TOO_LONG = frozenset(
+    {"context_length_exceeded", "string_above_max_length", "context_window_exceeded"}
+)
+REFUSED = frozenset({"invalid_prompt", "content_policy_violation", "content_filter", "flagged"})
+RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The server's requested delay: ``retry-after-ms`` first, then ``Retry-After`` as
+    seconds or an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (now if now is not None else time.time()), 0.0)
+
+
+def _error_fields(body: Any) -> tuple[str, str, str]:
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return (
+            str(err.get("code") or ""),
+            str(err.get("type") or ""),
+            str(err.get("message") or ""),
+        )
+    if isinstance(err, str):  # some servers (Ollama, llama.cpp) send {"error": "..."}
+        return "", "", err
+    return "", "", ""
+
+
+def error_for(status: int, body: Any, headers: Mapping[str, str]) -> ModelError:
+    """Translate one failed HTTP response into the error the pipeline explains."""
+    code, kind, message = _error_fields(body)
+    text = f"{status} {code or kind or 'error'}: {message}"[:300]
+    names = {code, kind}
+    kw: dict[str, Any] = {"status": status, "code": code or kind or None}
+    if names & OUT_OF_CREDIT:
+        return ModelOutOfCredit(text, **kw)
+    if status in (401, 403):
+        return ModelAuthError(text, **kw)
+    if status == 429:
+        return ModelRateLimited(text, retry_after=retry_after(headers), **kw)
+    if names & CONTEXT_TOO_LONG or "maximum context length" in message.lower():
+        return ContextTooLong(text, **kw)
+    if names & REFUSED:
+        return ModelRefused(text, **kw)
+    if status == 408:
+        return ModelTimeout(text, **kw)
+    if status in RETRYABLE_STATUS or status >= 500:
+        return ModelUnavailable(text, **kw)
+    return ModelBadRequest(text, **kw)
+
+
+class OpenAIClient:
+    """Implements `bot.ports.ReasoningModel`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        read_timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 3,
+        client: httpx.AsyncClient | None = None,
+        sleep: Sleep = asyncio.sleep,
+        key_for: Callable[[ModelSpec], str | None] | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._key_for = key_for
+        self._max_retries = max_retries
+        self._sleep = sleep
+        self._own_client = client is None
+        # Reasoning calls are long and many run at once: a large pool, and a read
+        # timeout measured in minutes (a non-streaming o1 call is silent until done).
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=30.0, pool=30.0
+            ),
+            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=200),
+        )
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    def _payload(self, call: ModelCall) -> dict[str, Any]:
+        spec = call.spec
+        messages: list[dict[str, str]] = [
+            {"role": t.role.value, "content": t.content} for t in call.messages
+        ]
+        if call.instructions:
+            if spec.instructions_role == "user":
+                # Models without a system/developer role: fold the instructions into
+                # the first user message.
+                for m in messages:
+                    if m["role"] == Role.USER:
+                        m["content"] = f"{call.instructions}\n\n{m['content']}"
+                        break
+            else:
+                messages.insert(0, {"role": spec.instructions_role, "content": call.instructions})
+        payload: dict[str, Any] = {"model": spec.id, "messages": messages}
+        if spec.max_completion_tokens:
+            payload["max_completion_tokens"] = spec.max_completion_tokens
+        effort = call.effort or spec.reasoning_effort
+        if effort:
+            payload["reasoning_effort"] = effort.value
+        if spec.streaming:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        return payload
+
+    def _headers(self, spec: ModelSpec) -> dict[str, str]:
+        key = self._key_for(spec) if self._key_for else self._api_key
+        headers = {"Accept": "text/event-stream" if spec.streaming else "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    async def complete(
+        self, call: ModelCall, *, on_text: ProgressCallback | None = None
+    ) -> ModelReply:
+        url = (call.spec.base_url or self._base_url).rstrip("/") + "/chat/completions"
+        payload = self._payload(call)
+        headers = self._headers(call.spec)
+        attempt = 0
+        while True:
+            attempt += 1
+            emitted = _Emitted()
+            try:
+                if call.spec.streaming:
+                    return await self._stream(url, payload, headers, on_text, emitted)
+                return await self._once(url, payload, headers)
+            except ModelError as exc:
+                delay = self._retry_delay(exc, attempt, emitted)
+                if delay is None:
+                    raise
+                log.info("model call failed (%s); retry %d in %.1f s", exc, attempt, delay)
+                await self._sleep(delay)
+
+    def _retry_delay(self, exc: ModelError, attempt: int, emitted: _Emitted) -> float | None:
+        if not exc.retryable or attempt > self._max_retries or emitted.any:
+            # Text already shown to the user cannot be taken back by a fresh attempt.
+            return None
+        hint = exc.retry_after if isinstance(exc, ModelRateLimited) else None
+        if hint is not None:
+            return hint if hint <= MAX_RETRY_AFTER_S else None
+        backoff = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
+        return backoff * random.uniform(0.75, 1.0)
+
+    async def _once(self, url: str, payload: dict[str, Any], headers: dict[str, str]) -> ModelReply:
+        try:
+            response = await self._client.post(url, json=payload, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ModelTimeout(f"no answer in time ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"connection failed ({type(exc).__name__})") from exc
+        body = _json(response.text)
+        if response.status_code >= 400:
+            raise error_for(response.status_code, body, response.headers)
+        if not isinstance(body, dict) or not body.get("choices"):
+            if isinstance(body, dict) and body.get("error"):
+                raise error_for(500, body, response.headers)
+            raise ModelUnavailable("malformed response from the provider")
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        splitter = ThinkSplitter()
+        splitter.feed(message.get("content") or "")
+        answer, thought = splitter.finish()
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+        return _reply(
+            answer,
+            "\n".join(p for p in (reasoning, thought) if p),
+            body.get("usage"),
+            choice.get("finish_reason"),
+            body.get("model", ""),
+        )
+
+    async def _stream(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        on_text: ProgressCallback | None,
+        emitted: _Emitted,
+    ) -> ModelReply:
+        splitter = ThinkSplitter()
+        reasoning: list[str] = []
+        usage: Any = None
+        finish: str | None = None
+        model = ""
+        try:
+            async with self._client.stream("POST", url, json=payload, headers=headers) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise error_for(resp.status_code, _json(resp.text), resp.headers)
+                async for data in sse_data(resp.aiter_lines()):
+                    if data.strip() == "[DONE]":
+                        break
+                    chunk = _json(data)
+                    if not isinstance(chunk, dict):
+                        raise ModelUnavailable("malformed chunk in the model's stream")
+                    if chunk.get("error"):
+                        raise error_for(500, chunk, {})
+                    model = chunk.get("model") or model
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        piece = delta.get("reasoning_content") or delta.get("reasoning")
+                        if piece:
+                            reasoning.append(piece)
+                        if delta.get("content"):
+                            before = splitter.answer
+                            splitter.feed(delta["content"])
+                            if on_text is not None and splitter.answer != before:
+                                emitted.any = True
+                                await on_text(splitter.answer.lstrip())
+                        finish = choice.get("finish_reason") or finish
+        except httpx.TimeoutException as exc:
+            raise ModelTimeout(f"the stream stalled ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"the stream broke ({type(exc).__name__})") from exc
+        answer, thought = splitter.finish()
+        if finish is None and not answer:
+            raise ModelUnavailable("the stream ended without an answer")
+        return _reply(answer, "".join(reasoning) + thought, usage, finish, model)
+
+
+class _Emitted:
+    __slots__ = ("any",)
+
+    def __init__(self) -> None:
+        self.any = False
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _reply(answer: str, reasoning: str, usage: Any, finish: str | None, model: str) -> ModelReply:
+    if not answer:
+        if finish == "content_filter":
+            raise ModelRefused("the provider filtered the answer")
+        if finish == "length":
+            raise AnswerCutOff("the model used all its tokens reasoning and gave no answer")
+        raise ModelUnavailable("the model returned an empty answer")
+    u = usage if isinstance(usage, dict) else {}
+    details = u.get("completion_tokens_details") or {}
+    return ModelReply(
+        text=answer,
+        reasoning=reasoning,
+        usage=Usage(
+            prompt_tokens=int(u.get("prompt_tokens") or 0),
+            completion_tokens=int(u.get("completion_tokens") or 0),
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+        ),
+        finish_reason=finish,
+        model=model,
+    )

@@ -1,0 +1,159 @@
+"""Quota policy and ``/quota``: limits in force, what is left, and the admin commands.
+
+Every change goes through the ledger, which records who did what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import messages
+from bot.commands import ADMIN_VERBS, QUOTA_USAGE, QuotaArgs, QuotaVerb, parse_quota
+from bot.config import Catalogue, ModelSpec
+from bot.domain import Limits, QuotaCommand, TeamUsage, Window
+from bot.errors import NotAllowed, QuotaExhausted, StorageError, UnknownModel, UsageError
+from bot.ports import QuotaLedger
+from bot.weeks import week_window
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaResult:
+    text: str
+    ok: bool = True
+    usage: TeamUsage | None = None
+
+
+class QuotaDesk:
+    def __init__(
+        self, *, catalogue: Catalogue, ledger: QuotaLedger, clock: Callable[[], datetime]
+    ) -> None:
+        self.catalogue = catalogue
+        self._ledger = ledger
+        self._clock = clock
+
+    async def limits(self, team: str, spec: ModelSpec, user: str) -> Limits:
+        override = await self._ledger.limit_override(team, spec.alias)
+        cap = await self._ledger.user_cap(team, spec.alias, user)
+        return Limits(
+            team_limit=spec.weekly_limit if override is None else override,
+            user_limit=spec.per_user_limit if cap is None else cap,
+        )
+
+    def default_limits(self) -> dict[str, int]:
+        return {m.alias: m.weekly_limit for m in self.catalogue.models}
+
+    async def remaining(self, team: str, spec: ModelSpec, window: Window) -> int | None:
+        usage = await self._ledger.usage(
+            team, window, limits=self.default_limits(), with_users=False
+        )
+        for m in usage.models:
+            if m.model == spec.alias:
+                return m.remaining
+        return None
+
+    async def exhausted(
+        self, team: str, spec: ModelSpec, window: Window, limits: Limits, *, scope: str
+    ) -> QuotaExhausted:
+        usage = await self._ledger.usage(
+            team, window, limits=self.default_limits(), with_users=False
+        )
+        alternatives = tuple(
+            (m.model, m.remaining) for m in usage.models if m.model != spec.alias and m.remaining
+        )
+        denied = next((m for m in usage.models if m.model == spec.alias), None)
+        if scope == "user" and limits.user_limit is not None:
+            limit = limits.user_limit
+        else:
+            limit = denied.allowance if denied else limits.team_limit
+        return QuotaExhausted(
+            model=spec.alias,
+            limit=limit,
+            resets_at=window.end,
+            scope=scope,
+            alternatives=alternatives,
+        )
+
+    def is_admin(self, command: QuotaCommand) -> bool:
+        admins = self.catalogue.admins
+        return (
+            command.is_admin
+            or command.user in admins
+            or f"{command.platform}:{command.user}" in admins
+        )
+
+    async def quota(self, command: QuotaCommand) -> QuotaResult:
+        """Run one ``/quota`` command; the reply is meant for the caller only."""
+        try:
+            args = parse_quota(command.text)
+            if args.verb in ADMIN_VERBS and not self.is_admin(command):
+                raise NotAllowed(args.verb)
+            return await self._quota(command, args)
+        except (UsageError, NotAllowed, UnknownModel, StorageError) as exc:
+            return QuotaResult(messages.error_text(exc, now=self._clock()), ok=False)
+
+    def _alias(self, alias: str | None) -> str:
+        alias = alias or self.catalogue.default_model
+        if self.catalogue.get(alias) is None:
+            raise UnknownModel(alias, known=self.catalogue.aliases)
+        return alias
+
+    async def _quota(self, command: QuotaCommand, args: QuotaArgs) -> QuotaResult:
+        now = self._clock()
+        window = week_window(now, self.catalogue.week)
+        team, actor = command.team, command.user
+        match args.verb:
+            case QuotaVerb.HELP:
+                return QuotaResult(QUOTA_USAGE)
+            case QuotaVerb.SHOW:
+                return await self._show(command, window, now)
+            case QuotaVerb.LOG:
+                entries = await self._ledger.audit_log(team, limit=20)
+                return QuotaResult(messages.audit(entries))
+            case QuotaVerb.SET:
+                model = self._alias(args.model)
+                assert args.value is not None
+                await self._ledger.set_limit(team, model, args.value, actor=actor, now=now)
+            case QuotaVerb.GRANT:
+                model = self._alias(args.model)
+                assert args.value is not None
+                await self._ledger.grant(team, model, window, args.value, actor=actor, now=now)
+            case QuotaVerb.RESET:
+                models = [self._alias(args.model)] if args.model else list(self.catalogue.aliases)
+                for m in models:
+                    await self._ledger.reset(team, m, window, actor=actor, now=now)
+                model = args.model or "every model"
+            case QuotaVerb.USER:
+                model = self._alias(args.model) if args.model else "*"
+                assert args.who is not None
+                await self._ledger.set_user_cap(
+                    team, args.who, model, args.value, actor=actor, now=now
+                )
+        text = messages.quota_changed(args.verb, model=model, value=args.value, who=args.who)
+        shown = await self._show(command, window, now)
+        return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage)
+
+    async def _show(self, command: QuotaCommand, window: Window, now: datetime) -> QuotaResult:
+        admin = self.is_admin(command)
+        usage = await self._ledger.usage(
+            command.team, window, limits=self.default_limits(), with_users=True
+        )
+        if not admin:
+            usage = dataclasses.replace(
+                usage, users=tuple(u for u in usage.users if u.user == command.user)
+            )
+        models = []
+        for m in usage.models:
+            spec = self.catalogue.get(m.model)
+            cap = await self._ledger.user_cap(command.team, m.model, command.user)
+            models.append(
+                dataclasses.replace(
+                    m,
+                    user_limit=cap if cap is not None else (spec.per_user_limit if spec else None),
+                )
+            )
+        usage = dataclasses.replace(usage, models=tuple(models))
+        text = messages.quota_summary(usage, user=command.user, now=now, admin=admin)
+        return QuotaResult(text, usage=usage)

@@ -1,0 +1,280 @@
+"""The pipeline end to end through the real ledger (SQLite) and the real model client
+against the fake OpenAI server, read like a chat transcript."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.wiring import Runtime, build_runtime
+from bot.config import Catalogue, ModelSpec, Settings
+from bot.domain import AskRequest, QuotaCommand
+from bot.ports import FailureKind, Progress
+from bot.service import AskOutcome
+from tests.fakes.openai_server import FakeOpenAI
+
+TEAM = "test:T1"
+
+
+@dataclass
+class Transcript:
+    """A Replier that records what the user would see."""
+
+    updates: list[Progress] = field(default_factory=list)
+    answers: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[str, FailureKind]] = field(default_factory=list)
+
+    async def progress(self, progress: Progress) -> None:
+        self.updates.append(progress)
+
+    async def answer(self, text: str, *, footer: str) -> None:
+        self.answers.append((text, footer))
+
+    async def fail(self, text: str, *, kind: FailureKind) -> None:
+        self.failures.append((text, kind))
+
+    @property
+    def said(self) -> str:
+        return "\n".join([a for a, _ in self.answers] + [f for f, _ in self.failures])
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Chat:
+    rt: Runtime
+    fake: FakeOpenAI
+    clock: Clock
+    n: int = 0
+
+    async def ask(
+        self,
+        text: str,
+        *,
+        user: str = "ann",
+        thread: str = "th-1",
+        key: str | None = None,
+        model: str | None = None,
+        team: str = TEAM,
+    ) -> tuple[AskOutcome, Transcript]:
+        self.n += 1
+        t = Transcript()
+        req = AskRequest(
+            platform="test",
+            team=team,
+            channel="C1",
+            thread=thread,
+            user=user,
+            text=text,
+            key=key or f"k{self.n}",
+            model=model,
+        )
+        return await self.rt.service.ask(req, t), t
+
+    async def quota(self, text: str = "", *, user: str = "ann", admin: bool = False) -> str:
+        result = await self.rt.service.quota(QuotaCommand("test", TEAM, user, text, admin))
+        return result.text
+
+
+def catalogue(**kw: object) -> Catalogue:
+    return Catalogue(
+        models=[
+            ModelSpec(alias="o1", id="o1", weekly_limit=3, streaming=False),
+            ModelSpec(alias="mini", id="o1-mini", weekly_limit=5, instructions_role="user"),
+        ],
+        progress_every_s=0.05,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
+    async with FakeOpenAI() as fake:
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            openai_base_url=fake.base_url,
+            openai_api_key="sk-test-secret",
+            openai_max_retries=1,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        clock = Clock()
+        async with build_runtime(settings, catalogue()) as rt:
+            rt.service._clock = clock  # deterministic weeks
+            yield Chat(rt, fake, clock)
+
+
+async def test_question_is_answered_with_a_footer(chat: Chat) -> None:
+    outcome, t = await chat.ask("What is 2+2?")
+    assert outcome is AskOutcome.ANSWERED
+    assert len(t.answers) == 1
+    text, footer = t.answers[0]
+    assert "What is 2+2?" in text  # the fake echoes the question
+    assert "o1" in footer and "2 left this week" in footer
+    assert t.updates and t.updates[0].elapsed_s == 0.0
+
+
+async def test_follow_up_in_the_same_thread_carries_history(chat: Chat) -> None:
+    await chat.ask("first question")
+    await chat.ask("second question")
+    messages = chat.fake.requests[-1].body["messages"]
+    contents = [m["content"] for m in messages if m["role"] in ("user", "assistant")]
+    assert any("first question" in c for c in contents)
+    assert contents[-1].endswith("second question")
+    assert [m["role"] for m in messages][-3:] == ["user", "assistant", "user"]
+
+
+async def test_other_threads_do_not_share_history(chat: Chat) -> None:
+    await chat.ask("secret plan", thread="a")
+    await chat.ask("hello", thread="b")
+    assert "secret plan" not in str(chat.fake.requests[-1].body["messages"])
+
+
+async def test_model_option_picks_the_model_and_its_quota(chat: Chat) -> None:
+    outcome, t = await chat.ask("--model mini --effort high hi")
+    assert outcome is AskOutcome.ANSWERED
+    body = chat.fake.requests[-1].body
+    assert body["model"] == "o1-mini" and body["reasoning_effort"] == "high"
+    assert "4 left this week" in t.answers[0][1]
+
+
+async def test_empty_question_gets_usage_and_costs_nothing(chat: Chat) -> None:
+    outcome, t = await chat.ask("   ")
+    assert outcome is AskOutcome.REJECTED
+    assert t.failures[0][1] is FailureKind.REJECTED and "/reason" in t.failures[0][0]
+    assert not chat.fake.requests
+    assert "3 of 3 left" in await chat.quota()
+
+
+async def test_over_long_question_is_refused_without_charge(chat: Chat) -> None:
+    outcome, t = await chat.ask("x" * 20_001)
+    assert outcome is AskOutcome.REJECTED and "20,000" in t.failures[0][0]
+    assert not chat.fake.requests
+
+
+async def test_unknown_model_lists_the_choices(chat: Chat) -> None:
+    outcome, t = await chat.ask("--model gpt9 hi")
+    assert outcome is AskOutcome.REJECTED
+    assert "`o1`" in t.failures[0][0] and "`mini`" in t.failures[0][0]
+
+
+async def test_exhausted_quota_says_when_it_resets_and_what_is_left(chat: Chat) -> None:
+    for _ in range(3):
+        assert (await chat.ask("q"))[0] is AskOutcome.ANSWERED
+    outcome, t = await chat.ask("one more")
+    assert outcome is AskOutcome.DENIED
+    text, kind = t.failures[0]
+    assert kind is FailureKind.DENIED
+    assert "Mon 30 Nov 00:00 UTC" in text and "`mini` (5 left)" in text
+    assert len(chat.fake.requests) == 3
+
+
+async def test_a_new_week_brings_the_quota_back(chat: Chat) -> None:
+    for _ in range(3):
+        await chat.ask("q")
+    chat.clock.now += timedelta(days=7)
+    assert (await chat.ask("q"))[0] is AskOutcome.ANSWERED
+
+
+async def test_provider_failure_is_explained_and_refunded(chat: Chat) -> None:
+    chat.fake.fail(500, times=5)
+    outcome, t = await chat.ask("q")
+    assert outcome is AskOutcome.FAILED
+    text, kind = t.failures[0]
+    assert kind is FailureKind.ERROR and "not counted" in text
+    assert "3 of 3 left" in await chat.quota()
+
+
+async def test_out_of_credit_is_not_retried_and_says_so(chat: Chat) -> None:
+    chat.fake.fail(429, code="insufficient_quota", type="insufficient_quota")
+    outcome, t = await chat.ask("q")
+    assert outcome is AskOutcome.FAILED and "billing" in t.failures[0][0]
+    assert len(chat.fake.requests) == 1
+
+
+async def test_replayed_key_is_answered_and_charged_once(chat: Chat) -> None:
+    first, _ = await chat.ask("q", key="evt-1")
+    again, t2 = await chat.ask("q", key="evt-1")
+    assert (first, again) == (AskOutcome.ANSWERED, AskOutcome.DUPLICATE)
+    assert t2.answers == [] and t2.failures == [] and t2.updates == []
+    assert len(chat.fake.requests) == 1
+    assert "2 of 3 left" in await chat.quota()
+
+
+async def test_concurrent_replays_are_answered_once(chat: Chat) -> None:
+    results = await asyncio.gather(*(chat.ask("q", key="evt-9") for _ in range(5)))
+    outcomes = sorted(o for o, _ in results)
+    assert outcomes.count(AskOutcome.ANSWERED) == 1
+    assert outcomes.count(AskOutcome.DUPLICATE) == 4
+
+
+async def test_mass_mentions_in_the_answer_never_ping(chat: Chat) -> None:
+    chat.fake.reply("Attention @everyone and <!here>, ping <@U999>")
+    _, t = await chat.ask("q")
+    text = t.answers[0][0]
+    assert "@everyone" not in text and "<!here>" not in text and "<@U999>" not in text
+
+
+async def test_think_tags_never_reach_the_answer(chat: Chat) -> None:
+    chat.fake.reply("<think>secret chain of thought</think>The answer is 4.")
+    _, t = await chat.ask("q")
+    assert t.answers[0][0].strip() == "The answer is 4."
+
+
+async def test_streamed_answer_shows_partial_text_as_progress(chat: Chat) -> None:
+    chat.fake.reply("alpha beta gamma delta", stream_chunks=4, delay=0.3)
+    _, t = await chat.ask("--model mini q")
+    assert t.answers[0][0] == "alpha beta gamma delta"
+    assert any(p.partial for p in t.updates)
+
+
+async def test_non_admin_cannot_change_quotas(chat: Chat) -> None:
+    text = await chat.quota("set o1 100")
+    assert "Only admins" in text
+    assert "3 of 3 left" in await chat.quota()
+
+
+async def test_admin_sets_grants_resets_and_caps(chat: Chat) -> None:
+    assert "limit set to 10" in await chat.quota("set o1 10", admin=True)
+    assert "10 of 10 left" in await chat.quota()
+    assert "Granted 2" in await chat.quota("grant 2 o1", admin=True)
+    assert "12 of 12 left" in await chat.quota()
+    await chat.ask("q")
+    report = await chat.quota(admin=True)
+    assert "11 of 12 left" in report and "<@ann>" in report
+    await chat.quota("reset o1", admin=True)
+    assert "12 of 12 left" in await chat.quota()
+    await chat.quota("user <@bob> 1 o1", admin=True)
+    assert (await chat.ask("q", user="bob"))[0] is AskOutcome.ANSWERED
+    outcome, t = await chat.ask("q", user="bob")
+    assert outcome is AskOutcome.DENIED and "You have used all 1" in t.failures[0][0]
+    log = await chat.quota("log", admin=True)
+    assert "set o1 10" in log and "grant o1 2" in log
+
+
+async def test_non_admins_see_only_their_own_usage(chat: Chat) -> None:
+    await chat.ask("q", user="bob")
+    text = await chat.quota(user="ann")
+    assert "<@bob>" not in text and "you used 0" in text
+
+
+async def test_config_admins_may_change_quotas(tmp_path: Path) -> None:
+    async with FakeOpenAI() as fake:
+        settings = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+            openai_base_url=fake.base_url,
+            _env_file=None,
+        )  # type: ignore[call-arg]
+        async with build_runtime(settings, catalogue(admins=["test:boss"])) as rt:
+            result = await rt.service.quota(QuotaCommand("test", TEAM, "boss", "grant 1"))
+            assert result.ok and "Granted 1" in result.text

@@ -1,0 +1,352 @@
+"""A fake OpenAI-compatible server on loopback, speaking the real wire format:
+Chat Completions as JSON or SSE (``data: {...}`` chunks, a usage chunk with empty
+``choices`` when ``stream_options.include_usage``, ``data: [DONE]``), reasoning fields
+(``reasoning_content``), ``<think>`` tags, OpenAI's error bodies
+(``{"error": {"message", "type", "param", "code"}}``) with ``retry-after`` /
+``retry-after-ms`` headers, hangs, resets mid-stream and malformed bodies.
+
+By default it answers ``You asked: <last user message>`` at once; tests script other
+behaviours in order with `reply`, `fail`, `hang`, `reset_mid_stream`, `malformed`.
+
+    python -m tests.fakes.openai_server --port 8099 --latency 5   # for demos and benches
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ERRORS: dict[str, tuple[str, str | None]] = {
+    # code -> (type, message)
+    "rate_limit_exceeded": (
+        "requests",
+        "Rate limit reached for requests per min (RPM): "
+        "Limit 20, Used 20, Requested 1. Please try again in 2s.",
+    ),
+    "insufficient_quota": (
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    "context_length_exceeded": (
+        "invalid_request_error",
+        "This model's maximum context "
+        "length is 128000 tokens. However, your messages resulted "
+        "in 130000 tokens. Please reduce the length of the messages.",
+    ),
+    "invalid_prompt": (
+        "invalid_request_error",
+        "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+    ),
+    "invalid_api_key": ("invalid_request_error", "Incorrect API key provided."),
+    "server_error": (
+        "server_error",
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Behaviour:
+    kind: str  # reply | fail | hang | reset | malformed
+    text: str | None = None
+    reasoning: str | None = None
+    think: bool = False
+    delay: float | None = None
+    stream_chunks: int | None = None
+    finish_reason: str = "stop"
+    usage: dict[str, Any] | None = None
+    status: int = 200
+    code: str | None = None
+    type: str | None = None
+    message: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeOpenAI:
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keepalive_every: float = 0.0,
+    ) -> None:
+        self.latency = latency
+        self.api_key = api_key
+        self.keepalive_every = keepalive_every
+        self.requests: list[Recorded] = []
+        self._script: deque[Behaviour] = deque()
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    # ---- scripting ---------------------------------------------------------------
+
+    def _push(self, behaviour: Behaviour, times: int) -> None:
+        self._script.extend([behaviour] * times)
+
+    def reply(
+        self,
+        text: str,
+        *,
+        reasoning: str | None = None,
+        delay: float | None = None,
+        stream_chunks: int | None = None,
+        finish_reason: str = "stop",
+        usage: dict[str, Any] | None = None,
+        times: int = 1,
+    ) -> None:
+        self._push(
+            Behaviour(
+                "reply",
+                text=text,
+                reasoning=reasoning,
+                delay=delay,
+                stream_chunks=stream_chunks,
+                finish_reason=finish_reason,
+                usage=usage,
+            ),
+            times,
+        )
+
+    def fail(
+        self,
+        status: int,
+        *,
+        code: str | None = None,
+        type: str | None = None,
+        message: str | None = None,
+        retry_after: float | str | None = None,
+        retry_after_ms: float | None = None,
+        times: int = 1,
+    ) -> None:
+        headers = {}
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = str(retry_after_ms)
+        self._push(
+            Behaviour(
+                "fail", status=status, code=code, type=type, message=message, headers=headers
+            ),
+            times,
+        )
+
+    def hang(self, seconds: float = 3600.0, *, times: int = 1) -> None:
+        self._push(Behaviour("hang", delay=seconds), times)
+
+    def reset_mid_stream(
+        self, *, text: str = "partial answer that never ends", times: int = 1
+    ) -> None:
+        self._push(Behaviour("reset", text=text), times)
+
+    def malformed(self, *, times: int = 1) -> None:
+        self._push(Behaviour("malformed"), times)
+
+    # ---- server ------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeOpenAI:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://{self._host}:{port}/v1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                    for m in ("o1", "o1-mini", "o3-mini", "deepseek-reasoner")
+                ],
+            }
+        )
+
+    def _error(
+        self,
+        status: int,
+        code: str | None,
+        type_: str | None = None,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        known_type, known_message = ERRORS.get(code or "", ("server_error", None))
+        body = {
+            "error": {
+                "message": message or known_message or "error",
+                "type": type_ or known_type,
+                "param": None,
+                "code": code,
+            }
+        }
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return self._error(
+                400,
+                None,
+                "invalid_request_error",
+                "We could not parse the JSON body of your request.",
+            )
+        self.requests.append(Recorded(body, dict(request.headers)))
+        auth = request.headers.get("Authorization", "")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return self._error(401, "invalid_api_key")
+        if not isinstance(body.get("messages"), list) or not body.get("model"):
+            return self._error(
+                400, None, "invalid_request_error", "Missing required parameter: 'messages'."
+            )
+        behaviour = self._script.popleft() if self._script else Behaviour("reply")
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._behave(request, body, behaviour)
+        finally:
+            self.in_flight -= 1
+
+    async def _behave(
+        self, request: web.Request, body: dict[str, Any], b: Behaviour
+    ) -> web.StreamResponse:
+        if b.kind == "fail":
+            return self._error(b.status, b.code, b.type, b.message, b.headers)
+        if b.kind == "hang":
+            await asyncio.sleep(b.delay or 3600)
+            return self._error(504, None, "server_error", "timeout")
+        if b.kind == "malformed":
+            return web.Response(
+                text='{"id": "chatcmpl-x", "choices": [',
+                status=200,
+                content_type="application/json",
+            )
+        text = b.text if b.text is not None else self._echo(body)
+        delay = self.latency if b.delay is None else b.delay
+        if body.get("stream"):
+            return await self._stream(request, body, b, text, delay)
+        await asyncio.sleep(delay)
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        if b.reasoning:
+            message["reasoning_content"] = b.reasoning
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": b.finish_reason}],
+                "usage": b.usage or self._usage(body, text),
+            }
+        )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], b: Behaviour, text: str, delay: float
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
+
+        async def send(
+            delta: dict[str, Any] | None,
+            finish: str | None = None,
+            usage: dict[str, Any] | None = None,
+        ) -> None:
+            chunk: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body["model"],
+                "choices": []
+                if delta is None
+                else [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if usage is not None or (body.get("stream_options") or {}).get("include_usage"):
+                chunk["usage"] = usage
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        await send({"role": "assistant", "content": ""})
+        if b.reasoning:
+            await send({"reasoning_content": b.reasoning})
+        n = max(1, b.stream_chunks or max(1, len(text) // 20))
+        size = max(1, -(-len(text) // n))
+        pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+        if b.kind == "reset":
+            await send({"content": pieces[0]})
+            await asyncio.sleep(0.05)
+            assert request.transport is not None
+            request.transport.close()  # the connection drops mid-answer
+            return resp
+        step = delay / len(pieces)
+        for piece in pieces:
+            if step:
+                await asyncio.sleep(step)
+            if self.keepalive_every:
+                await resp.write(b": keep-alive\n\n")
+            await send({"content": piece})
+        await send({}, finish=b.finish_reason)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send(None, usage=b.usage or self._usage(body, text))
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    def _echo(body: dict[str, Any]) -> str:
+        users = [m.get("content", "") for m in body["messages"] if m.get("role") == "user"]
+        return f"You asked: {users[-1] if users else ''}"
+
+    @staticmethod
+    def _usage(body: dict[str, Any], text: str) -> dict[str, Any]:
+        prompt = sum(len(str(m.get("content", ""))) // 4 + 1 for m in body["messages"])
+        completion = len(text) // 4 + 1
+        reasoning = 64 if body.get("reasoning_effort") else 0
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion + reasoning,
+            "total_tokens": prompt + completion + reasoning,
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+        }
+
+
+async def _main() -> None:
+    ap = argparse.ArgumentParser(description="Fake OpenAI-compatible server")
+    ap.add_argument("--port", type=int, default=8099)
+    ap.add_argument("--latency", type=float, default=0.0)
+    args = ap.parse_args()
+    async with FakeOpenAI(latency=args.latency, port=args.port) as fake:
+        print(f"fake OpenAI at {fake.base_url}", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())
