@@ -1,0 +1,249 @@
+"""The quota ledger contract, run on every backend (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain import Limits, ReservationStatus, Role, Turn, Usage, Window
+from storage import SqlConversationStore, SqlLedger, current_revision, upgrade
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+NEXT = Window(WEEK.end, WEEK.end + timedelta(days=7))
+DEFAULTS = {"o1": 3, "mini": 5}
+
+
+@pytest.fixture
+def ledger(engine: AsyncEngine) -> SqlLedger:
+    return SqlLedger(engine)
+
+
+async def reserve(
+    ledger: SqlLedger,
+    key: str,
+    *,
+    user: str = "ann",
+    model: str = "o1",
+    limit: int = 3,
+    cap: int | None = None,
+    window: Window = WEEK,
+    team: str = "T",
+):
+    return await ledger.reserve(
+        key=key,
+        team=team,
+        model=model,
+        user=user,
+        channel="C",
+        window=window,
+        limits=Limits(limit, cap),
+        now=NOW,
+    )
+
+
+async def used(ledger: SqlLedger, model: str = "o1", window: Window = WEEK, team: str = "T") -> int:
+    usage = await ledger.usage(team, window, limits=DEFAULTS, with_users=False)
+    return next(m.used for m in usage.models if m.model == model)
+
+
+async def test_reservations_stop_at_the_limit(ledger: SqlLedger) -> None:
+    statuses = [(await reserve(ledger, f"k{i}")).status for i in range(4)]
+    assert statuses == [ReservationStatus.RESERVED] * 3 + [ReservationStatus.DENIED]
+    assert await used(ledger) == 3
+
+
+async def test_teams_and_models_have_separate_quotas(ledger: SqlLedger) -> None:
+    for i in range(3):
+        await reserve(ledger, f"a{i}")
+    assert (await reserve(ledger, "b", team="other")).status is ReservationStatus.RESERVED
+    assert (await reserve(ledger, "c", model="mini", limit=5)).status is ReservationStatus.RESERVED
+
+
+async def test_replay_returns_the_first_outcome_without_charging(ledger: SqlLedger) -> None:
+    first = await reserve(ledger, "evt")
+    again = await reserve(ledger, "evt")
+    assert not first.replayed and again.replayed
+    assert again.status is ReservationStatus.RESERVED
+    assert await used(ledger) == 1
+
+
+async def test_a_denied_key_stays_denied_on_replay(ledger: SqlLedger) -> None:
+    for i in range(3):
+        await reserve(ledger, f"k{i}")
+    assert (await reserve(ledger, "late")).status is ReservationStatus.DENIED
+    await ledger.refund("k0", error="x", now=NOW)
+    replay = await reserve(ledger, "late")
+    assert replay.replayed and replay.status is ReservationStatus.DENIED
+    assert await used(ledger) == 2
+
+
+async def test_commit_records_usage_and_cannot_be_refunded(ledger: SqlLedger) -> None:
+    await reserve(ledger, "k")
+    await ledger.commit("k", usage=Usage(10, 20, 5), latency_ms=1234, now=NOW)
+    assert await ledger.refund("k", error="late", now=NOW) is False
+    usage = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=True)
+    assert usage.users[0].tokens == 30 and await used(ledger) == 1
+
+
+async def test_refund_is_idempotent_and_gives_the_message_back(ledger: SqlLedger) -> None:
+    await reserve(ledger, "k")
+    assert await ledger.refund("k", error="ModelTimeout", now=NOW) is True
+    assert await ledger.refund("k", error="ModelTimeout", now=NOW) is False
+    assert await ledger.refund("unknown", error="x", now=NOW) is False
+    assert await used(ledger) == 0
+    assert (await reserve(ledger, "k")).status is ReservationStatus.REFUNDED
+
+
+async def test_refund_goes_to_the_week_it_was_reserved_in(ledger: SqlLedger) -> None:
+    for i in range(3):
+        await reserve(ledger, f"k{i}")
+    await reserve(ledger, "n0", window=NEXT)
+    await ledger.refund("k0", error="x", now=NEXT.start + timedelta(hours=1))
+    assert await used(ledger, window=WEEK) == 2
+    assert await used(ledger, window=NEXT) == 1
+
+
+async def test_grant_adds_messages_for_this_week_only(ledger: SqlLedger) -> None:
+    await ledger.grant("T", "o1", WEEK, 2, actor="boss", now=NOW)
+    assert [(await reserve(ledger, f"k{i}")).status for i in range(6)].count(
+        ReservationStatus.RESERVED
+    ) == 5
+    usage = await ledger.usage("T", NEXT, limits=DEFAULTS, with_users=False)
+    assert usage.models[0].allowance == 3
+
+
+async def test_limit_override_and_reset(ledger: SqlLedger) -> None:
+    assert await ledger.limit_override("T", "o1") is None
+    await ledger.set_limit("T", "o1", 7, actor="boss", now=NOW)
+    await ledger.set_limit("T", "o1", 8, actor="boss", now=NOW)
+    assert await ledger.limit_override("T", "o1") == 8
+    await reserve(ledger, "k1", limit=8)
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    assert await used(ledger) == 0
+    usage = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=False)
+    assert usage.models[0].limit == 8 and usage.models[1].limit == 5
+
+
+async def test_refund_after_a_reset_never_goes_below_zero(ledger: SqlLedger) -> None:
+    await reserve(ledger, "k")
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    await ledger.refund("k", error="x", now=NOW)
+    assert await used(ledger) == 0
+
+
+async def test_user_caps_per_model_and_for_every_model(ledger: SqlLedger) -> None:
+    await ledger.set_user_cap("T", "bob", "*", 1, actor="boss", now=NOW)
+    await ledger.set_user_cap("T", "bob", "mini", 2, actor="boss", now=NOW)
+    assert await ledger.user_cap("T", "o1", "bob") == 1
+    assert await ledger.user_cap("T", "mini", "bob") == 2
+    assert await ledger.user_cap("T", "o1", "ann") is None
+    assert (await reserve(ledger, "b1", user="bob", cap=1)).status is ReservationStatus.RESERVED
+    denied = await reserve(ledger, "b2", user="bob", cap=1)
+    assert denied.status is ReservationStatus.DENIED and denied.denied_scope == "user"
+    assert await used(ledger) == 1  # the team counter was not charged for the refusal
+    await ledger.set_user_cap("T", "bob", "*", None, actor="boss", now=NOW)
+    assert await ledger.user_cap("T", "o1", "bob") is None
+
+
+async def test_usage_report_per_person(ledger: SqlLedger) -> None:
+    await reserve(ledger, "a1", user="ann")
+    await reserve(ledger, "a2", user="ann")
+    await reserve(ledger, "b1", user="bob", model="mini", limit=5)
+    usage = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=True)
+    assert {(u.user, u.model, u.used) for u in usage.users} == {
+        ("ann", "o1", 2),
+        ("bob", "mini", 1),
+    }
+    assert [m.model for m in usage.models] == ["o1", "mini"]
+
+
+async def test_every_change_is_audited_newest_first(ledger: SqlLedger) -> None:
+    await ledger.set_limit("T", "o1", 9, actor="boss", now=NOW)
+    await ledger.grant("T", "o1", WEEK, 1, actor="boss", now=NOW + timedelta(minutes=1))
+    await ledger.reset("T", "mini", WEEK, actor="ops", now=NOW + timedelta(minutes=2))
+    await ledger.set_user_cap("T", "bob", "*", 4, actor="boss", now=NOW)
+    log = await ledger.audit_log("T")
+    assert [e.action for e in log] == ["user", "reset", "grant", "set"]
+    assert log[0].target == "bob" and log[0].value == 4 and log[1].actor == "ops"
+    assert log[2].at == NOW + timedelta(minutes=1)
+    assert await ledger.audit_log("other") == []
+
+
+async def test_concurrent_reservations_in_one_process_admit_exactly_the_limit(
+    ledger: SqlLedger,
+) -> None:
+    results = await asyncio.gather(*(reserve(ledger, f"c{i}", limit=7) for i in range(30)))
+    assert sum(r.status is ReservationStatus.RESERVED for r in results) == 7
+    assert await used(ledger) == 7
+
+
+async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
+    store = SqlConversationStore(engine)
+    assert not await store.knows("th")
+    for i in range(5):
+        await store.append(
+            "th", [Turn(Role.USER, f"q{i}"), Turn(Role.ASSISTANT, f"a{i}")], team="T", now=NOW
+        )
+    await store.append("other", [Turn(Role.USER, "x")], team="T", now=NOW)
+    history = await store.history("th", limit=4)
+    assert [t.content for t in history] == ["q3", "a3", "q4", "a4"]
+    assert await store.knows("th") and len(await store.history("th")) == 10
+
+
+async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    assert await current_revision(engine) == "0001"
+
+
+async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:
+    """8 OS processes, 40 reservations each, against a remaining 100."""
+    worker = Path(__file__).with_name("race_worker.py")
+    start_at = time.time() + 1.5
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(worker),
+            db_url,
+            f"w{n}",
+            "40",
+            "100",
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for n in range(8)
+    ]
+    outputs = [await p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e.decode()[-800:] for _, e in outputs]
+    admitted = sum(int(out.split()[0]) for out, _ in outputs)
+    assert admitted == 100
+    from storage import SqlLedger as _L
+    from storage import make_engine
+
+    eng = make_engine(db_url)
+    try:
+        usage = await _L(eng).usage("race", WEEK, limits={"o1": 100}, with_users=True)
+    finally:
+        await eng.dispose()
+    assert usage.models[0].used == 100
+    assert sum(u.used for u in usage.users) == 100
+
+
+async def test_migrations_match_the_table_definitions(engine: AsyncEngine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from storage.tables import Base
+
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+        )
+    assert diff == []
