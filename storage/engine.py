@@ -42,7 +42,10 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         _sqlite_serialised_writes(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kw)
+        # No pre-ping: it costs a round trip per transaction. A connection lost to a
+        # server restart fails one transaction (a clear StorageError, nothing charged)
+        # and SQLAlchemy then replaces every pooled connection made before it.
+        return create_async_engine(url, pool_size=10, max_overflow=20, **kw)
     raise ConfigError(f"DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
 
 

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -80,7 +80,75 @@ class SqlStore:
             raise StorageError(f"database error: {type(exc).__name__}") from exc
 
 
+_NO_CAP = 2**31 - 1
+# Identifiers quoted: "user", "window" and "key" are reserved words in PostgreSQL.
+_RESERVE_PG = text("""
+WITH req AS (
+    INSERT INTO requests ("key", team, channel, "user", model, "window", status,
+                          prompt_tokens, completion_tokens, reasoning_tokens, created_at)
+    VALUES (:key, :team, :channel, :user, :model, :window, 'reserved', 0, 0, 0, :created_at)
+    ON CONFLICT ("key") DO NOTHING
+    RETURNING id
+), usr AS (
+    INSERT INTO user_counters (team, model, "window", "user", used)
+    SELECT :team, :model, :window, :user, 1 FROM req
+    ON CONFLICT (team, model, "window", "user") DO UPDATE
+        SET used = user_counters.used + 1 WHERE user_counters.used < :cap
+    RETURNING used
+), tm AS (
+    INSERT INTO quota_counters (team, model, "window", used, granted)
+    SELECT :team, :model, :window, 1, 0 FROM usr
+    ON CONFLICT (team, model, "window") DO UPDATE
+        SET used = quota_counters.used + 1
+        WHERE quota_counters.used < :limit + quota_counters.granted
+    RETURNING used
+)
+SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM usr), (SELECT count(*) FROM tm),
+       set_config('synchronous_commit', 'off', true)
+""")
+
+
 class SqlLedger(SqlStore):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        # Built once: constructing statements costs more than running them on the hot
+        # path (SQLAlchemy caches the compiled SQL by shape, not the objects).
+        b = bindparam
+        self._take_user = (
+            self._insert(UC)
+            .values(team=b("team"), model=b("model"), window=b("window"), user=b("user"), used=1)
+            .on_conflict_do_update(
+                index_elements=["team", "model", "window", "user"],
+                set_={"used": UC.c.used + 1},
+                where=UC.c.used < b("cap"),
+            )
+            .returning(UC.c.used)
+        )
+        self._take_team = (
+            self._insert(QC)
+            .values(team=b("team"), model=b("model"), window=b("window"), used=1, granted=0)
+            .on_conflict_do_update(
+                index_elements=["team", "model", "window"],
+                set_={"used": QC.c.used + 1},
+                where=QC.c.used < b("limit") + QC.c.granted,
+            )
+            .returning(QC.c.used)
+        )
+        columns = ("key", "team", "channel", "user", "model", "window", "status", "created_at")
+        self._new_request = (
+            self._insert(RQ)
+            .values(
+                {
+                    **{c: b(c) for c in columns},
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "reasoning_tokens": 0,
+                }
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(RQ.c.id)
+        )
+
     async def reserve(
         self,
         *,
@@ -93,31 +161,32 @@ class SqlLedger(SqlStore):
         limits: Limits,
         now: datetime,
     ) -> Reservation:
-        row = dict(
-            key=key,
-            team=team,
-            channel=channel,
-            user=user,
-            model=model,
-            window=window.key,
-            prompt_tokens=0,
-            completion_tokens=0,
-            reasoning_tokens=0,
-            created_at=naive_utc(now),
-        )
+        row = {
+            "key": key,
+            "team": team,
+            "channel": channel,
+            "user": user,
+            "model": model,
+            "window": window.key,
+            "created_at": naive_utc(now),
+        }
         try:
             async with self._tx() as conn:
-                inserted = await conn.execute(
-                    self._insert(RQ)
-                    .values(**row, status=ReservationStatus.RESERVED)
-                    .on_conflict_do_nothing(index_elements=["key"])
-                    .returning(RQ.c.id)
-                )
-                if inserted.first() is None:
-                    return await self._replay(conn, key)
-                await self._take(
-                    conn, team=team, model=model, user=user, window=window.key, limits=limits
-                )
+                if self._pg and limits.team_limit > 0:
+                    outcome = await self._take_pg(conn, row, limits)
+                    if outcome == "replay":
+                        return await self._replay(conn, key)
+                    if outcome != "ok":
+                        raise _Denied(outcome)
+                else:
+                    inserted = await conn.execute(
+                        self._new_request, {**row, "status": ReservationStatus.RESERVED.value}
+                    )
+                    if inserted.first() is None:
+                        return await self._replay(conn, key)
+                    await self._take(
+                        conn, team=team, model=model, user=user, window=window.key, limits=limits
+                    )
         except _Denied as denied:
             return await self._deny(row, denied.scope)
         return Reservation(
@@ -129,6 +198,24 @@ class SqlLedger(SqlStore):
             status=ReservationStatus.RESERVED,
         )
 
+    async def _take_pg(self, conn: AsyncConnection, row: dict[str, Any], limits: Limits) -> str:
+        """The whole reservation in one round trip (PostgreSQL's data-modifying CTEs):
+        record the request, then count it for the user, then for the team, each step
+        only if the one before it happened. Returns "ok", "replay", "user" or "team".
+
+        The transaction commits asynchronously (``synchronous_commit`` off, for this
+        transaction only), so the team's counter row is not locked through a WAL
+        flush. A database *crash* (not a restart) may then forget the last fraction
+        of a second of reservations: at worst a message goes uncounted, never a double
+        charge. Accepted requests themselves (the job queue) keep synchronous commits.
+        """
+        cap = limits.user_limit if limits.user_limit is not None else _NO_CAP
+        result = await conn.execute(_RESERVE_PG, {**row, "cap": cap, "limit": limits.team_limit})
+        req, usr, team, _ = result.one()
+        if not req:
+            return "replay"
+        return "user" if not usr else "team" if not team else "ok"
+
     async def _take(
         self,
         conn: AsyncConnection,
@@ -139,39 +226,31 @@ class SqlLedger(SqlStore):
         window: str,
         limits: Limits,
     ) -> None:
-        await conn.execute(
-            self._insert(QC)
-            .values(team=team, model=model, window=window, used=0, granted=0)
-            .on_conflict_do_nothing()
-        )
-        await conn.execute(
-            self._insert(UC)
-            .values(team=team, model=model, window=window, user=user, used=0)
-            .on_conflict_do_nothing()
-        )
-        took = await conn.execute(
-            update(QC)
-            .where(
-                QC.c.team == team,
-                QC.c.model == model,
-                QC.c.window == window,
-                QC.c.used < limits.team_limit + QC.c.granted,
-            )
-            .values(used=QC.c.used + 1)
-        )
-        if took.rowcount != 1:
-            raise _Denied("team")  # rolls the whole transaction back
-        user_where = [
-            UC.c.team == team,
-            UC.c.model == model,
-            UC.c.window == window,
-            UC.c.user == user,
-        ]
-        if limits.user_limit is not None:
-            user_where.append(UC.c.used < limits.user_limit)
-        took = await conn.execute(update(UC).where(*user_where).values(used=UC.c.used + 1))
-        if took.rowcount != 1:
+        """Count one message for the user, then for the team, each as one conditional
+        upsert. The team's counter row is the hot one every request of the team
+        contends for, so it is touched last: its lock is held only until commit."""
+        if limits.user_limit is not None and limits.user_limit <= 0:
             raise _Denied("user")
+        if limits.team_limit <= 0:
+            # A first row starts at used=1, so it must not be created over a zero
+            # limit; grants live on an existing row, which the update below handles.
+            row = (
+                await conn.execute(
+                    select(QC.c.used, QC.c.granted).where(
+                        QC.c.team == team, QC.c.model == model, QC.c.window == window
+                    )
+                )
+            ).first()
+            if row is None or row.used >= limits.team_limit + row.granted:
+                raise _Denied("team")
+        key = {"team": team, "model": model, "window": window}
+        cap = limits.user_limit if limits.user_limit is not None else _NO_CAP
+        took = await conn.execute(self._take_user, {**key, "user": user, "cap": cap})
+        if took.first() is None:
+            raise _Denied("user")  # rolls the whole transaction back
+        took = await conn.execute(self._take_team, {**key, "limit": limits.team_limit})
+        if took.first() is None:
+            raise _Denied("team")
 
     async def _deny(self, row: dict[str, Any], scope: str) -> Reservation:
         """Record the refusal, so a replay of the same key is refused the same way

@@ -1,0 +1,91 @@
+"""Quota ledger throughput and correctness under contention.
+
+N OS processes (1 and 8) reserve as fast as they can against one team's quota on one
+database; the remaining quota is smaller than the number of attempts, so some are
+refused. Reports reservations per second (all attempts, admitted or refused, over the
+wall time of the slowest process) and over-admission (admitted beyond the limit: must
+be 0). Each configuration runs --rounds times on a fresh database; medians are shown.
+
+    python bench/quota.py [--attempts 400] [--rounds 3] [--pg-url postgresql://...]
+
+PostgreSQL is used when --pg-url or TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from storage import make_engine, upgrade  # noqa: E402
+from tests.dbutil import fresh_database  # noqa: E402
+
+WORKER = ROOT / "tests" / "storage" / "race_worker.py"
+
+
+async def one_round(url: str, procs: int, attempts: int, limit: int) -> tuple[float, int]:
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    per_proc = attempts // procs
+    start_at = time.time() + 2.0
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(WORKER),
+            url,
+            f"p{n}",
+            str(per_proc),
+            str(limit),
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for n in range(procs)
+    ]
+    results = [await c.communicate() for c in children]
+    for c, (_, err) in zip(children, results, strict=True):
+        if c.returncode:
+            raise SystemExit(err.decode()[-2000:])
+    admitted = sum(int(out.split()[0]) for out, _ in results)
+    slowest = max(float(out.split()[1]) for out, _ in results)
+    return per_proc * procs / slowest, admitted - limit if admitted > limit else 0
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--attempts", type=int, default=400, help="reservations per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL"))
+    args = ap.parse_args()
+    if args.pg_url:
+        os.environ["TEST_DATABASE_URL"] = args.pg_url
+    kinds = ["sqlite"] + (["postgres"] if args.pg_url else [])
+    limit = args.attempts * 3 // 4
+    print(
+        f"{args.attempts} reservations per round against a limit of {limit}, "
+        f"median of {args.rounds} rounds"
+    )
+    print(f"{'database':<10}{'processes':>10}{'reserve/s':>12}{'over-admitted':>15}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in kinds:
+            for procs in (1, 8):
+                rates, over = [], 0
+                for _ in range(args.rounds):
+                    async with fresh_database(kind, Path(tmp)) as url:
+                        rate, extra = await one_round(url, procs, args.attempts, limit)
+                    rates.append(rate)
+                    over += extra
+                print(f"{kind:<10}{procs:>10}{statistics.median(rates):>12.0f}{over:>15}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
