@@ -3,8 +3,8 @@
 Two set-ups, both on a fresh SQLite file (and PostgreSQL with --pg-url):
   * in-process model: a ReasoningModel that answers at once, so the figure is the core
     plus the ledger and conversation store;
-  * loopback model: the real OpenAI client against the fake OpenAI server with zero
-    latency, adding HTTP and JSON.
+  * loopback model: the real OpenAI client against the fake OpenAI server (zero
+    latency, in its own process as a real provider would be), adding HTTP and JSON.
 
     python bench/pipeline.py [--requests 500] [--pg-url postgresql://...]
 """
@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from app.wiring import build_runtime
 from bot.config import Catalogue, ModelSpec, Settings
 from bot.domain import AskRequest, ModelReply, Usage
 from bot.ports import FailureKind, ModelCall, Progress, ProgressCallback
-from tests.fakes.openai_server import FakeOpenAI
 
 
 class InstantModel:
@@ -85,7 +89,7 @@ async def main() -> None:
     ap.add_argument("--pg-url", default=None)
     args = ap.parse_args()
     rows = []
-    async with FakeOpenAI() as fake:
+    async with fake_server() as fake:
         with tempfile.TemporaryDirectory() as tmp:
             dbs = [("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db")]
             if args.pg_url:
@@ -105,6 +109,29 @@ async def main() -> None:
             f"{db:<12}{model:<14}{statistics.median(t):>8.2f}{pct(t, 0.99):>8.2f}"
             f"{1000 / statistics.mean(t):>8.0f}"
         )
+
+
+@contextlib.asynccontextmanager
+async def fake_server() -> AsyncIterator[SimpleNamespace]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.openai_server",
+        "--port",
+        str(port),
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    await proc.stdout.readline()  # "fake OpenAI at ..." once it listens
+    try:
+        yield SimpleNamespace(base_url=f"http://127.0.0.1:{port}/v1")
+    finally:
+        proc.terminate()
+        await proc.wait()
 
 
 async def run_all(dbs: list[tuple[str, str]], base_url: str, n: int) -> list:

@@ -104,10 +104,27 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The limits in force for one team/model/user at reservation time."""
+    """The catalogue's default limits for one model. The ledger applies the team's own
+    overrides (an admin's weekly limit, per-user caps) in the reservation itself."""
 
     team_limit: int
     user_limit: int | None = None  # None: no per-user cap
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaState:
+    """The limits a reservation was judged by, and the team's counter after it."""
+
+    team_limit: int
+    user_limit: int | None = None
+    used: int | None = None
+    granted: int | None = None
+
+    @property
+    def remaining(self) -> int | None:
+        if self.used is None:
+            return None
+        return max(self.team_limit + (self.granted or 0) - self.used, 0)
 
 
 class ReservationStatus(enum.StrEnum):
@@ -130,6 +147,7 @@ class Reservation:
     status: ReservationStatus
     replayed: bool = False
     denied_scope: str | None = None  # "team" or "user" when status is DENIED
+    limits: QuotaState | None = None  # None on a replay
 
 
 @dataclass(frozen=True, slots=True)

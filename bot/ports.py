@@ -52,8 +52,18 @@ class QuotaLedger(Protocol):
         (limit + grants) or the user's cap is used up, the outcome is DENIED."""
         ...
 
-    async def commit(self, key: str, *, usage: Usage, latency_ms: int, now: datetime) -> None:
-        """Mark a reservation answered, with its token usage."""
+    async def commit(
+        self,
+        key: str,
+        *,
+        usage: Usage,
+        latency_ms: int,
+        now: datetime,
+        conversation: tuple[str, str, Sequence[Turn]] | None = None,
+    ) -> None:
+        """Mark a reservation answered, with its token usage. ``conversation``
+        (thread, team, turns) is appended to the thread's history in the same
+        transaction, so a charged answer is always in the history and vice versa."""
         ...
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:

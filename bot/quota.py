@@ -13,7 +13,7 @@ from datetime import datetime
 from bot import messages
 from bot.commands import ADMIN_VERBS, QUOTA_USAGE, QuotaArgs, QuotaVerb, parse_quota
 from bot.config import Catalogue, ModelSpec
-from bot.domain import Limits, QuotaCommand, TeamUsage, Window
+from bot.domain import QuotaCommand, QuotaState, TeamUsage, Window
 from bot.errors import NotAllowed, QuotaExhausted, StorageError, UnknownModel, UsageError
 from bot.ports import QuotaLedger
 from bot.weeks import week_window
@@ -34,14 +34,6 @@ class QuotaDesk:
         self._ledger = ledger
         self._clock = clock
 
-    async def limits(self, team: str, spec: ModelSpec, user: str) -> Limits:
-        override = await self._ledger.limit_override(team, spec.alias)
-        cap = await self._ledger.user_cap(team, spec.alias, user)
-        return Limits(
-            team_limit=spec.weekly_limit if override is None else override,
-            user_limit=spec.per_user_limit if cap is None else cap,
-        )
-
     def default_limits(self) -> dict[str, int]:
         return {m.alias: m.weekly_limit for m in self.catalogue.models}
 
@@ -55,8 +47,9 @@ class QuotaDesk:
         return None
 
     async def exhausted(
-        self, team: str, spec: ModelSpec, window: Window, limits: Limits, *, scope: str
+        self, team: str, spec: ModelSpec, window: Window, limits: QuotaState, *, scope: str
     ) -> QuotaExhausted:
+        """The refusal, with the limit that applied and the models still available."""
         usage = await self._ledger.usage(
             team, window, limits=self.default_limits(), with_users=False
         )

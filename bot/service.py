@@ -27,7 +27,9 @@ from bot.config import Catalogue, ModelSpec
 from bot.domain import (
     AskRequest,
     Effort,
+    Limits,
     QuotaCommand,
+    QuotaState,
     ReservationStatus,
     Role,
     Turn,
@@ -181,7 +183,7 @@ class AskService:
         now = self._clock()
         window = week_window(now, self.catalogue.week)
         try:
-            limits = await self.quotas.limits(request.team, spec, request.user)
+            limits = Limits(team_limit=spec.weekly_limit, user_limit=spec.per_user_limit)
             reservation = await self._ledger.reserve(
                 key=request.key,
                 team=request.team,
@@ -208,13 +210,18 @@ class AskService:
             return AskOutcome.DUPLICATE
         if reservation.status is ReservationStatus.DENIED:
             exc = await self.quotas.exhausted(
-                request.team, spec, window, limits, scope=reservation.denied_scope or "team"
+                request.team,
+                spec,
+                window,
+                reservation.limits or QuotaState(limits.team_limit),
+                scope=reservation.denied_scope or "team",
             )
             await replier.fail(self.error_text(exc), kind=FailureKind.DENIED)
             return AskOutcome.DENIED
         if resuming:
             log.info("resuming request %s", request.key)
-        return await self._answer(prepared, replier, window, checkpoint, record)
+        remaining = reservation.limits.remaining if reservation.limits else None
+        return await self._answer(prepared, replier, window, checkpoint, record, remaining)
 
     async def _answer(
         self,
@@ -223,6 +230,7 @@ class AskService:
         window: Window,
         checkpoint: Checkpoint | None,
         record: _Record,
+        remaining: int | None,
     ) -> AskOutcome:
         request, spec = prepared.request, prepared.spec
         started = self._monotonic()
@@ -249,7 +257,8 @@ class AskService:
                 record.model_latency_s = self._monotonic() - called
                 await pump.stop()
                 usage = record.usage = reply.usage
-                remaining = await self.quotas.remaining(request.team, spec, window)
+                if remaining is None:  # a resumed request: its reservation is older
+                    remaining = await self.quotas.remaining(request.team, spec, window)
                 answer = neutralise_mentions(reply.text)
                 footer = messages.footer(
                     model=spec.alias,
@@ -287,14 +296,13 @@ class AskService:
             # answers under the same single charge.
             raise
         latency_ms = int((self._monotonic() - started) * 1000)
+        turns = (Turn(Role.USER, prepared.question), Turn(Role.ASSISTANT, answer))
         await self._ledger.commit(
-            request.key, usage=usage, latency_ms=latency_ms, now=self._clock()
-        )
-        await self._conversations.append(
-            request.thread,
-            [Turn(Role.USER, prepared.question), Turn(Role.ASSISTANT, answer)],
-            team=request.team,
+            request.key,
+            usage=usage,
+            latency_ms=latency_ms,
             now=self._clock(),
+            conversation=(request.thread, request.team, turns),
         )
         return AskOutcome.ANSWERED
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.domain import Role, Turn
-from storage.ledger import SqlStore, naive_utc
+from storage.ledger import SqlStore, append_turns
 from storage.tables import TurnRow
 
 T = TurnRow.__table__
@@ -31,22 +31,9 @@ class SqlConversationStore(SqlStore):
         return [Turn(Role(r.role), r.content) for r in reversed(rows)]
 
     async def append(self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime) -> None:
-        if not turns:
-            return
-        async with self._tx() as conn:
-            await conn.execute(
-                T.insert(),
-                [
-                    {
-                        "thread": thread,
-                        "team": team,
-                        "role": t.role.value,
-                        "content": t.content,
-                        "created_at": naive_utc(now),
-                    }
-                    for t in turns
-                ],
-            )
+        if turns:
+            async with self._tx() as conn:
+                await append_turns(conn, thread, turns, team=team, now=now)
 
     async def knows(self, thread: str) -> bool:
         async with self._tx(read_only=True) as conn:

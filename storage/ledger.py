@@ -23,9 +23,11 @@ from bot.domain import (
     AuditEntry,
     Limits,
     ModelUsage,
+    QuotaState,
     Reservation,
     ReservationStatus,
     TeamUsage,
+    Turn,
     Usage,
     UserUsage,
     Window,
@@ -37,6 +39,7 @@ from storage.tables import (
     LimitOverride,
     QuotaCounter,
     RequestRow,
+    TurnRow,
     UserCap,
     UserCounter,
 )
@@ -54,8 +57,39 @@ def aware(at: datetime) -> datetime:
 
 
 class _Denied(Exception):
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, limits: QuotaState) -> None:
         self.scope = scope
+        self.limits = limits
+
+
+def _state(
+    team_limit: int, cap: int, *, used: int | None = None, granted: int | None = None
+) -> QuotaState:
+    return QuotaState(
+        team_limit=team_limit,
+        user_limit=None if cap >= _NO_CAP else cap,
+        used=used,
+        granted=granted,
+    )
+
+
+async def append_turns(
+    conn: AsyncConnection, thread: str, turns: Sequence[Turn], *, team: str, now: datetime
+) -> None:
+    if turns:
+        await conn.execute(
+            TurnRow.__table__.insert(),
+            [
+                {
+                    "thread": thread,
+                    "team": team,
+                    "role": t.role.value,
+                    "content": t.content,
+                    "created_at": naive_utc(now),
+                }
+                for t in turns
+            ],
+        )
 
 
 class SqlStore:
@@ -83,7 +117,15 @@ class SqlStore:
 _NO_CAP = 2**31 - 1
 # Identifiers quoted: "user", "window" and "key" are reserved words in PostgreSQL.
 _RESERVE_PG = text("""
-WITH req AS (
+WITH lim AS (
+    SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
+                     WHERE team = :team AND model = :model), :default_limit) AS team_limit,
+           COALESCE((SELECT cap FROM user_caps
+                     WHERE team = :team AND "user" = :user AND model = :model),
+                    (SELECT cap FROM user_caps
+                     WHERE team = :team AND "user" = :user AND model = '*'),
+                    :default_cap) AS cap
+), req AS (
     INSERT INTO requests ("key", team, channel, "user", model, "window", status,
                           prompt_tokens, completion_tokens, reasoning_tokens, created_at)
     VALUES (:key, :team, :channel, :user, :model, :window, 'reserved', 0, 0, 0, :created_at)
@@ -91,20 +133,35 @@ WITH req AS (
     RETURNING id
 ), usr AS (
     INSERT INTO user_counters (team, model, "window", "user", used)
-    SELECT :team, :model, :window, :user, 1 FROM req
+    SELECT :team, :model, :window, :user, 1 FROM req, lim
+    WHERE lim.cap > 0 OR EXISTS (SELECT 1 FROM user_counters WHERE team = :team
+        AND model = :model AND "window" = :window AND "user" = :user)
     ON CONFLICT (team, model, "window", "user") DO UPDATE
-        SET used = user_counters.used + 1 WHERE user_counters.used < :cap
+        SET used = user_counters.used + 1 WHERE user_counters.used < (SELECT cap FROM lim)
     RETURNING used
 ), tm AS (
     INSERT INTO quota_counters (team, model, "window", used, granted)
-    SELECT :team, :model, :window, 1, 0 FROM usr
+    SELECT :team, :model, :window, 1, 0 FROM usr, lim
+    WHERE lim.team_limit > 0 OR EXISTS (SELECT 1 FROM quota_counters WHERE team = :team
+        AND model = :model AND "window" = :window)
     ON CONFLICT (team, model, "window") DO UPDATE
         SET used = quota_counters.used + 1
-        WHERE quota_counters.used < :limit + quota_counters.granted
-    RETURNING used
+        WHERE quota_counters.used < (SELECT team_limit FROM lim) + quota_counters.granted
+    RETURNING used, granted
 )
-SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM usr), (SELECT count(*) FROM tm),
-       set_config('synchronous_commit', 'off', true)
+SELECT (SELECT count(*) FROM req) AS req, (SELECT count(*) FROM usr) AS usr,
+       (SELECT used FROM tm) AS used, (SELECT granted FROM tm) AS granted,
+       lim.team_limit, lim.cap, set_config('synchronous_commit', 'off', true)
+FROM lim
+""")
+_LIMITS = text("""
+SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
+                 WHERE team = :team AND model = :model), :default_limit),
+       COALESCE((SELECT cap FROM user_caps
+                 WHERE team = :team AND "user" = :user AND model = :model),
+                (SELECT cap FROM user_caps
+                 WHERE team = :team AND "user" = :user AND model = '*'),
+                :default_cap)
 """)
 
 
@@ -132,7 +189,7 @@ class SqlLedger(SqlStore):
                 set_={"used": QC.c.used + 1},
                 where=QC.c.used < b("limit") + QC.c.granted,
             )
-            .returning(QC.c.used)
+            .returning(QC.c.used, QC.c.granted)
         )
         columns = ("key", "team", "channel", "user", "model", "window", "status", "created_at")
         self._new_request = (
@@ -170,25 +227,19 @@ class SqlLedger(SqlStore):
             "window": window.key,
             "created_at": naive_utc(now),
         }
+        params = {
+            **row,
+            "default_limit": limits.team_limit,
+            "default_cap": _NO_CAP if limits.user_limit is None else limits.user_limit,
+        }
         try:
             async with self._tx() as conn:
-                if self._pg and limits.team_limit > 0:
-                    outcome = await self._take_pg(conn, row, limits)
-                    if outcome == "replay":
-                        return await self._replay(conn, key)
-                    if outcome != "ok":
-                        raise _Denied(outcome)
-                else:
-                    inserted = await conn.execute(
-                        self._new_request, {**row, "status": ReservationStatus.RESERVED.value}
-                    )
-                    if inserted.first() is None:
-                        return await self._replay(conn, key)
-                    await self._take(
-                        conn, team=team, model=model, user=user, window=window.key, limits=limits
-                    )
+                take = self._take_pg if self._pg else self._take_sqlite
+                taken = await take(conn, params)
+                if taken is None:
+                    return await self._replay(conn, key)
         except _Denied as denied:
-            return await self._deny(row, denied.scope)
+            return await self._deny(row, denied.scope, denied.limits)
         return Reservation(
             key=key,
             team=team,
@@ -196,12 +247,13 @@ class SqlLedger(SqlStore):
             user=user,
             window=window.key,
             status=ReservationStatus.RESERVED,
+            limits=taken,
         )
 
-    async def _take_pg(self, conn: AsyncConnection, row: dict[str, Any], limits: Limits) -> str:
+    async def _take_pg(self, conn: AsyncConnection, params: dict[str, Any]) -> QuotaState | None:
         """The whole reservation in one round trip (PostgreSQL's data-modifying CTEs):
-        record the request, then count it for the user, then for the team, each step
-        only if the one before it happened. Returns "ok", "replay", "user" or "team".
+        read the team's limits, record the request, count it for the user, then for
+        the team, each step only if the one before it happened.
 
         The transaction commits asynchronously (``synchronous_commit`` off, for this
         transaction only), so the team's counter row is not locked through a WAL
@@ -209,50 +261,51 @@ class SqlLedger(SqlStore):
         of a second of reservations: at worst a message goes uncounted, never a double
         charge. Accepted requests themselves (the job queue) keep synchronous commits.
         """
-        cap = limits.user_limit if limits.user_limit is not None else _NO_CAP
-        result = await conn.execute(_RESERVE_PG, {**row, "cap": cap, "limit": limits.team_limit})
-        req, usr, team, _ = result.one()
-        if not req:
-            return "replay"
-        return "user" if not usr else "team" if not team else "ok"
+        r = (await conn.execute(_RESERVE_PG, params)).one()
+        state = _state(r.team_limit, r.cap, used=r.used, granted=r.granted)
+        if not r.req:
+            return None
+        if not r.usr:
+            raise _Denied("user", state)
+        if r.used is None:
+            raise _Denied("team", state)
+        return state
 
-    async def _take(
-        self,
-        conn: AsyncConnection,
-        *,
-        team: str,
-        model: str,
-        user: str,
-        window: str,
-        limits: Limits,
-    ) -> None:
-        """Count one message for the user, then for the team, each as one conditional
-        upsert. The team's counter row is the hot one every request of the team
-        contends for, so it is touched last: its lock is held only until commit."""
-        if limits.user_limit is not None and limits.user_limit <= 0:
-            raise _Denied("user")
-        if limits.team_limit <= 0:
-            # A first row starts at used=1, so it must not be created over a zero
-            # limit; grants live on an existing row, which the update below handles.
-            row = (
-                await conn.execute(
-                    select(QC.c.used, QC.c.granted).where(
-                        QC.c.team == team, QC.c.model == model, QC.c.window == window
-                    )
-                )
-            ).first()
-            if row is None or row.used >= limits.team_limit + row.granted:
-                raise _Denied("team")
-        key = {"team": team, "model": model, "window": window}
-        cap = limits.user_limit if limits.user_limit is not None else _NO_CAP
-        took = await conn.execute(self._take_user, {**key, "user": user, "cap": cap})
+    async def _take_sqlite(
+        self, conn: AsyncConnection, params: dict[str, Any]
+    ) -> QuotaState | None:
+        """The same steps as `_take_pg`, as separate statements under SQLite's write
+        lock (BEGIN IMMEDIATE). The team's counter row is touched last."""
+        team_limit, cap = (await conn.execute(_LIMITS, params)).one()
+        inserted = await conn.execute(
+            self._new_request, {**params, "status": ReservationStatus.RESERVED.value}
+        )
+        if inserted.first() is None:
+            return None
+        key = {k: params[k] for k in ("team", "model", "window")}
+        state = _state(team_limit, cap)
+        if cap <= 0 and not await self._exists(conn, UC, {**key, "user": params["user"]}):
+            raise _Denied("user", state)
+        took = await conn.execute(self._take_user, {**key, "user": params["user"], "cap": cap})
         if took.first() is None:
-            raise _Denied("user")  # rolls the whole transaction back
-        took = await conn.execute(self._take_team, {**key, "limit": limits.team_limit})
-        if took.first() is None:
-            raise _Denied("team")
+            raise _Denied("user", state)  # rolls the whole transaction back
+        # A first row starts at used=1, so it must not be created over a zero limit;
+        # grants live on an existing row, which the conditional update handles.
+        if team_limit <= 0 and not await self._exists(conn, QC, key):
+            raise _Denied("team", state)
+        counted = (await conn.execute(self._take_team, {**key, "limit": team_limit})).first()
+        if counted is None:
+            raise _Denied("team", state)
+        return _state(team_limit, cap, used=counted.used, granted=counted.granted)
 
-    async def _deny(self, row: dict[str, Any], scope: str) -> Reservation:
+    @staticmethod
+    async def _exists(conn: AsyncConnection, table: Any, where: dict[str, Any]) -> bool:
+        found = await conn.execute(
+            select(1).select_from(table).where(*(table.c[k] == v for k, v in where.items()))
+        )
+        return found.first() is not None
+
+    async def _deny(self, row: dict[str, Any], scope: str, limits: QuotaState) -> Reservation:
         """Record the refusal, so a replay of the same key is refused the same way
         (and not, say, admitted after someone else's refund)."""
         async with self._tx() as conn:
@@ -277,6 +330,7 @@ class SqlLedger(SqlStore):
             window=row["window"],
             status=ReservationStatus.DENIED,
             denied_scope=scope,
+            limits=limits,
         )
 
     async def _replay(self, conn: AsyncConnection, key: str) -> Reservation:
@@ -292,8 +346,19 @@ class SqlLedger(SqlStore):
             denied_scope=r.denied_scope,
         )
 
-    async def commit(self, key: str, *, usage: Usage, latency_ms: int, now: datetime) -> None:
+    async def commit(
+        self,
+        key: str,
+        *,
+        usage: Usage,
+        latency_ms: int,
+        now: datetime,
+        conversation: tuple[str, str, Sequence[Turn]] | None = None,
+    ) -> None:
         async with self._tx() as conn:
+            if conversation is not None:
+                thread, team, turns = conversation
+                await append_turns(conn, thread, turns, team=team, now=now)
             await conn.execute(
                 update(RQ)
                 .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)

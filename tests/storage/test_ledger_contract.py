@@ -247,3 +247,22 @@ async def test_migrations_match_the_table_definitions(engine: AsyncEngine) -> No
             lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
         )
     assert diff == []
+
+
+async def test_the_teams_own_limits_apply_inside_the_reservation(ledger: SqlLedger) -> None:
+    await ledger.set_limit("T", "o1", 1, actor="boss", now=NOW)
+    first = await reserve(ledger, "k1", limit=30)
+    assert first.status is ReservationStatus.RESERVED
+    assert first.limits is not None and first.limits.remaining == 0
+    denied = await reserve(ledger, "k2", limit=30)
+    assert denied.status is ReservationStatus.DENIED and denied.limits.team_limit == 1
+    await ledger.set_user_cap("T", "bob", "*", 0, actor="boss", now=NOW)
+    capped = await reserve(ledger, "b1", user="bob", model="mini", limit=5)
+    assert capped.denied_scope == "user" and capped.limits.user_limit == 0
+
+
+async def test_a_zero_limit_admits_only_granted_messages(ledger: SqlLedger) -> None:
+    assert (await reserve(ledger, "k0", limit=0)).status is ReservationStatus.DENIED
+    await ledger.grant("T", "o1", WEEK, 1, actor="boss", now=NOW)
+    assert (await reserve(ledger, "k1", limit=0)).status is ReservationStatus.RESERVED
+    assert (await reserve(ledger, "k2", limit=0)).status is ReservationStatus.DENIED
