@@ -122,7 +122,7 @@ async def fake_server() -> AsyncIterator[SimpleNamespace]:
         "tests.fakes.openai_server",
         "--port",
         str(port),
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None

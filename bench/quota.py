@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from storage import make_engine, upgrade  # noqa: E402
-from tests.dbutil import fresh_database  # noqa: E402
+from storage import make_engine, upgrade
+from tests.dbutil import fresh_database
 
 WORKER = ROOT / "tests" / "storage" / "race_worker.py"
 
