@@ -6,10 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from bot.model_client import OpenAIClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Catalogue, Settings, api_key_for
+from bot.model_client import OpenAIClient
 from bot.service import AskService
 from storage import SqlConversationStore, SqlLedger, make_engine, upgrade
 
