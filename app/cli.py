@@ -146,6 +146,7 @@ def _discord_invite(settings: Settings, client_id: int | None) -> int:
 async def _run(settings: Settings, catalogue: Catalogue) -> int:
     from app.wiring import build_runtime
 
+    settings.check_platforms()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -155,29 +156,21 @@ async def _run(settings: Settings, catalogue: Catalogue) -> int:
         if settings.slack_enabled:
             from adapters.slack.runner import run_slack
 
-            tasks.append(
-                asyncio.create_task(
-                    run_slack(service=rt.service, settings=settings, stop=stop), name="slack"
-                )
-            )
+            tasks.append(asyncio.create_task(run_slack(rt, stop=stop), name="slack"))
         if settings.discord_enabled:
             from adapters.discord.runner import run_discord
 
-            tasks.append(
-                asyncio.create_task(
-                    run_discord(
-                        service=rt.service, settings=settings, catalogue=catalogue, stop=stop
-                    ),
-                    name="discord",
-                )
-            )
+            tasks.append(asyncio.create_task(run_discord(rt, stop=stop), name="discord"))
+        # The dispatcher answers what the platforms accepted; on stop it lets calls in
+        # flight finish within the grace period and hands the rest back to the queue.
+        tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))
         log.info("reasonbot running: %s", ", ".join(t.get_name() for t in tasks))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()
-        for t in tasks:
-            if t in done and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
         await asyncio.gather(*tasks, return_exceptions=True)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
     return 0
 
 

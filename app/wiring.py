@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.metrics import Metrics
 from bot.config import Catalogue, Settings, api_key_for
+from bot.dispatch import Dispatcher, DispatchSettings
 from bot.model_client import OpenAIClient
 from bot.service import AskService
-from storage import SqlConversationStore, SqlLedger, make_engine, upgrade
+from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,14 @@ class Runtime:
     ledger: SqlLedger
     engine: AsyncEngine
     model: OpenAIClient
+    dispatcher: Dispatcher
+    queue: SqlJobQueue
+    metrics: Metrics
+
+    async def health(self) -> None:
+        """Raises if the database cannot answer."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
 
 def is_sqlite(url: str) -> bool:
@@ -47,13 +57,29 @@ async def build_runtime(
         if migrate or (migrate is None and is_sqlite(settings.database_url)):
             await upgrade(engine)
         ledger = SqlLedger(engine)
+        metrics = Metrics()
         service = AskService(
             catalogue=catalogue,
             ledger=ledger,
             conversations=SqlConversationStore(engine),
             model=model,
+            observer=metrics,
         )
-        yield Runtime(settings, catalogue, service, ledger, engine, model)
+        queue = SqlJobQueue(engine)
+        dispatcher = Dispatcher(
+            service=service,
+            queue=queue,
+            settings=DispatchSettings(
+                max_concurrent=settings.max_concurrent_calls,
+                rpm=settings.provider_rpm,
+                lease_s=settings.job_lease_seconds,
+                grace_s=settings.shutdown_grace_seconds,
+            ),
+        )
+        metrics.track_in_flight(lambda: dispatcher.in_flight)
+        yield Runtime(
+            settings, catalogue, service, ledger, engine, model, dispatcher, queue, metrics
+        )
     finally:
         await model.aclose()
         await engine.dispose()

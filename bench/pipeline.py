@@ -40,6 +40,8 @@ class InstantModel:
 
 
 class NullReplier:
+    thread = None
+
     async def progress(self, progress: Progress) -> None:
         pass
 

@@ -164,6 +164,15 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(default=None, ge=1)
     discord_shard_ids: str | None = None
     port: int = Field(default=3000, ge=0, le=65535)
+    host: str = "0.0.0.0"
+    # Capacity: model calls in flight per process, and the provider's requests per
+    # minute (per process; o1's API launched at 20 RPM). Excess waits in the queue.
+    max_concurrent_calls: int = Field(default=256, ge=1)
+    provider_rpm: int | None = Field(default=None, ge=1)
+    # A request whose worker stops renewing its lease is resumed by another after this.
+    job_lease_seconds: float = Field(default=60.0, ge=5)
+    # On SIGTERM, how long in-flight model calls may finish before being handed back.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     reasonbot_config: Path | None = None
@@ -175,7 +184,17 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        return self.slack_bot_token is not None or self.slack_client_id is not None
+        return self.slack_bot_token is not None
+
+    def check_platforms(self) -> None:
+        """Fail before connecting when a platform is half configured."""
+        if self.slack_enabled and self.slack_app_token is None and not self.slack_signing_secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is required for Slack's HTTP mode "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+        if self.slack_app_token is not None and not self.slack_enabled:
+            raise ConfigError("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not")
 
     @property
     def discord_enabled(self) -> bool:

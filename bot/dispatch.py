@@ -222,6 +222,10 @@ class Dispatcher:
         except BotError as exc:
             log.warning("job %s: %r; it will be retried after its lease", job.key, exc)
             return
+        except Exception:
+            # A bug must not take the worker down; the job is retried after its lease.
+            log.exception("job %s failed unexpectedly", job.key)
+            return
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         with contextlib.suppress(StorageError):
             await self._queue.finish(job.key, outcome=outcome, now=self._clock())

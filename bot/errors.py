@@ -125,9 +125,15 @@ class ModelUnavailable(ModelError):
 
 
 class PlatformError(BotError):
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    """``user_text``, when set, is what the asker should be told (e.g. how to invite
+    the bot); otherwise a generic sentence is used and the details go to the log."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, user_text: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.user_text = user_text
 
 
 class StorageError(BotError):

@@ -23,6 +23,7 @@ from bot.errors import (
     ModelTimeout,
     ModelUnavailable,
     NotAllowed,
+    PlatformError,
     QuotaExhausted,
     StorageError,
     UnknownModel,
@@ -128,6 +129,8 @@ def error_text(exc: BotError, *, now: datetime) -> str:
             return quota_exhausted(exc, now)
         case ModelError():
             return model_error(exc)
+        case PlatformError(user_text=str(text)):
+            return text
         case StorageError():
             return (
                 "⚠️ The quota database is unavailable; nothing was charged. "
@@ -166,10 +169,11 @@ def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:
     return f"🤔 Thinking with `{model}`… {duration(elapsed_s)}"
 
 
-def asked(user_mention: str, question: str, model: str, *, limit: int = 300) -> str:
+def asked(question: str, model: str, *, limit: int = 300) -> str:
+    """``asked `o1`: > question`` — the adapter puts the asker's mention in front."""
     q = question if len(question) <= limit else question[: limit - 1] + "…"
     quoted = "\n".join("> " + line for line in q.splitlines()) or "> "
-    return f"{user_mention} asked `{model}`:\n{quoted}"
+    return f"asked `{model}`:\n{quoted}"
 
 
 def _model_line(m: ModelUsage, own: int | None) -> str:

@@ -117,8 +117,13 @@ class ConversationStore(Protocol):
         self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime
     ) -> None: ...
 
+    async def open(self, thread: str, *, team: str, now: datetime) -> None:
+        """Note that the bot is answering in ``thread`` (idempotent), so replies there
+        continue the conversation even before the first answer is in."""
+        ...
+
     async def knows(self, thread: str) -> bool:
-        """True if the bot has answered in this thread before."""
+        """True if the bot has taken part in this thread."""
         ...
 
 
@@ -159,7 +164,16 @@ class Progress:
 
 
 class Replier(Protocol):
-    """Where one request's status and answer go; made by the adapter per request."""
+    """Where one request's status and answer go; made by the adapter per request.
+
+    ``thread`` names the conversation when the replier starts a new thread itself (a
+    Slack slash command, a Discord `/reason`): after the first `progress` it is that
+    thread's key, and the question and answer are kept under it. Otherwise ``None``:
+    the request's own ``thread`` is the conversation.
+    """
+
+    @property
+    def thread(self) -> str | None: ...
 
     async def progress(self, progress: Progress) -> None:
         """Show or update the status while the model thinks (called often; throttle)."""

@@ -241,10 +241,12 @@ class AskService:
         usage = Usage()
         try:
             await pump.show()
+            thread = replier.thread or request.thread
+            await self._conversations.open(thread, team=request.team, now=self._clock())
             if saved is None:
                 pump.start()
                 history = await self._conversations.history(
-                    request.thread, limit=self.catalogue.max_history_turns
+                    thread, limit=self.catalogue.max_history_turns
                 )
                 call = ModelCall(
                     spec=spec,
@@ -302,7 +304,7 @@ class AskService:
             usage=usage,
             latency_ms=latency_ms,
             now=self._clock(),
-            conversation=(request.thread, request.team, turns),
+            conversation=(replier.thread or request.thread, request.team, turns),
         )
         return AskOutcome.ANSWERED
 

@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.domain import Role, Turn
-from storage.ledger import SqlStore, append_turns
-from storage.tables import TurnRow
+from storage.ledger import SqlStore, append_turns, naive_utc
+from storage.tables import ThreadRow, TurnRow
 
 T = TurnRow.__table__
+TH = ThreadRow.__table__
 
 
 class SqlConversationStore(SqlStore):
@@ -35,8 +36,18 @@ class SqlConversationStore(SqlStore):
             async with self._tx() as conn:
                 await append_turns(conn, thread, turns, team=team, now=now)
 
+    async def open(self, thread: str, *, team: str, now: datetime) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                self._insert(TH)
+                .values(thread=thread, team=team, created_at=naive_utc(now))
+                .on_conflict_do_nothing()
+            )
+
     async def knows(self, thread: str) -> bool:
         async with self._tx(read_only=True) as conn:
+            if (await conn.scalar(select(TH.c.thread).where(TH.c.thread == thread))) is not None:
+                return True
             return (
                 await conn.scalar(select(T.c.id).where(T.c.thread == thread).limit(1))
             ) is not None

@@ -108,6 +108,15 @@ class TurnRow(Base):
     __table_args__ = (Index("ix_turns_thread", "thread"),)
 
 
+class ThreadRow(Base):
+    """A thread the bot has taken part in: replies there continue the conversation."""
+
+    __tablename__ = "threads"
+    thread: Mapped[str] = mapped_column(String(255), primary_key=True)
+    team: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class JobRow(Base):
     """An accepted question waiting for, or held by, a worker (see `bot.dispatch`)."""
 

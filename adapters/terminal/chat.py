@@ -39,6 +39,7 @@ class TerminalReplier:
     err: TextIO
     interactive: bool
     _last_status: str = field(default="", init=False)
+    thread: str | None = field(default=None, init=False)
 
     async def progress(self, progress: Progress) -> None:
         status = messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)

@@ -28,6 +28,7 @@ class Transcript:
     updates: list[Progress] = field(default_factory=list)
     answers: list[tuple[str, str]] = field(default_factory=list)
     failures: list[tuple[str, FailureKind]] = field(default_factory=list)
+    thread: str | None = None
 
     async def progress(self, progress: Progress) -> None:
         self.updates.append(progress)

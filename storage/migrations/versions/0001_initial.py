@@ -1,4 +1,4 @@
-"""Initial schema: quota counters, overrides, caps, requests, audit, turns, jobs.
+"""Initial schema: quota counters, overrides, caps, requests, audit, turns, threads, jobs.
 
 Revision ID: 0001
 Revises:
@@ -90,6 +90,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_turns_thread", "turns", ["thread"])
+    op.create_table(
+        "threads",
+        sa.Column("thread", sa.String(255), primary_key=True),
+        sa.Column("team", sa.String(200), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
     op.create_table(
         "jobs",
         sa.Column("id", ID, primary_key=True, autoincrement=True),

@@ -1,0 +1,1 @@
+"""Slack: `/reason`, `/quota`, @-mentions and thread replies, over HTTP or Socket Mode."""

@@ -1,0 +1,181 @@
+"""The Slack app on slack-bolt's `AsyncApp`: listeners read like a list, and each does
+only what must happen before Slack is acknowledged — validate, write the request down
+(`Dispatcher.submit`), acknowledge. The model call runs later, in the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import translate
+from adapters.slack.render import mrkdwn, quota_blocks
+from adapters.slack.replier import SlackReplier, call
+from bot.dispatch import Dispatcher, Job, SaveRoute
+from bot.errors import BotError, InputRejected, PlatformError, UnknownModel, UsageError
+from bot.service import AskService
+
+log = logging.getLogger(__name__)
+
+ADMIN_CACHE_S = 300.0  # users.info is Tier 4, but admins rarely change
+REPLIES_TIMEOUT_S = 1.0  # conversations.replies before acknowledging: never wait long
+REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
+
+
+def make_client(*, token: str, base_url: str) -> AsyncWebClient:
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=30)
+    # Slack answers 429 with Retry-After; slack_sdk waits and retries for us.
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+class SlackBot:
+    def __init__(
+        self,
+        *,
+        service: AskService,
+        dispatcher: Dispatcher,
+        client: AsyncWebClient,
+        signing_secret: str | None,
+        socket_mode: bool,
+    ) -> None:
+        self.service = service
+        self.dispatcher = dispatcher
+        self.client = client
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=not socket_mode,
+            # Listeners only validate and enqueue, so Slack is answered after they
+            # finish: the request is on disk before Slack hears "OK".
+            process_before_response=True,
+        )
+        self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
+        self.app.command("/reason")(self._reason)
+        self.app.command("/quota")(self._quota)
+        self.app.event("app_mention")(self._mention)
+        self.app.event("message")(self._message)
+        dispatcher.register(translate.PLATFORM, self.replier_for)
+
+    def replier_for(self, job: Job, save: SaveRoute) -> SlackReplier:
+        return SlackReplier(self.client, dict(job.route), save)  # type: ignore[arg-type]
+
+    async def _reason(self, ack: Any, command: dict[str, Any]) -> None:
+        request = translate.command_request(command)
+        try:
+            prepared = self.service.prepare(request)
+        except (UsageError, InputRejected, UnknownModel) as exc:
+            await ack(response_type="ephemeral", text=mrkdwn(self.service.error_text(exc)))
+            return
+        route = {
+            "kind": "command",
+            "channel": request.channel,
+            "user": request.user,
+            "question": prepared.question,
+            "model": prepared.spec.alias,
+            "team_id": command.get("team_id", ""),
+            "response_url": command.get("response_url"),
+        }
+        try:
+            await self.dispatcher.submit(request, route)
+        except BotError as exc:
+            await ack(response_type="ephemeral", text=mrkdwn(self.service.error_text(exc)))
+            return
+        await ack()
+
+    async def _quota(self, ack: Any, command: dict[str, Any]) -> None:
+        team, user = command.get("team_id", ""), command.get("user_id", "")
+        admin = await self._is_admin(team, user)
+        result = await self.service.quota(translate.quota_command(command, is_admin=admin))
+        await ack(
+            response_type="ephemeral",
+            text=mrkdwn(result.text),
+            blocks=quota_blocks(result.text, result.usage),
+        )
+
+    async def _is_admin(self, team: str, user: str) -> bool:
+        cached = self._admins.get((team, user))
+        if cached and time.monotonic() - cached[1] < ADMIN_CACHE_S:
+            return cached[0]
+        try:
+            info = await call(self.client, "users.info", user=user)
+        except PlatformError as exc:
+            log.warning("users.info failed (%s); treating %s as a member", exc.code, user)
+            return False
+        profile = info.get("user") or {}
+        admin = bool(
+            profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")
+        )
+        self._admins[(team, user)] = (admin, time.monotonic())
+        return admin
+
+    async def _mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        if translate.is_triggering_message(event):
+            await self._submit_message(event, body, context)
+
+    async def _message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        if not translate.is_triggering_message(event):
+            return
+        bot = context.get("bot_user_id")
+        if bot and f"<@{bot}" in event.get("text", ""):
+            return  # the app_mention event carries this one (same key in any case)
+        if event.get("channel_type") == "im":
+            await self._submit_message(event, body, context)
+            return
+        root = event.get("thread_ts")
+        if not root or root == event.get("ts"):
+            return
+        team_id = body.get("team_id") or context.get("team_id") or ""
+        key = translate.thread_key(team_id, event.get("channel", ""), root)
+        if await self.service.knows_thread(key):
+            await self._submit_message(event, body, context)
+
+    async def _submit_message(
+        self, event: dict[str, Any], body: dict[str, Any], context: Any
+    ) -> None:
+        team_id = body.get("team_id") or context.get("team_id") or ""
+        bot = context.get("bot_user_id")
+        channel, ts = event.get("channel", ""), event.get("ts", "")
+        root = event.get("thread_ts") or ts
+        turns: tuple = ()
+        key = translate.thread_key(team_id, channel, root)
+        if root != ts and not await self.service.knows_thread(key):
+            turns = await self._earlier_messages(channel, root, before=ts, bot=bot)
+        request = translate.event_request(event, team_id=team_id, bot_user_id=bot, context=turns)
+        route = {
+            "kind": "message",
+            "channel": channel,
+            "user": request.user,
+            "thread_ts": root,
+            "team_id": team_id,
+        }
+        try:
+            await self.dispatcher.submit(request, route)
+        except BotError as exc:
+            log.error("could not accept %s: %s", request.key, exc)
+
+    async def _earlier_messages(
+        self, channel: str, root: str, *, before: str, bot: str | None
+    ) -> tuple:
+        """A thread the bot joins late: read what was said before (once, briefly —
+        conversations.replies is rate limited hard for most apps)."""
+        try:
+            async with asyncio.timeout(REPLIES_TIMEOUT_S):
+                data = await call(
+                    self.client,
+                    "conversations.replies",
+                    channel=channel,
+                    ts=root,
+                    limit=REPLIES_LIMIT,
+                )
+        except (PlatformError, TimeoutError) as exc:
+            log.info("no earlier thread context: %r", exc)
+            return ()
+        return translate.thread_context(
+            data.get("messages") or [], bot_user_id=bot, before_ts=before
+        )

@@ -1,0 +1,208 @@
+"""Where one question's status and answer go in Slack, rebuilt from its saved *route*
+(see `bot.dispatch`), so a worker that resumes a request edits the same status message
+and skips the answer pieces already posted."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import messages as slack_messages
+from adapters.slack.render import SlackRenderer, mrkdwn
+from adapters.slack.translate import thread_key
+from bot import messages
+from bot.errors import PlatformError
+from bot.ports import FailureKind, Progress
+from bot.render import render_chunks
+
+log = logging.getLogger(__name__)
+
+# Slack allows about one message a second per channel; edits of one status message
+# are spaced at least this far apart (the final answer is never held back).
+EDIT_INTERVAL_S = 1.5
+PARTIAL_TAIL = 3_000  # how much of a streaming answer the status message shows
+SaveRoute = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def call(client: AsyncWebClient, method: str, **kw: Any) -> dict[str, Any]:
+    """One Web API call; Slack's errors become `PlatformError` here, once. (429s were
+    already retried after Retry-After by the client's retry handler.)"""
+    try:
+        resp = await client.api_call(method, json=kw)
+    except SlackApiError as exc:
+        code = exc.response.get("error") if exc.response is not None else None
+        raise PlatformError(f"Slack {method} failed: {code}", code=code) from exc
+    except (SlackClientError, OSError, TimeoutError) as exc:
+        raise PlatformError(f"Slack {method} failed: {type(exc).__name__}") from exc
+    return dict(resp.data) if isinstance(resp.data, dict) else {}
+
+
+class SlackReplier:
+    """Implements `bot.ports.Replier` for one request.
+
+    Route keys: ``kind`` ("command" or "message"), ``channel``, ``user``, ``thread_ts``
+    (the thread's root once known), ``status_ts`` (the status message), ``delivered``
+    (answer pieces posted), ``model``, ``question``, ``response_url``.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        route: dict[str, Any],
+        save: SaveRoute,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self.route = dict(route)
+        self._save = save
+        self._clock = clock
+        self._last_edit = float("-inf")
+        self._renderer = SlackRenderer()
+
+    @property
+    def thread(self) -> str | None:
+        root = self.route.get("thread_ts")
+        if not root:
+            return None
+        return thread_key(str(self.route.get("team_id", "")), self.route["channel"], str(root))
+
+    async def _remember(self, **changes: Any) -> None:
+        self.route.update(changes)
+        await self._save(self.route)
+
+    async def _post(self, text: str, *, thread_ts: str | None) -> str:
+        args: dict[str, Any] = {
+            "channel": self.route["channel"],
+            "text": text,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        try:
+            resp = await call(self._client, "chat.postMessage", **args)
+        except PlatformError as exc:
+            if exc.code not in ("not_in_channel", "channel_not_found"):
+                raise
+            # Public channels can be joined (channels:join); others need an invite.
+            try:
+                await call(self._client, "conversations.join", channel=self.route["channel"])
+            except PlatformError:
+                raise PlatformError(
+                    f"cannot post in {self.route['channel']}",
+                    code=exc.code,
+                    user_text=slack_messages.NOT_IN_CHANNEL,
+                ) from exc
+            resp = await call(self._client, "chat.postMessage", **args)
+        return str(resp.get("ts", ""))
+
+    async def _thread_root(self) -> str:
+        if self.route.get("thread_ts"):
+            return str(self.route["thread_ts"])
+        # A slash command cannot run in a thread: start one with a visible message.
+        asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
+        text = f"<@{self.route['user']}> " + mrkdwn(asked)
+        ts = await self._post(text, thread_ts=None)
+        await self._remember(thread_ts=ts)
+        return ts
+
+    async def progress(self, progress: Progress) -> None:
+        root = await self._thread_root()
+        if progress.partial:
+            tail = progress.partial[-PARTIAL_TAIL:]
+            status = (
+                mrkdwn(tail) + "\n\n_" + messages.thinking(progress.model, progress.elapsed_s) + "_"
+            )
+        else:
+            status = mrkdwn(
+                messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
+            )
+        if not self.route.get("status_ts"):
+            ts = await self._post(status, thread_ts=root)
+            self._last_edit = self._clock()
+            await self._remember(status_ts=ts)
+            return
+        if self._clock() - self._last_edit < EDIT_INTERVAL_S:
+            return
+        self._last_edit = self._clock()
+        try:
+            await call(
+                self._client,
+                "chat.update",
+                channel=self.route["channel"],
+                ts=self.route["status_ts"],
+                text=status,
+            )
+        except PlatformError as exc:
+            log.info("status update skipped: %s", exc.code)
+
+    async def answer(self, text: str, *, footer: str) -> None:
+        pieces = render_chunks(text, self._renderer)
+        foot = "\n\n" + mrkdwn(f"_{footer}_")
+        if pieces and len(pieces[-1]) + len(foot) <= self._renderer.max_chars:
+            pieces[-1] += foot
+        else:
+            pieces.append(foot.strip())
+        root = await self._thread_root()
+        for i, piece in enumerate(pieces):
+            if i < int(self.route.get("delivered", 0)):
+                continue  # posted by an earlier attempt
+            if i == 0 and self.route.get("status_ts"):
+                await self._replace_status(piece, root)
+            else:
+                await self._post(piece, thread_ts=root)
+            await self._remember(delivered=i + 1)
+
+    async def _replace_status(self, text: str, root: str) -> None:
+        try:
+            await call(
+                self._client,
+                "chat.update",
+                channel=self.route["channel"],
+                ts=self.route["status_ts"],
+                text=text,
+            )
+        except PlatformError as exc:
+            if exc.code not in ("msg_too_long", "message_not_found", "cant_update_message"):
+                raise
+            await self._post(text, thread_ts=root)
+
+    async def fail(self, text: str, *, kind: FailureKind) -> None:
+        body = mrkdwn(text)
+        root = self.route.get("thread_ts")
+        if not root:
+            # Nothing visible exists yet (a slash command refused before its thread
+            # was started): only the asker hears about it.
+            await self._tell_privately(body)
+        elif self.route.get("status_ts"):
+            await self._replace_status(body, str(root))
+        else:
+            await self._post(body, thread_ts=str(root))
+
+    async def _tell_privately(self, text: str) -> None:
+        try:
+            await call(
+                self._client,
+                "chat.postEphemeral",
+                channel=self.route["channel"],
+                user=self.route["user"],
+                text=text,
+            )
+            return
+        except PlatformError as exc:
+            if not self.route.get("response_url"):
+                raise
+            log.info("ephemeral message failed (%s); using the response URL", exc.code)
+        # A slash command's response_url works even where the bot is not a member.
+        webhook = AsyncWebhookClient(self.route["response_url"])
+        try:
+            await webhook.send(text=text, response_type="ephemeral")
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            raise PlatformError(f"Slack response_url failed: {type(exc).__name__}") from exc

@@ -1,0 +1,68 @@
+"""Serving Slack: HTTP mode (``POST /slack/events`` on $PORT, with ``/healthz`` and
+``/metrics``) or Socket Mode when SLACK_APP_TOKEN is set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+from adapters.slack.app import SlackBot, make_client
+from app.ops import ops_routes, serve
+from app.wiring import Runtime
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024  # Slack's payloads are small; refuse anything absurd early
+
+
+def build_slack(rt: Runtime) -> SlackBot:
+    s = rt.settings
+    assert s.slack_bot_token is not None
+    client = make_client(token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url)
+    return SlackBot(
+        service=rt.service,
+        dispatcher=rt.dispatcher,
+        client=client,
+        signing_secret=s.slack_signing_secret.get_secret_value()
+        if s.slack_signing_secret
+        else None,
+        socket_mode=s.slack_app_token is not None,
+    )
+
+
+def http_app(bot: SlackBot, rt: Runtime) -> web.Application:
+    async def events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        return await to_aiohttp_response(await bot.app.async_dispatch(bolt_request))
+
+    app = web.Application(client_max_size=MAX_BODY)
+    app.add_routes(
+        [web.post("/slack/events", events), *ops_routes(health=rt.health, metrics=rt.metrics)]
+    )
+    return app
+
+
+async def run_slack(
+    rt: Runtime, *, stop: asyncio.Event, started: Callable[[int], None] | None = None
+) -> None:
+    bot = build_slack(rt)
+    s = rt.settings
+    if s.slack_app_token is not None:
+        handler = AsyncSocketModeHandler(bot.app, s.slack_app_token.get_secret_value())
+        await handler.connect_async()
+        log.info("Slack: Socket Mode connected")
+        ops = web.Application()
+        ops.add_routes(ops_routes(health=rt.health, metrics=rt.metrics))
+        try:
+            await serve(ops, host=s.host, port=s.port, stop=stop, started=started)
+        finally:
+            await handler.close_async()
+        return
+    if s.slack_signing_secret is None:
+        raise RuntimeError("SLACK_SIGNING_SECRET is required in HTTP mode")
+    log.info("Slack: HTTP mode, POST /slack/events on port %s", s.port)
+    await serve(http_app(bot, rt), host=s.host, port=s.port, stop=stop, started=started)

@@ -1,0 +1,166 @@
+"""A running bot (real bolt app, real core, SQLite) between the fake Slack and the fake
+model, reached over loopback HTTP exactly as Slack reaches it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.slack.runner import run_slack
+from app.wiring import Runtime, build_runtime
+from bot.config import Catalogue, ModelSpec, Settings
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
+
+SECRET = "test-signing-secret"
+WAIT_S = 20.0  # generous: a loaded CI machine, never a timing assertion
+
+
+@dataclass
+class SlackHarness:
+    rt: Runtime
+    slack: FakeSlack
+    model: FakeOpenAI
+    http: aiohttp.ClientSession
+    url: str
+
+    async def command(self, command: str, text: str, **kw: Any) -> tuple[int, str, float]:
+        body = slash_command(
+            command, text, **{k: v for k, v in kw.items() if k in ("user", "channel", "trigger_id")}
+        )
+        return await post_signed(
+            self.http,
+            self.url,
+            body,
+            secret=SECRET,
+            form=True,
+            **{k: v for k, v in kw.items() if k in ("bad_signature", "timestamp")},
+        )
+
+    async def event(
+        self, event: dict[str, Any], *, event_id: str, retry_num: int | None = None
+    ) -> tuple[int, str, float]:
+        return await post_signed(
+            self.http,
+            self.url,
+            event_callback(event, event_id=event_id),
+            secret=SECRET,
+            form=False,
+            retry_num=retry_num,
+        )
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT_S):
+            await self.slack.wait_for(predicate)
+
+    def posted(self) -> list[str]:
+        return [
+            str(c.args.get("text", ""))
+            for c in self.slack.calls
+            if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral")
+        ]
+
+    def answers_in(self, channel: str, root: str) -> list[str]:
+        return [m["text"] for m in self.slack.thread(channel, root)]
+
+
+def slack_catalogue(**kw: Any) -> Catalogue:
+    return Catalogue(
+        models=[
+            ModelSpec(alias="o1", id="o1", weekly_limit=kw.pop("o1", 30)),
+            ModelSpec(alias="mini", id="o1-mini", weekly_limit=50),
+        ],
+        progress_every_s=0.2,
+        **kw,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    tmp_path: Path,
+    *,
+    catalogue: Catalogue | None = None,
+    socket_mode: bool = False,
+    latency: float = 0.0,
+    **settings: Any,
+) -> AsyncIterator[SlackHarness]:
+    async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
+        config = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'slack.db'}",
+            openai_base_url=model.base_url,
+            openai_api_key="sk-test",
+            openai_max_retries=0,
+            slack_bot_token=slack.token,
+            slack_signing_secret=SECRET,
+            slack_app_token=slack.app_token if socket_mode else None,
+            slack_api_url=slack.base_url,
+            host="127.0.0.1",
+            port=0,
+            _env_file=None,
+            **settings,
+        )  # type: ignore[call-arg]
+        async with build_runtime(config, catalogue or slack_catalogue()) as rt:
+            stop = asyncio.Event()
+            bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            tasks = [
+                asyncio.create_task(run_slack(rt, stop=stop, started=bound.set_result)),
+                asyncio.create_task(rt.dispatcher.run(stop)),
+            ]
+            port = await asyncio.wait_for(bound, 15)
+            async with aiohttp.ClientSession() as http:
+                try:
+                    yield SlackHarness(
+                        rt, slack, model, http, f"http://127.0.0.1:{port}/slack/events"
+                    )
+                finally:
+                    stop.set()
+                    await asyncio.gather(*tasks)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[SlackHarness]:
+    async with running_bot(tmp_path) as harness:
+        yield harness
+
+
+def mention(
+    text: str, *, ts: str, user: str = "U0ANN", channel: str = "C0001", thread_ts: str | None = None
+) -> dict[str, Any]:
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@UBOT> {text}",
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def reply(
+    text: str, *, ts: str, thread_ts: str, user: str = "U0ANN", channel: str = "C0001"
+) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "thread_ts": thread_ts,
+        "channel_type": "channel",
+        "event_ts": ts,
+    }
+
+
+def as_json(text: str) -> dict[str, Any]:
+    return json.loads(text) if text else {}

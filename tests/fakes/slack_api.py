@@ -1,0 +1,336 @@
+"""A fake Slack on loopback: the Web API (``POST /api/<method>``, form or JSON bodies,
+``{"ok": false, "error": ...}`` with HTTP 200, HTTP 429 with ``Retry-After``), a Socket
+Mode WebSocket (``hello``, envelopes, acks), and a client that posts *signed* requests
+into a bot's real ``/slack/events`` endpoint.
+
+Behaviour follows Slack's documentation: ``chat.update`` refuses text over 4,000
+characters (``msg_too_long``), ``chat.postMessage`` into a channel the bot has not
+joined fails with ``not_in_channel``, ``users.info`` carries ``is_admin``/``is_owner``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import urllib.parse
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+UPDATE_LIMIT = 4_000  # chat.update: msg_too_long past this (in practice)
+POST_LIMIT = 40_000  # chat.postMessage truncates past this
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class FakeSlack:
+    team_id: str = "T0001"
+    bot_user_id: str = "UBOT"
+    bot_id: str = "BBOT"
+    token: str = "xoxb-test-token"
+    app_token: str = "xapp-test-token"
+    members: set[str] = field(default_factory=lambda: {"C0001"})
+    admins: set[str] = field(default_factory=set)
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, deque[tuple[int, dict[str, Any], dict[str, str]]]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
+    base_url: str = ""
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    # ---- scripting -----------------------------------------------------------------
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        """Answer ``method`` with ``{"ok": false, "error": error}`` (HTTP 200)."""
+        for _ in range(times):
+            self.failures[method].append((200, {"ok": False, "error": error}, {}))
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        for _ in range(times):
+            self.failures[method].append(
+                (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+            )
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Messages currently in a thread (root excluded), oldest first."""
+        return sorted(
+            (
+                m
+                for (ch, _), m in self.messages.items()
+                if ch == channel and m.get("thread_ts") == thread_ts and m["ts"] != thread_ts
+            ),
+            key=lambda m: float(m["ts"]),
+        )
+
+    async def wait_for(self, predicate: Any) -> None:
+        """Wait until ``predicate()`` holds after some API call (callers bound the wait
+        with ``asyncio.timeout``)."""
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    # ---- server --------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/socket-mode", self._socket)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/api/"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            args = await request.json()
+        else:
+            args = dict(await request.post())
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") or args.get("token")
+        self.calls.append(Call(method, dict(args), token))
+        if self.failures[method]:
+            status, body, headers = self.failures[method].popleft()
+            return web.json_response(body, status=status, headers=headers)
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if token != expected:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        body = await handler(args)
+        async with self._changed:
+            self._changed.notify_all()
+        return web.json_response(body)
+
+    async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": "reasonbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    async def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel", "")
+        if channel not in self.members and not channel.startswith("D"):
+            return {"ok": False, "error": "not_in_channel"}
+        text = str(args.get("text") or "")
+        if not text and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        ts = self._next_ts()
+        msg = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "ts": ts,
+            "text": text[:POST_LIMIT],
+            "channel": channel,
+        }
+        if args.get("thread_ts"):
+            msg["thread_ts"] = args["thread_ts"]
+        self.messages[(channel, ts)] = msg
+        return {"ok": True, "channel": channel, "ts": ts, "message": msg}
+
+    async def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (args.get("channel", ""), args.get("ts", ""))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        text = str(args.get("text") or "")
+        if len(text) > UPDATE_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        self.messages[key] = {**self.messages[key], "text": text, "edited": True}
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
+
+    async def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    async def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = args.get("user", "")
+        admin = user in self.admins
+        return {
+            "ok": True,
+            "user": {
+                "id": user,
+                "team_id": self.team_id,
+                "name": user.lower(),
+                "is_admin": admin,
+                "is_owner": False,
+                "is_bot": False,
+            },
+        }
+
+    async def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel", "")
+        if channel.startswith("G"):
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        self.members.add(channel)
+        return {"ok": True, "channel": {"id": channel}}
+
+    async def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        root = self.messages.get((channel, ts))
+        msgs = ([root] if root else []) + self.thread(channel, ts)
+        return {"ok": True, "messages": msgs[: int(args.get("limit") or 15)], "has_more": False}
+
+    async def _assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ws = self.base_url.replace("http://", "ws://").replace("/api/", "/socket-mode")
+        return {"ok": True, "url": ws}
+
+    # ---- Socket Mode -----------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+                "connection_info": {"app_id": "A0001"},
+            }
+        )
+        self._connected.set()
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.acks.append(json.loads(msg.data))
+                async with self._changed:
+                    self._changed.notify_all()
+        self._sockets.remove(ws)
+        return ws
+
+    async def push(
+        self, kind: str, payload: dict[str, Any], *, envelope_id: str, retry_attempt: int = 0
+    ) -> None:
+        """Send one Socket Mode envelope (``slash_commands``, ``events_api``,
+        ``interactive``) to the connected app."""
+        await asyncio.wait_for(self._connected.wait(), 15)
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": retry_attempt,
+            "retry_reason": "",
+        }
+        await self._sockets[-1].send_json(envelope)
+
+
+def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's v0 request signature over ``v0:{timestamp}:{body}``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def slash_command(
+    command: str,
+    text: str,
+    *,
+    user: str = "U0ANN",
+    channel: str = "C0001",
+    team: str = "T0001",
+    trigger_id: str | None = None,
+) -> str:
+    """A slash command as Slack posts it (form-encoded)."""
+    return urllib.parse.urlencode(
+        {
+            "token": "deprecated-verification-token",
+            "team_id": team,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": "ann",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0001",
+            "is_enterprise_install": "false",
+            "response_url": "https://hooks.slack.invalid/commands/T0001/1/x",
+            "trigger_id": trigger_id or f"{time.time_ns()}.1.abc",
+        }
+    )
+
+
+def event_callback(event: dict[str, Any], *, event_id: str, team: str = "T0001") -> str:
+    """An Events API delivery (JSON)."""
+    return json.dumps(
+        {
+            "token": "deprecated",
+            "team_id": team,
+            "api_app_id": "A0001",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": team, "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}
+            ],
+        }
+    )
+
+
+async def post_signed(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: str,
+    *,
+    secret: str,
+    form: bool,
+    retry_num: int | None = None,
+    timestamp: int | None = None,
+    bad_signature: bool = False,
+) -> tuple[int, str, float]:
+    """POST ``body`` to the bot's ``/slack/events``; returns status, text, seconds."""
+    headers = sign(secret, body, timestamp)
+    if bad_signature:
+        headers["X-Slack-Signature"] = "v0=" + "0" * 64
+    headers["Content-Type"] = "application/x-www-form-urlencoded" if form else "application/json"
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    started = time.perf_counter()
+    async with session.post(url, data=body.encode(), headers=headers) as resp:
+        text = await resp.text()
+        return resp.status, text, time.perf_counter() - started
