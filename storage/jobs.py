@@ -8,14 +8,16 @@ busy team cannot starve the others.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dispatch import Job
@@ -49,30 +51,66 @@ def _decode(text: str) -> AskRequest:
     return AskRequest(**data)
 
 
+SUBMIT_BATCH = 500  # rows per multi-row INSERT (well under SQLite's variable limit)
+
+
 class SqlJobQueue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+        self._pending: list[tuple[AskRequest, dict[str, Any], datetime, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._pg else sqlite.insert)(table)
 
     async def submit(self, request: AskRequest, route: Mapping[str, Any], *, now: datetime) -> bool:
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(jobs).values(
-                        key=request.key,
-                        team=request.team,
-                        platform=request.platform,
-                        request=_encode(request),
-                        route=json.dumps(dict(route)),
-                        status=PENDING,
-                        attempts=0,
-                        created_at=_naive(now),
+        """Group commit: requests arriving together are written in one transaction, so
+        a burst of platform events is acknowledged after one disk write instead of
+        queueing for the database's write lock one by one."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((request, dict(route), now, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="job-submit-flush")
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:SUBMIT_BATCH], self._pending[SUBMIT_BATCH:]
+            rows = [
+                {
+                    "key": r.key,
+                    "team": r.team,
+                    "platform": r.platform,
+                    "request": _encode(r),
+                    "route": json.dumps(route),
+                    "status": PENDING,
+                    "attempts": 0,
+                    "created_at": _naive(now),
+                }
+                for r, route, now, _ in batch
+            ]
+            try:
+                async with self._engine.begin() as conn:
+                    stmt = (
+                        self._insert(jobs)
+                        .values(rows)
+                        .on_conflict_do_nothing(index_elements=["key"])
+                        .returning(jobs.c.key)
                     )
-                )
-        except IntegrityError:
-            return False
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not record the request: {type(exc).__name__}") from exc
-        return True
+                    inserted = {row[0] for row in (await conn.execute(stmt)).all()}
+            except SQLAlchemyError as exc:
+                error = StorageError(f"could not record requests: {type(exc).__name__}")
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for request, _, _, future in batch:
+                # The first of several copies of one key in a batch is the accepted one.
+                accepted = request.key in inserted
+                inserted.discard(request.key)
+                if not future.done():
+                    future.set_result(accepted)
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
         if limit <= 0:

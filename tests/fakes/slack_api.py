@@ -51,6 +51,8 @@ class FakeSlack:
     )
     base_url: str = ""
     acks: list[dict[str, Any]] = field(default_factory=list)
+    pushed_at: dict[str, float] = field(default_factory=dict)
+    acked_at: dict[str, float] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -234,7 +236,9 @@ class FakeSlack:
         self._connected.set()
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                self.acks.append(json.loads(msg.data))
+                ack = json.loads(msg.data)
+                self.acks.append(ack)
+                self.acked_at.setdefault(str(ack.get("envelope_id")), time.perf_counter())
                 async with self._changed:
                     self._changed.notify_all()
         self._sockets.remove(ws)
@@ -254,6 +258,7 @@ class FakeSlack:
             "retry_attempt": retry_attempt,
             "retry_reason": "",
         }
+        self.pushed_at[envelope_id] = time.perf_counter()
         await self._sockets[-1].send_json(envelope)
 
 

@@ -1,0 +1,232 @@
+"""Slack under load: 200 concurrent `/reason` requests and 200 mentions to a model that
+takes 5 s, against the fake Slack and fake model, with the bot (`reasonbot run`) in its
+own process, in HTTP mode and in Socket Mode.
+
+Reports acknowledgement latency (HTTP: request → response; Socket Mode: envelope sent →
+ack received), and the time from the last request until every answer is in its thread.
+Targets: ack p99 < 100 ms; all answered within 8 s of the last request.
+
+    python bench/slack_load.py [--n 200] [--latency 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
+
+SECRET = "bench-secret"
+PORT = 38517
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def start_bot(
+    slack: FakeSlack, model: FakeOpenAI, db: str, *, socket_mode: bool
+) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(
+        DATABASE_URL=db,
+        OPENAI_BASE_URL=model.base_url,
+        OPENAI_API_KEY="sk-bench",
+        SLACK_BOT_TOKEN=slack.token,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.base_url,
+        PORT=str(PORT),
+        HOST="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+    )
+    if socket_mode:
+        env["SLACK_APP_TOKEN"] = slack.app_token
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "run", cwd=ROOT, env=env
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"http://127.0.0.1:{PORT}/healthz") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the bot did not start")
+
+
+def answered(slack: FakeSlack, prefix: str) -> int:
+    return len(
+        {
+            c.args["text"]
+            for c in slack.calls
+            if c.method in ("chat.update", "chat.postMessage")
+            and prefix in str(c.args.get("text", ""))
+            and "You asked" in c.args["text"]
+        }
+    )
+
+
+async def wait_answers(slack: FakeSlack, prefix: str, n: int) -> float:
+    await slack.wait_for(lambda: answered(slack, prefix) >= n)
+    return time.perf_counter()
+
+
+async def http_mode(n: int, latency: float, db: str) -> list[str]:
+    rows = []
+    async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
+        bot = await start_bot(slack, model, db, socket_mode=False)
+        url = f"http://127.0.0.1:{PORT}/slack/events"
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+                for kind in ("/reason", "mention"):
+                    prefix = f"q-{kind}-"
+
+                    async def one(i: int, kind: str = kind, prefix: str = prefix) -> float:
+                        if kind == "/reason":
+                            body = slash_command(
+                                "/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}"
+                            )
+                            status, _, took = await post_signed(
+                                http, url, body, secret=SECRET, form=True
+                            )
+                        else:
+                            event = {
+                                "type": "app_mention",
+                                "user": "U0ANN",
+                                "channel": "C0001",
+                                "text": f"<@UBOT> {prefix}{i}",
+                                "ts": f"1800000000.{i:06d}",
+                            }
+                            status, _, took = await post_signed(
+                                http,
+                                url,
+                                event_callback(event, event_id=f"Ev{prefix}{i}"),
+                                secret=SECRET,
+                                form=False,
+                            )
+                        assert status == 200, status
+                        return took
+
+                    acks = await asyncio.gather(*(one(i) for i in range(n)))
+                    last = time.perf_counter()
+                    done = await asyncio.wait_for(wait_answers(slack, prefix, n), 120)
+                    rows.append(
+                        f"HTTP         {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
+                        f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
+                        f"{model.peak_in_flight:>11}"
+                    )
+        finally:
+            bot.terminate()
+            await bot.wait()
+    return rows
+
+
+async def socket_mode(n: int, latency: float, db: str) -> list[str]:
+    rows = []
+    async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
+        bot = await start_bot(slack, model, db, socket_mode=True)
+        try:
+            for kind in ("/reason", "mention"):
+                prefix = f"s-{kind}-"
+                for i in range(n):
+                    if kind == "/reason":
+                        payload = {
+                            "command": "/reason",
+                            "text": f"{prefix}{i}",
+                            "team_id": "T0001",
+                            "channel_id": "C0001",
+                            "user_id": "U0ANN",
+                            "trigger_id": f"{prefix}{i}",
+                        }
+                        await slack.push("slash_commands", payload, envelope_id=f"{prefix}{i}")
+                    else:
+                        event = {
+                            "type": "app_mention",
+                            "user": "U0ANN",
+                            "channel": "C0001",
+                            "text": f"<@UBOT> {prefix}{i}",
+                            "ts": f"1900000000.{i:06d}",
+                        }
+                        await slack.push(
+                            "events_api",
+                            {
+                                "team_id": "T0001",
+                                "event": event,
+                                "type": "event_callback",
+                                "event_id": f"Ev{prefix}{i}",
+                            },
+                            envelope_id=f"{prefix}{i}",
+                        )
+                last = time.perf_counter()
+                done = await asyncio.wait_for(wait_answers(slack, prefix, n), 120)
+                acks = [
+                    slack.acked_at[f"{prefix}{i}"] - slack.pushed_at[f"{prefix}{i}"]
+                    for i in range(n)
+                ]
+                rows.append(
+                    f"Socket Mode  {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
+                    f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
+                    f"{model.peak_in_flight:>11}"
+                )
+        finally:
+            bot.terminate()
+            await bot.wait()
+    return rows
+
+
+async def migrate(url: str) -> None:
+    from storage import make_engine, upgrade
+
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--latency", type=float, default=5.0)
+    ap.add_argument("--pg-url", default=None, help="use a fresh PostgreSQL database")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.pg_url:
+            os.environ["TEST_DATABASE_URL"] = args.pg_url
+            from tests.dbutil import fresh_database
+
+            async with (
+                fresh_database("postgres", Path(tmp)) as a,
+                fresh_database("postgres", Path(tmp)) as b,
+            ):
+                await migrate(a)
+                await migrate(b)
+                rows = await http_mode(args.n, args.latency, a)
+                rows += await socket_mode(args.n, args.latency, b)
+        else:
+            rows = await http_mode(args.n, args.latency, f"sqlite+aiosqlite:///{tmp}/h.db")
+            rows += await socket_mode(args.n, args.latency, f"sqlite+aiosqlite:///{tmp}/s.db")
+    db = "PostgreSQL" if args.pg_url else "SQLite"
+    print(f"{args.n} concurrent requests per row, model latency {args.latency:.0f} s, {db}")
+    print(
+        f"{'mode':<13}{'kind':<9}{'ack p50':>9}{'ack p99':>9}{'answered +s':>13}{'peak calls':>11}"
+    )
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
