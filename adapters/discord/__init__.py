@@ -1,0 +1,1 @@
+"""Discord: `/reason`, `/quota` and @-mentions, answered in threads (discord.py)."""

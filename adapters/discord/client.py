@@ -1,0 +1,301 @@
+"""The Discord client: application commands and mentions. Every handler does only what
+must happen first — defer the interaction (Discord's 3 seconds), validate, write the
+request down — and the dispatcher answers it in a thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord import translate
+from adapters.discord.replier import NO_PINGS, DiscordReplier
+from bot.commands import QuotaVerb
+from bot.config import Catalogue
+from bot.dispatch import Dispatcher, Job, SaveRoute
+from bot.domain import AskRequest, Effort, QuotaCommand
+from bot.errors import BotError, InputRejected, UnknownModel, UsageError
+from bot.quota import QuotaResult
+from bot.service import AskService
+
+log = logging.getLogger(__name__)
+GUILD_ONLY = "I answer in servers, not in direct messages. Ask me in a server channel."
+EMBED_LIMIT = 4_096  # an embed description
+
+
+def quota_embed(result: QuotaResult) -> discord.Embed:
+    colour = discord.Colour.blurple() if result.ok else discord.Colour.orange()
+    embed = discord.Embed(title="Quota", description=result.text[:EMBED_LIMIT], colour=colour)
+    if result.usage is not None:
+        embed.set_footer(text=f"Week of {result.usage.window.start:%a %d %b} · times in UTC")
+    return embed
+
+
+class ReasonBotClient(discord.AutoShardedClient):
+    def __init__(
+        self,
+        *,
+        service: AskService,
+        dispatcher: Dispatcher,
+        catalogue: Catalogue,
+        guild_id: int | None,
+        message_content: bool,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        super().__init__(intents=intents, allowed_mentions=NO_PINGS, **options)
+        self.service = service
+        self.dispatcher = dispatcher
+        self.sync_guild = discord.Object(id=guild_id) if guild_id else None
+        self.tree = app_commands.CommandTree(self)
+        self._add_commands(catalogue)
+        dispatcher.register(translate.PLATFORM, self.replier_for)
+
+    def replier_for(self, job: Job, save: SaveRoute) -> DiscordReplier:
+        return DiscordReplier(self, dict(job.route), save)  # type: ignore[arg-type]
+
+    async def setup_hook(self) -> None:
+        # Here, not in on_ready (which fires again on every reconnect).
+        if self.sync_guild is not None:
+            self.tree.copy_global_to(guild=self.sync_guild)
+            await self.tree.sync(guild=self.sync_guild)
+        else:
+            await self.tree.sync()
+
+    # ---- /reason -----------------------------------------------------------------
+
+    def _add_commands(self, catalogue: Catalogue) -> None:
+        models = [app_commands.Choice(name=m.name, value=m.alias) for m in catalogue.models]
+        efforts = [app_commands.Choice(name=e.value, value=e.value) for e in Effort]
+
+        @self.tree.command(
+            name="reason", description="Ask the reasoning model; the answer comes in a thread"
+        )
+        @app_commands.describe(
+            question="What to ask",
+            model=f"Which model (default: {catalogue.default_model})",
+            effort="How hard to think",
+        )
+        @app_commands.choices(model=models, effort=efforts)
+        @app_commands.guild_only()
+        async def reason(
+            interaction: discord.Interaction,
+            question: str,
+            model: app_commands.Choice[str] | None = None,
+            effort: app_commands.Choice[str] | None = None,
+        ) -> None:
+            await self.on_reason(
+                interaction,
+                question,
+                model.value if model else None,
+                effort.value if effort else None,
+            )
+
+        quota = app_commands.Group(
+            name="quota",
+            description="Messages left this week; admins steer quotas",
+            guild_only=True,
+        )
+
+        async def run(interaction: discord.Interaction, text: str) -> None:
+            await self.on_quota(interaction, text)
+
+        @quota.command(name="show", description="Remaining messages and when the week resets")
+        async def show(interaction: discord.Interaction) -> None:
+            await run(interaction, "show")
+
+        @quota.command(name="set", description="Set the server's weekly limit (Manage Server)")
+        @app_commands.choices(model=models)
+        async def set_(
+            interaction: discord.Interaction,
+            model: app_commands.Choice[str],
+            limit: app_commands.Range[int, 0, 1_000_000],
+        ) -> None:
+            await run(interaction, translate.quota_text(QuotaVerb.SET, model=model.value, n=limit))
+
+        @quota.command(name="grant", description="Extra messages this week (Manage Server)")
+        @app_commands.choices(model=models)
+        async def grant(
+            interaction: discord.Interaction,
+            count: app_commands.Range[int, 1, 1_000_000],
+            model: app_commands.Choice[str] | None = None,
+        ) -> None:
+            await run(
+                interaction,
+                translate.quota_text(
+                    QuotaVerb.GRANT, n=count, model=model.value if model else None
+                ),
+            )
+
+        @quota.command(name="reset", description="Give back this week's messages (Manage Server)")
+        @app_commands.choices(model=models)
+        async def reset(
+            interaction: discord.Interaction, model: app_commands.Choice[str] | None = None
+        ) -> None:
+            await run(
+                interaction,
+                translate.quota_text(QuotaVerb.RESET, model=model.value if model else None),
+            )
+
+        @quota.command(
+            name="user", description="A member's weekly cap; empty removes it (Manage Server)"
+        )
+        @app_commands.choices(model=models)
+        async def user_cap(
+            interaction: discord.Interaction,
+            member: discord.Member,
+            limit: app_commands.Range[int, 0, 1_000_000] | None = None,
+            model: app_commands.Choice[str] | None = None,
+        ) -> None:
+            await run(
+                interaction,
+                translate.quota_text(
+                    QuotaVerb.USER, who=member.id, n=limit, model=model.value if model else None
+                ),
+            )
+
+        @quota.command(name="log", description="Recent quota changes (Manage Server)")
+        async def audit(interaction: discord.Interaction) -> None:
+            await run(interaction, "log")
+
+        self.tree.add_command(quota)
+
+    async def on_reason(
+        self, interaction: discord.Interaction, question: str, model: str | None, effort: str | None
+    ) -> None:
+        if interaction.guild_id is None:
+            await interaction.response.send_message(GUILD_ONLY, ephemeral=True)
+            return
+        # Defer before anything else: the database or a busy loop must never cost us
+        # Discord's three seconds ("Unknown interaction").
+        await interaction.response.defer(thinking=True)
+        channel = interaction.channel
+        in_thread = isinstance(channel, discord.Thread)
+        request = AskRequest(
+            platform=translate.PLATFORM,
+            team=translate.team_key(interaction.guild_id),
+            channel=str(interaction.channel_id),
+            thread=translate.thread_key(interaction.guild_id, channel.id)
+            if in_thread and channel is not None
+            else "",
+            user=str(interaction.user.id),
+            text=question,
+            key=translate.interaction_key(interaction.id),
+            model=model,
+            effort=Effort(effort) if effort else None,
+            user_name=interaction.user.name,
+        )
+        try:
+            prepared = self.service.prepare(request)
+        except (UsageError, InputRejected, UnknownModel) as exc:
+            await interaction.edit_original_response(content=self.service.error_text(exc))
+            return
+        route = {
+            "kind": "slash",
+            "guild_id": str(interaction.guild_id),
+            "channel_id": str(interaction.channel_id),
+            "user": str(interaction.user.id),
+            "question": prepared.question,
+            "model": prepared.spec.alias,
+            "app_id": str(interaction.application_id),
+            "token": interaction.token,
+        }
+        if in_thread and channel is not None:
+            route["thread_id"] = str(channel.id)  # asked inside a thread: answer there
+        await self._submit(request, route, interaction=interaction)
+
+    async def _submit(
+        self,
+        request: AskRequest,
+        route: dict[str, Any],
+        *,
+        interaction: discord.Interaction | None = None,
+    ) -> None:
+        try:
+            await self.dispatcher.submit(request, route)
+        except BotError as exc:
+            log.error("could not accept %s: %s", request.key, exc)
+            if interaction is not None:
+                await interaction.edit_original_response(content=self.service.error_text(exc))
+
+    # ---- /quota ------------------------------------------------------------------
+
+    async def on_quota(self, interaction: discord.Interaction, text: str) -> None:
+        if interaction.guild_id is None:
+            await interaction.response.send_message(GUILD_ONLY, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        # default_permissions only hides commands and admins can change it: check the
+        # member's real permission here.
+        admin = bool(interaction.permissions.manage_guild)
+        result = await self.service.quota(
+            QuotaCommand(
+                translate.PLATFORM,
+                translate.team_key(interaction.guild_id),
+                str(interaction.user.id),
+                text,
+                is_admin=admin,
+            )
+        )
+        await interaction.followup.send(
+            embed=quota_embed(result), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    # ---- mentions and thread replies -------------------------------------------------
+
+    def _mentions_me(self, message: discord.Message) -> bool:
+        me = self.user
+        if me is None:
+            return False
+        if any(u.id == me.id for u in message.mentions):
+            return True
+        # Discord's autocomplete often inserts the bot's managed role instead.
+        return any(r.tags is not None and r.tags.bot_id == me.id for r in message.role_mentions)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.guild is None or self.user is None:
+            return
+        mentioned = self._mentions_me(message)
+        channel = message.channel
+        route: dict[str, Any] = {
+            "kind": "message",
+            "guild_id": str(message.guild.id),
+            "channel_id": str(channel.id),
+            "user": str(message.author.id),
+        }
+        if isinstance(channel, discord.Thread):
+            key = translate.thread_key(message.guild.id, channel.id)
+            if not await self.service.knows_thread(key):
+                if not mentioned:
+                    return
+            elif not mentioned and not self.intents.message_content:
+                return
+            route["thread_id"] = str(channel.id)
+            thread = key
+        elif mentioned:
+            route["message_id"] = str(message.id)
+            thread = ""  # the replier starts a thread on this message
+        else:
+            return
+        role_ids = tuple(r.id for r in message.role_mentions)
+        text = translate.strip_mentions(message.content, bot_id=self.user.id, role_ids=role_ids)
+        route["question"] = text
+        request = AskRequest(
+            platform=translate.PLATFORM,
+            team=translate.team_key(message.guild.id),
+            channel=str(channel.id),
+            thread=thread,
+            user=str(message.author.id),
+            text=text,
+            key=translate.message_key(message.id),
+            user_name=message.author.name,
+        )
+        try:
+            prepared = self.service.prepare(request)
+            route["question"], route["model"] = prepared.question, prepared.spec.alias
+        except BotError:
+            pass  # the dispatcher's run tells the user, in the thread
+        await self._submit(request, route)

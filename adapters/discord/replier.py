@@ -1,0 +1,190 @@
+"""Where one question's status and answer go in Discord: a thread started for it (or
+the thread it was asked in), rebuilt from its saved route so a resumed request edits
+the same status message and skips pieces already posted."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from adapters.discord.translate import MESSAGE_LIMIT, thread_key, thread_name
+from bot import messages
+from bot.errors import PlatformError
+from bot.ports import FailureKind, Progress
+from bot.render import render_chunks
+
+log = logging.getLogger(__name__)
+EDIT_INTERVAL_S = 1.5  # status edits: well inside Discord's 5 per 5 s per channel
+NO_PINGS = discord.AllowedMentions.none()
+SaveRoute = Callable[[dict[str, Any]], Awaitable[None]]
+CANNOT_POST = (
+    "I'm missing permissions in this channel (send messages, create public "
+    "threads, send messages in threads). Ask an admin to fix them — nothing was "
+    "charged."
+)
+
+
+class DiscordRenderer:
+    max_chars = MESSAGE_LIMIT
+
+    def to_platform(self, markdown: str) -> str:
+        return markdown  # Discord speaks Markdown; mentions were neutralised by the core
+
+
+def _platform_error(exc: discord.HTTPException, what: str) -> PlatformError:
+    if isinstance(exc, discord.Forbidden):
+        return PlatformError(
+            f"Discord {what}: forbidden", code=str(exc.code), user_text=CANNOT_POST
+        )
+    return PlatformError(f"Discord {what} failed: {exc.status} {exc.code}", code=str(exc.code))
+
+
+class DiscordReplier:
+    """Route keys: ``kind`` ("slash" or "message"), ``guild_id``, ``channel_id``,
+    ``message_id`` (a mention to start the thread on), ``thread_id``, ``status_id``,
+    ``delivered``, ``question``, ``model``, ``app_id``/``token`` (the interaction's
+    follow-up webhook, valid 15 minutes)."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        route: dict[str, Any],
+        save: SaveRoute,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self.route = dict(route)
+        self._save = save
+        self._clock = clock
+        self._last_edit = float("-inf")
+
+    @property
+    def thread(self) -> str | None:
+        tid = self.route.get("thread_id")
+        return thread_key(int(self.route["guild_id"]), int(tid)) if tid else None
+
+    async def _remember(self, **changes: Any) -> None:
+        self.route.update(changes)
+        await self._save(self.route)
+
+    async def _channel(self, cid: int) -> Any:
+        channel = self._client.get_channel(cid)
+        if channel is None:
+            try:
+                channel = await self._client.fetch_channel(cid)
+            except discord.HTTPException as exc:
+                raise _platform_error(exc, "fetch channel") from exc
+        return channel
+
+    async def _thread(self) -> Any:
+        tid = self.route.get("thread_id")
+        if tid:
+            return await self._channel(int(tid))
+        channel = await self._channel(int(self.route["channel_id"]))
+        name = thread_name(self.route.get("question", ""))
+        try:
+            if self.route.get("message_id"):
+                thread = await channel.get_partial_message(
+                    int(self.route["message_id"])
+                ).create_thread(name=name)
+            else:
+                # Without type=public_thread Discord makes a *private* thread.
+                thread = await channel.create_thread(
+                    name=name, type=discord.ChannelType.public_thread, auto_archive_duration=1440
+                )
+        except discord.HTTPException as exc:
+            raise _platform_error(exc, "create thread") from exc
+        await self._remember(thread_id=str(thread.id))
+        await self._point_interaction_at(thread)
+        return thread
+
+    async def _point_interaction_at(self, thread: Any) -> None:
+        """Replace the interaction's "thinking…" with a link to the thread."""
+        if not self.route.get("token"):
+            return
+        try:
+            webhook = discord.Webhook.partial(
+                int(self.route["app_id"]), self.route["token"], client=self._client
+            )
+            await webhook.edit_message(
+                "@original",
+                content=f"<@{self.route['user']}> "
+                + messages.asked(self.route.get("question", ""), self.route.get("model", ""))
+                + f"\n→ {thread.mention}",
+                allowed_mentions=NO_PINGS,
+            )
+        except discord.HTTPException as exc:
+            # The token lives 15 minutes; the answer goes to the thread regardless.
+            log.info("interaction follow-up failed: %s", exc.code)
+
+    async def _send(self, channel: Any, text: str) -> int:
+        try:
+            msg = await channel.send(text, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            raise _platform_error(exc, "send") from exc
+        return int(msg.id)
+
+    async def _edit(self, channel: Any, mid: int, text: str) -> None:
+        try:
+            await channel.get_partial_message(mid).edit(content=text, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            raise _platform_error(exc, "edit") from exc
+
+    async def progress(self, progress: Progress) -> None:
+        thread = await self._thread()
+        status = messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
+        if progress.partial:
+            tail = progress.partial[-(MESSAGE_LIMIT - 200) :]
+            status = f"{tail}\n\n-# {status}"
+        if not self.route.get("status_id"):
+            await self._remember(status_id=str(await self._send(thread, status)))
+            self._last_edit = self._clock()
+            return
+        if self._clock() - self._last_edit < EDIT_INTERVAL_S:
+            return
+        self._last_edit = self._clock()
+        try:
+            await thread.typing()  # the indicator lasts ten seconds
+            await self._edit(thread, int(self.route["status_id"]), status)
+        except (PlatformError, discord.HTTPException) as exc:
+            log.info("status update skipped: %r", exc)
+
+    async def answer(self, text: str, *, footer: str) -> None:
+        thread = await self._thread()
+        renderer = DiscordRenderer()
+        pieces = render_chunks(text, renderer)
+        foot = f"\n-# {footer}"
+        if pieces and len(pieces[-1]) + len(foot) <= renderer.max_chars:
+            pieces[-1] += foot
+        else:
+            pieces.append(foot.strip())
+        for i, piece in enumerate(pieces):
+            if i < int(self.route.get("delivered", 0)):
+                continue
+            if i == 0 and self.route.get("status_id"):
+                await self._edit(thread, int(self.route["status_id"]), piece)
+            else:
+                await self._send(thread, piece)
+            await self._remember(delivered=i + 1)
+
+    async def fail(self, text: str, *, kind: FailureKind) -> None:
+        if self.route.get("kind") == "slash" and not self.route.get("thread_id"):
+            # Refused before a thread existed: the interaction's own reply says so.
+            webhook = discord.Webhook.partial(
+                int(self.route["app_id"]), self.route["token"], client=self._client
+            )
+            try:
+                await webhook.edit_message("@original", content=text, allowed_mentions=NO_PINGS)
+            except discord.HTTPException as exc:
+                raise _platform_error(exc, "interaction reply") from exc
+            return
+        thread = await self._thread()
+        if self.route.get("status_id"):
+            await self._edit(thread, int(self.route["status_id"]), text)
+        else:
+            await self._send(thread, text)

@@ -1,0 +1,63 @@
+"""Serving Discord: one client (sharded when asked) on the shared event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from adapters.discord.client import ReasonBotClient
+from app.wiring import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def point_at(api_url: str | None, gateway_url: str | None) -> None:
+    """DISCORD_API_URL / DISCORD_GATEWAY_URL: a proxy or a test server instead of
+    Discord. discord.py reads both from class attributes, so this is process-wide."""
+    if api_url:
+        Route.BASE = api_url.rstrip("/")
+    if gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+def build_discord(rt: Runtime) -> ReasonBotClient:
+    s = rt.settings
+    point_at(s.discord_api_url, s.discord_gateway_url)
+    shard_ids = (
+        [int(x) for x in s.discord_shard_ids.split(",") if x.strip()]
+        if s.discord_shard_ids
+        else None
+    )
+    return ReasonBotClient(
+        service=rt.service,
+        dispatcher=rt.dispatcher,
+        catalogue=rt.catalogue,
+        guild_id=s.discord_guild_id,
+        message_content=s.discord_message_content,
+        shard_count=s.discord_shard_count or (1 if not shard_ids else None),
+        shard_ids=shard_ids,
+    )
+
+
+async def run_discord(
+    rt: Runtime, *, stop: asyncio.Event, client: ReasonBotClient | None = None
+) -> None:
+    assert rt.settings.discord_token is not None
+    client = client or build_discord(rt)
+    await client.login(rt.settings.discord_token.get_secret_value())
+    connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    await client.close()
+    stopping.cancel()
+    await asyncio.wait({connection})
+    if connection in done and connection.exception() is not None:
+        raise connection.exception()  # type: ignore[misc]
+
+
+__all__ = ["build_discord", "discord", "point_at", "run_discord"]

@@ -1,0 +1,91 @@
+"""A running bot: the real discord.py client on the real core (SQLite), talking to the
+fake Discord (REST + gateway) and the fake model over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.discord.runner import build_discord, run_discord
+from app.wiring import Runtime, build_runtime
+from bot.config import Catalogue, ModelSpec, Settings
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.openai_server import FakeOpenAI
+
+WAIT_S = 20.0
+
+
+@dataclass
+class DiscordHarness:
+    rt: Runtime
+    discord: FakeDiscord
+    model: FakeOpenAI
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT_S):
+            await self.discord.wait_for(predicate)
+
+    def sent(self) -> list[dict[str, Any]]:
+        return list(self.discord.messages.values())
+
+    def texts_in(self, channel_id: str) -> list[str]:
+        return [m["content"] for m in self.discord.channel_messages(channel_id)]
+
+    def thread_ids(self) -> list[str]:
+        return list(self.discord.threads)
+
+
+def discord_catalogue(o1: int = 30) -> Catalogue:
+    return Catalogue(
+        models=[
+            ModelSpec(alias="o1", id="o1", weekly_limit=o1),
+            ModelSpec(alias="mini", id="o1-mini", weekly_limit=50),
+        ],
+        progress_every_s=0.2,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_discord(
+    tmp_path: Path, *, catalogue: Catalogue | None = None, **settings: Any
+) -> AsyncIterator[DiscordHarness]:
+    async with FakeOpenAI() as model, FakeDiscord() as fake:
+        config = Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
+            openai_base_url=model.base_url,
+            openai_api_key="sk-test",
+            openai_max_retries=0,
+            discord_token=fake.token,
+            discord_api_url=fake.base,
+            discord_gateway_url=fake.gateway,
+            discord_guild_id=int(fake.guild_id),
+            _env_file=None,
+            **settings,
+        )  # type: ignore[call-arg]
+        async with build_runtime(config, catalogue or discord_catalogue()) as rt:
+            stop = asyncio.Event()
+            client = build_discord(rt)
+            tasks = [
+                asyncio.create_task(run_discord(rt, stop=stop, client=client)),
+                asyncio.create_task(rt.dispatcher.run(stop)),
+            ]
+            try:
+                await fake.connected()
+                async with asyncio.timeout(WAIT_S):
+                    await client.wait_until_ready()
+                yield DiscordHarness(rt, fake, model)
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[DiscordHarness]:
+    async with running_discord(tmp_path) as harness:
+        yield harness

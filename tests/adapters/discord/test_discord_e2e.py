@@ -1,0 +1,171 @@
+"""Discord end to end: the real discord.py client against the fake Discord's REST API
+and gateway, the real core and database, the fake model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.adapters.discord.conftest import DiscordHarness, discord_catalogue, running_discord
+
+
+def opt(name: str, value: object, kind: int = 3) -> dict[str, object]:
+    return {"name": name, "type": kind, "value": value}
+
+
+async def test_commands_are_synced_to_the_test_guild_on_start(bot: DiscordHarness) -> None:
+    synced = bot.discord.calls_to("PUT", f"/guilds/{bot.discord.guild_id}/commands")
+    assert synced
+    names = {c["name"] for c in synced[-1].body}
+    assert {"reason", "quota"} <= names
+
+
+async def test_reason_is_deferred_then_answered_in_a_public_thread(bot: DiscordHarness) -> None:
+    iid = await bot.discord.slash("reason", [opt("question", "What is a monad?")])
+    await bot.until(lambda: any("You asked: What is a monad?" in m["content"] for m in bot.sent()))
+    assert bot.discord.responded[iid] == 5  # deferred (thinking) first
+    thread_id = bot.thread_ids()[0]
+    thread = bot.discord.threads[thread_id]
+    assert thread["type"] == 11 and thread["name"] == "What is a monad?"
+    answer = bot.texts_in(thread_id)
+    assert any("You asked: What is a monad?" in t and "left this week" in t for t in answer)
+    await bot.until(lambda: bool(bot.discord.calls_to("PATCH", "/messages/@original")))
+    pointer = bot.discord.calls_to("PATCH", "/messages/@original")[0].body
+    assert f"<#{thread_id}>" in pointer["content"]
+
+
+async def test_mention_starts_a_thread_and_follow_up_uses_history(bot: DiscordHarness) -> None:
+    mid = await bot.discord.say(f"<@{bot.discord.bot_id}> first question", mention_bot=True)
+    await bot.until(lambda: any("You asked: first question" in m["content"] for m in bot.sent()))
+    assert mid in bot.discord.threads  # a thread started on the message itself
+    await bot.discord.say(f"<@{bot.discord.bot_id}> and then?", channel_id=mid, mention_bot=True)
+    await bot.until(lambda: any("You asked: and then?" in m["content"] for m in bot.sent()))
+    assert "first question" in str(bot.model.requests[-1].body["messages"])
+
+
+async def test_role_mention_counts_as_a_mention(bot: DiscordHarness) -> None:
+    role = bot.discord.bot_role_id
+    msg_id = await _say_with_role(bot, f"<@&{role}> role question", role)
+    await bot.until(lambda: any("You asked: role question" in m["content"] for m in bot.sent()))
+    assert msg_id in bot.discord.threads
+
+
+async def _say_with_role(bot: DiscordHarness, content: str, role: str) -> str:
+    fake = bot.discord
+    msg = fake._message(
+        fake.channel_id,
+        {"content": content},
+        author={
+            "id": "302",
+            "username": "r",
+            "discriminator": "0",
+            "global_name": "r",
+            "avatar": None,
+            "bot": False,
+        },
+    )
+    msg["mention_roles"] = [role]
+    msg["member"] = {k: v for k, v in fake.member("302").items() if k != "user"}
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    return str(msg["id"])
+
+
+async def test_duplicate_dispatch_is_answered_once(bot: DiscordHarness) -> None:
+    fake = bot.discord
+    msg = fake._message(
+        fake.channel_id,
+        {"content": f"<@{fake.bot_id}> once"},
+        author={
+            "id": "303",
+            "username": "d",
+            "discriminator": "0",
+            "global_name": "d",
+            "avatar": None,
+            "bot": False,
+        },
+    )
+    msg["mentions"] = [
+        {
+            "id": fake.bot_id,
+            "username": "reasonbot",
+            "discriminator": "0",
+            "global_name": "reasonbot",
+            "avatar": None,
+            "bot": True,
+        }
+    ]
+    msg["member"] = {k: v for k, v in fake.member("303").items() if k != "user"}
+    await fake.dispatch("MESSAGE_CREATE", msg)
+    await fake.dispatch("MESSAGE_CREATE", msg)  # e.g. replayed after a resume
+    await bot.until(lambda: any("You asked: once" in m["content"] for m in bot.sent()))
+    await bot.discord.say(f"<@{fake.bot_id}> marker", mention_bot=True)
+    await bot.until(lambda: any("You asked: marker" in m["content"] for m in bot.sent()))
+    assert sum("You asked: once" in m["content"] for m in bot.sent()) == 1
+    assert len(bot.model.requests) == 2
+
+
+async def test_quota_for_members_and_managers(bot: DiscordHarness) -> None:
+    await bot.discord.slash("quota", [{"name": "show", "type": 1, "options": []}])
+    await bot.discord.slash(
+        "quota", [{"name": "set", "type": 1, "options": [opt("model", "mini"), opt("limit", 5, 4)]}]
+    )
+    await bot.until(lambda: len(bot.discord.calls_to("POST", "/webhooks/")) >= 2)
+    bodies = [c.body for c in bot.discord.calls_to("POST", "/webhooks/")[:2]]
+    assert all(b["flags"] & 64 for b in bodies)  # ephemeral
+    descriptions = " | ".join(b["embeds"][0]["description"] for b in bodies)
+    assert "Only admins" in descriptions and "30 of 30 left" in descriptions
+    await bot.discord.slash(
+        "quota",
+        [{"name": "set", "type": 1, "options": [opt("model", "mini"), opt("limit", 5, 4)]}],
+        admin=True,
+    )
+    await bot.until(lambda: len(bot.discord.calls_to("POST", "/webhooks/")) >= 3)
+    done = bot.discord.calls_to("POST", "/webhooks/")[2].body
+    assert "limit set to 5" in done["embeds"][0]["description"]
+
+
+async def test_exhausted_quota_is_explained(tmp_path: Path) -> None:
+    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+        await bot.discord.slash("reason", [opt("question", "one")])
+        await bot.until(lambda: any("You asked: one" in m["content"] for m in bot.sent()))
+        await bot.discord.slash("reason", [opt("question", "two")])
+        await bot.until(
+            lambda: any(
+                "used all 1" in str((c.body or {}).get("content"))
+                for c in bot.discord.calls_to("PATCH", "@original")
+            )
+        )
+        assert len(bot.model.requests) == 1
+
+
+async def test_long_answer_is_split_with_code_blocks_intact(bot: DiscordHarness) -> None:
+    code = "\n".join(f"value_{i} = {i}" for i in range(300))
+    bot.model.reply(f"Here:\n```python\n{code}\n```\nDone.")
+    await bot.discord.say(f"<@{bot.discord.bot_id}> code please", mention_bot=True)
+    await bot.until(lambda: any("Done." in m["content"] for m in bot.sent()))
+    thread = bot.thread_ids()[0]
+    pieces = [t for t in bot.texts_in(thread) if "value_" in t or "Done." in t]
+    assert len(pieces) >= 3 and all(len(p) <= 2000 for p in pieces)
+    assert all(p.count("```") % 2 == 0 for p in pieces)
+
+
+async def test_nothing_the_bot_sends_can_ping(bot: DiscordHarness) -> None:
+    bot.model.reply("@everyone @here <@&1> <@42> look")
+    await bot.discord.say(f"<@{bot.discord.bot_id}> ping test", mention_bot=True)
+    await bot.until(lambda: any("look" in m["content"] for m in bot.sent()))
+    sends = [
+        c.body
+        for c in bot.discord.calls
+        if c.method in ("POST", "PATCH")
+        and "/messages" in c.path
+        and isinstance(c.body, dict)
+        and "content" in c.body
+    ]
+    assert sends and all(b.get("allowed_mentions") == {"parse": []} for b in sends)
+    answer = next(m["content"] for m in bot.sent() if "look" in m["content"])
+    assert "@everyone" not in answer and "<@42>" not in answer and "<@&1>" not in answer
+
+
+async def test_direct_messages_get_a_clear_guild_only_reply(bot: DiscordHarness) -> None:
+    iid = await bot.discord.slash("reason", [opt("question", "hi")], guild=False)
+    await bot.until(lambda: iid in bot.discord.responded)
+    assert not bot.model.requests
