@@ -161,6 +161,19 @@ async def _run(settings: Settings, catalogue: Catalogue) -> int:
             from adapters.discord.runner import run_discord
 
             tasks.append(asyncio.create_task(run_discord(rt, stop=stop), name="discord"))
+        if not settings.slack_enabled:
+            # Slack's server carries /healthz and /metrics; without it, serve them alone.
+            from aiohttp import web
+
+            from app.ops import ops_routes, serve
+
+            ops = web.Application()
+            ops.add_routes(ops_routes(health=rt.health, metrics=rt.metrics))
+            tasks.append(
+                asyncio.create_task(
+                    serve(ops, host=settings.host, port=settings.port, stop=stop), name="ops"
+                )
+            )
         # The dispatcher answers what the platforms accepted; on stop it lets calls in
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 
 from bot.domain import AskRequest
 from bot.errors import BotError, StorageError
-from bot.ports import Replier
+from bot.ports import Progress, Replier
 from bot.service import AskOutcome, AskService
 from bot.weeks import utc_now
 
@@ -67,6 +68,8 @@ class JobQueue(Protocol):
 
     async def save_route(self, key: str, route: Route) -> None: ...
 
+    async def route(self, key: str) -> Route | None: ...
+
     async def save_answer(self, key: str, *, text: str, footer: str) -> None: ...
 
     async def finish(self, key: str, *, outcome: str, now: datetime) -> None: ...
@@ -96,6 +99,13 @@ class RateLimiter:
     rpm: int | None
     clock: Callable[[], float] = time.monotonic
     _sent: deque[float] = field(default_factory=deque)
+
+    @property
+    def full(self) -> bool:
+        if not self.rpm:
+            return False
+        now = self.clock()
+        return sum(1 for t in self._sent if now - t < 60.0) >= self.rpm
 
     async def acquire(self) -> None:
         if not self.rpm:
@@ -141,6 +151,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._limiter = RateLimiter(self._settings.rpm)
         self._accepting = True
+        self._queued: dict[str, asyncio.Task[None]] = {}
         self.outcomes: dict[str, int] = {}
 
     def register(self, platform: str, factory: ReplierFactory) -> None:
@@ -158,7 +169,41 @@ class Dispatcher:
         accepted = await self._queue.submit(request, route, now=self._clock())
         if accepted:
             self._wake.set()
+            if len(self._inflight) >= self._settings.max_concurrent or self._limiter.full:
+                self._show_queued(request, route)
         return accepted
+
+    def _show_queued(self, request: AskRequest, route: Route) -> None:
+        """At capacity: tell the asker where they stand instead of leaving them
+        wondering (the status turns into "thinking" once a worker takes it)."""
+        factory = self._factories.get(request.platform)
+        if factory is None:
+            return
+
+        async def show() -> None:
+            try:
+                position = await self._queue.position(request.key)
+                if position is None:
+                    return
+                job = Job(request=request, route=route, attempt=0)
+
+                async def save(new: Route) -> None:
+                    await self._queue.save_route(request.key, new)
+
+                replier = factory(job, save)
+                await replier.progress(
+                    Progress(
+                        model=str(route.get("model", "")),
+                        elapsed_s=0.0,
+                        queued_position=position + 1,
+                    )
+                )
+            except BotError as exc:
+                log.info("could not show the queue position of %s: %r", request.key, exc)
+
+        task = asyncio.create_task(show(), name=f"queued:{request.key}")
+        self._queued[request.key] = task
+        task.add_done_callback(lambda _t: self._queued.pop(request.key, None))
 
     async def run(self, stop: asyncio.Event) -> None:
         renewer = asyncio.create_task(self._renew_leases(stop), name="lease-renewer")
@@ -198,6 +243,11 @@ class Dispatcher:
             task.add_done_callback(lambda _t, k=job.key: self._inflight.pop(k, None))
 
     async def _run_job(self, job: Job) -> None:
+        shown = self._queued.get(job.key)
+        if shown is not None:
+            # The "queued" status may have created messages: continue from its route.
+            await asyncio.wait({shown})
+            job = dataclasses.replace(job, route=await self._queue.route(job.key) or job.route)
         factory = self._factories.get(job.request.platform)
         if factory is None:
             log.error(

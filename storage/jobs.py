@@ -179,6 +179,14 @@ class SqlJobQueue:
     async def save_route(self, key: str, route: Mapping[str, Any]) -> None:
         await self._update(jobs.c.key == key, route=json.dumps(dict(route)))
 
+    async def route(self, key: str) -> Mapping[str, Any] | None:
+        try:
+            async with self._engine.connect() as conn:
+                text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
+        except SQLAlchemyError as exc:
+            raise StorageError(type(exc).__name__) from exc
+        return json.loads(text_) if text_ else None
+
     async def save_answer(self, key: str, *, text: str, footer: str) -> None:
         await self._update(jobs.c.key == key, answer=text, footer=footer)
 

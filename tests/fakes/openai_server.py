@@ -96,6 +96,12 @@ class FakeOpenAI:
         self.base_url = ""
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._arrived = asyncio.Condition()
+
+    async def wait_for_requests(self, n: int) -> None:
+        """Until ``n`` requests have arrived (callers bound it with asyncio.timeout)."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= n)
 
     # ---- scripting ---------------------------------------------------------------
 
@@ -219,6 +225,8 @@ class FakeOpenAI:
                 "We could not parse the JSON body of your request.",
             )
         self.requests.append(Recorded(body, dict(request.headers)))
+        async with self._arrived:
+            self._arrived.notify_all()
         auth = request.headers.get("Authorization", "")
         if self.api_key is not None and auth != f"Bearer {self.api_key}":
             return self._error(401, "invalid_api_key")
