@@ -23,16 +23,22 @@ def neutralise_mentions(text: str) -> str:
     """Make every mass or personal mention in model output inert, keeping it readable."""
 
     def special(m: re.Match[str]) -> str:
-        label = (m.group(2) or m.group(1) or "mention").lstrip("@")
+        label = (m.group(2) or m.group(1) or "mention").lstrip("@").replace("<", "")
         return f"@{ZWSP}{label}"
 
     def user(m: re.Match[str]) -> str:
-        label = (m.group(3) or m.group(2) or "user").lstrip("@")
+        label = (m.group(3) or m.group(2) or "user").lstrip("@").replace("<", "")
         return f"@{ZWSP}{label}"
 
-    text = _ANGLE_SPECIAL.sub(special, text)
-    text = _ANGLE_USER.sub(user, text)
-    return _AT_MASS.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+    # Replacing one mention can bring the pieces of another together ("<!<!here>>"),
+    # so repeat until nothing changes.
+    while True:
+        before = text
+        text = _ANGLE_SPECIAL.sub(special, text)
+        text = _ANGLE_USER.sub(user, text)
+        text = _AT_MASS.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+        if text == before:
+            return text
 
 
 def _split_long_line(line: str, limit: int) -> list[str]:
