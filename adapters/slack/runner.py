@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import urllib.parse
 from collections.abc import Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import SlackBot, make_client
 from app.ops import ops_routes, serve
@@ -34,8 +37,30 @@ def build_slack(rt: Runtime) -> SlackBot:
     )
 
 
-def http_app(bot: SlackBot, rt: Runtime) -> web.Application:
+def well_formed(body: str, content_type: str) -> bool:
+    """Slack sends JSON (Events API) or a form (commands; interactivity with a JSON
+    ``payload`` field). Anything else is refused before bolt sees it."""
+    try:
+        if content_type == "application/json":
+            return isinstance(json.loads(body), dict)
+        form = urllib.parse.parse_qs(body, strict_parsing=bool(body))
+        if "payload" in form:
+            return isinstance(json.loads(form["payload"][0]), dict)
+        return True
+    except ValueError:
+        return False
+
+
+def http_app(bot: SlackBot, rt: Runtime, signing_secret: str) -> web.Application:
+    verifier = SignatureVerifier(signing_secret)
+
     async def events(request: web.Request) -> web.Response:
+        body = await request.text()
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return web.json_response({"error": "invalid request"}, status=401)
+        if not well_formed(body, request.content_type):
+            log.warning("refused a malformed Slack payload (%d bytes)", len(body))
+            return web.json_response({"error": "malformed payload"}, status=400)
         bolt_request = await to_bolt_request(request)
         return await to_aiohttp_response(await bot.app.async_dispatch(bolt_request))
 
@@ -65,4 +90,5 @@ async def run_slack(
     if s.slack_signing_secret is None:
         raise RuntimeError("SLACK_SIGNING_SECRET is required in HTTP mode")
     log.info("Slack: HTTP mode, POST /slack/events on port %s", s.port)
-    await serve(http_app(bot, rt), host=s.host, port=s.port, stop=stop, started=started)
+    app = http_app(bot, rt, s.slack_signing_secret.get_secret_value())
+    await serve(app, host=s.host, port=s.port, stop=stop, started=started)

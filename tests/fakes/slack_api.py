@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import time
@@ -336,6 +337,6 @@ async def post_signed(
         headers["X-Slack-Retry-Num"] = str(retry_num)
         headers["X-Slack-Retry-Reason"] = "http_timeout"
     started = time.perf_counter()
-    async with session.post(url, data=body.encode(), headers=headers) as resp:
+    async with session.post(url, data=io.BytesIO(body.encode()), headers=headers) as resp:
         text = await resp.text()
         return resp.status, text, time.perf_counter() - started

@@ -3,6 +3,7 @@ API and the fake model on loopback, the real core and database."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -209,3 +210,54 @@ async def test_socket_mode_envelopes_are_acknowledged_and_answered(tmp_path: Pat
         )
         assert {a.get("envelope_id") for a in bot.slack.acks} >= {"env-1", "env-2"}
         assert bot.slack.calls_to("apps.connections.open")
+
+
+async def test_malformed_and_oversized_payloads_are_refused(bot: SlackHarness) -> None:
+    from tests.fakes.slack_api import post_signed
+
+    status, _, _ = await post_signed(
+        bot.http, bot.url, "{not json", secret="test-signing-secret", form=False
+    )
+    assert 400 <= status < 500
+    status, _, _ = await post_signed(
+        bot.http, bot.url, "x" * (2 * 1024 * 1024), secret="test-signing-secret", form=False
+    )
+    assert status == 413
+    assert await bot.rt.queue.depth() == 0 and not bot.model.requests
+
+
+async def test_slack_rate_limits_are_waited_out_not_lost(bot: SlackHarness) -> None:
+    bot.slack.rate_limit("chat.postMessage", retry_after=1)
+    await bot.event(mention("patience", ts="1700000080.000100"), event_id="EvRL")
+    await bot.until(
+        lambda: any(
+            "You asked: patience" in t for t in bot.answers_in("C0001", "1700000080.000100")
+        )
+    )
+    assert len(bot.slack.calls_to("chat.postMessage")) >= 2  # the 429, then the retry
+
+
+async def test_slack_errors_on_update_still_deliver_the_answer(bot: SlackHarness) -> None:
+    bot.slack.fail("chat.update", "cant_update_message", times=5)
+    await bot.event(mention("stubborn", ts="1700000090.000100"), event_id="EvUP")
+    await bot.until(
+        lambda: any(
+            "You asked: stubborn" in t for t in bot.answers_in("C0001", "1700000090.000100")
+        )
+    )
+
+
+async def test_health_and_metrics(bot: SlackHarness) -> None:
+    base = bot.url.removesuffix("/slack/events")
+    async with bot.http.get(base + "/healthz") as r:
+        assert r.status == 200 and (await r.json())["ok"] is True
+    await bot.event(mention("count me", ts="1700000095.000100"), event_id="EvMet")
+    await bot.until(lambda: any("You asked: count me" in t for t in bot.posted()))
+    for _ in range(200):  # the outcome is counted just after the answer is delivered
+        async with bot.http.get(base + "/metrics") as r:
+            body = await r.text()
+        if "answered" in body:
+            break
+        await asyncio.sleep(0.05)
+    assert 'reasonbot_requests_total{model="o1",outcome="answered",platform="slack"}' in body
+    assert "reasonbot_model_seconds_bucket" in body and "sk-test" not in body
