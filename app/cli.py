@@ -177,6 +177,7 @@ async def _run(settings: Settings, catalogue: Catalogue) -> int:
         # The dispatcher answers what the platforms accepted; on stop it lets calls in
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))
+        tasks.append(asyncio.create_task(rt.metrics.watch_loop_lag(stop), name="loop-lag"))
         log.info("reasonbot running: %s", ", ".join(t.get_name() for t in tasks))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -49,6 +50,12 @@ class Metrics:
         self.queue_depth = Gauge(
             "reasonbot_queue_depth", "Unfinished accepted questions", registry=r
         )
+        self.loop_lag = Histogram(
+            "reasonbot_event_loop_lag_seconds",
+            "Delay of the event loop beyond a scheduled wake-up",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
         self.in_flight = Gauge(
             "reasonbot_in_flight", "Model calls running in this process", registry=r
         )
@@ -77,6 +84,15 @@ class Metrics:
         ):
             if n:
                 self.tokens.labels(model, kind).inc(n)
+
+    async def watch_loop_lag(self, stop: asyncio.Event, *, every: float = 0.25) -> None:
+        """How late the event loop wakes a sleeper: the time any callback (an ack, a
+        heartbeat) waits behind others. Should stay in milliseconds under load."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            start = loop.time()
+            await asyncio.sleep(every)
+            self.loop_lag.observe(max(loop.time() - start - every, 0.0))
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         self.in_flight.set_function(read)

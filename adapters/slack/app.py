@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -27,8 +28,11 @@ REPLIES_TIMEOUT_S = 1.0  # conversations.replies before acknowledging: never wai
 REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
 
 
-def make_client(*, token: str, base_url: str) -> AsyncWebClient:
-    client = AsyncWebClient(token=token, base_url=base_url, timeout=30)
+def make_client(
+    *, token: str, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    # One shared session: without it slack_sdk opens a new connection for every call.
+    client = AsyncWebClient(token=token, base_url=base_url, timeout=30, session=session)
     # Slack answers 429 with Retry-After; slack_sdk waits and retries for us.
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return client

@@ -9,6 +9,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -19,13 +20,16 @@ from app.ops import ops_routes, serve
 from app.wiring import Runtime
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1024 * 1024  # Slack's payloads are small; refuse anything absurd early
+MAX_BODY = 1024 * 1024
+MAX_SLACK_CONNECTIONS = 100  # Slack's payloads are small; refuse anything absurd early
 
 
-def build_slack(rt: Runtime) -> SlackBot:
+def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> SlackBot:
     s = rt.settings
     assert s.slack_bot_token is not None
-    client = make_client(token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url)
+    client = make_client(
+        token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url, session=session
+    )
     return SlackBot(
         service=rt.service,
         dispatcher=rt.dispatcher,

@@ -1,0 +1,255 @@
+"""Load and throughput of one `reasonbot run` process (Slack HTTP mode) against the
+fake Slack and fake model, each bot in its own OS process.
+
+1. In flight: 1,000 questions at once to a model that takes 30 s. Reports the bot's
+   peak RSS, event-loop lag p99 (from its /metrics), acknowledgement latency of probe
+   requests sent *during* the load, and whether all 1,000 were answered.
+   Targets: RSS < 300 MB, lag p99 < 50 ms, ack p99 < 100 ms, all answered.
+2. Throughput: questions answered per second end to end with a zero-latency model,
+   1 and 2 worker processes sharing one PostgreSQL database (target ≥ 200/s for one).
+
+    python bench/load.py [--n 1000] [--latency 30] [--pg-url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from storage import make_engine, upgrade
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
+
+SECRET = "load-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def start_bot(
+    slack: FakeSlack, model: FakeOpenAI, db: str, port: int
+) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(
+        DATABASE_URL=db,
+        OPENAI_BASE_URL=model.base_url,
+        OPENAI_API_KEY="sk-load",
+        SLACK_BOT_TOKEN=slack.token,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.base_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        MAX_CONCURRENT_CALLS="5000",
+        REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "run", cwd=ROOT, env=env
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the bot did not start")
+
+
+def mention_body(tag: str, i: int) -> str:
+    event = {
+        "type": "app_mention",
+        "user": f"U{i % 50:04d}",
+        "channel": "C0001",
+        "text": f"<@UBOT> {tag}-{i}",
+        "ts": f"{1_800_000_000 + i}.{abs(hash(tag)) % 10**6:06d}",
+    }
+    return event_callback(event, event_id=f"Ev-{tag}-{i}")
+
+
+class Answers:
+    """Distinct questions answered so far, counted incrementally (the fake's call log
+    grows by thousands; rescanning it on every call would make the bench the
+    bottleneck)."""
+
+    def __init__(self, slack: FakeSlack) -> None:
+        self._slack = slack
+        self._pos = 0
+        self._seen: set[str] = set()
+
+    def count(self, tag: str) -> int:
+        calls = self._slack.calls
+        for c in calls[self._pos :]:
+            text = str(c.args.get("text", ""))
+            if c.method in ("chat.update", "chat.postMessage") and "You asked: " in text:
+                self._seen.add(text.split("You asked: ")[1].split("\n")[0])
+        self._pos = len(calls)
+        return sum(1 for q in self._seen if q.startswith(f"{tag}-"))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def lag_p99_ms(metrics: str) -> float:
+    buckets, total = [], 0.0
+    for line in metrics.splitlines():
+        if line.startswith("reasonbot_event_loop_lag_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+        elif line.startswith("reasonbot_event_loop_lag_seconds_count"):
+            total = float(line.split()[-1])
+    for le, count in buckets:
+        if total and count >= 0.99 * total:
+            return le * 1000
+    return float("nan")
+
+
+async def in_flight(n: int, latency: float, db: str) -> str:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
+        bot = await start_bot(slack, model, db, port)
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+                async def send(tag: str, i: int) -> float:
+                    status, _, took = await post_signed(
+                        http, url, mention_body(tag, i), secret=SECRET, form=False
+                    )
+                    assert status == 200, status
+                    return took
+
+                started = time.perf_counter()
+                load_acks = await asyncio.gather(*(send("load", i) for i in range(n)))
+                await model.wait_for_requests(n // 2)
+                probes = []
+                for i in range(40):  # while 1,000 calls are in flight
+                    probes.append(await send("probe", i))
+                    await asyncio.sleep(latency / 100)
+                answers = Answers(slack)
+                async with asyncio.timeout(latency * 4 + 60):
+                    await slack.wait_for(
+                        lambda: answers.count("load") >= n and answers.count("probe") >= 40
+                    )
+                took = time.perf_counter() - started
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    metrics = await r.text()
+            rss = peak_rss_mb(bot.pid)
+        finally:
+            bot.terminate()
+            await bot.wait()
+    return (
+        f"{n} in flight, model {latency:.0f} s: peak RSS {rss:.0f} MB · loop lag p99 "
+        f"≤ {lag_p99_ms(metrics):.0f} ms · ack p99 during load "
+        f"{pct(probes, 0.99) * 1000:.0f} ms (p50 {statistics.median(probes) * 1000:.0f}) · "
+        f"burst ack p50/p99 {statistics.median(load_acks) * 1000:.0f}/"
+        f"{pct(load_acks, 0.99) * 1000:.0f} ms · all {n} answered in {took:.1f} s "
+        f"(peak {model.peak_in_flight} concurrent model calls)"
+    )
+
+
+async def throughput(n: int, db: str, workers: int) -> str:
+    ports = [free_port() for _ in range(workers)]
+    async with FakeOpenAI(latency=0) as model, FakeSlack() as slack:
+        bots = [await start_bot(slack, model, db, p) for p in ports]
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+                started = time.perf_counter()
+
+                async def send(i: int) -> None:
+                    url = f"http://127.0.0.1:{ports[i % workers]}/slack/events"
+                    status, _, _ = await post_signed(
+                        http, url, mention_body("tp", i), secret=SECRET, form=False
+                    )
+                    assert status == 200
+
+                await asyncio.gather(*(send(i) for i in range(n)))
+                answers = Answers(slack)
+                async with asyncio.timeout(300):
+                    await slack.wait_for(lambda: answers.count("tp") >= n)
+                took = time.perf_counter() - started
+            cpu = sum(cpu_seconds(b.pid) for b in bots)
+        finally:
+            for b in bots:
+                b.terminate()
+                await b.wait()
+    return (
+        f"{workers} worker(s): {n} questions answered end to end in {took:.1f} s = "
+        f"{n / took:.0f}/s (bot CPU {cpu / n * 1000:.1f} ms per question, bench process "
+        f"{time.process_time() * 1000 / n:.1f} ms)"
+    )
+
+
+async def fresh(kind: str, tmp: str, pg_url: str | None):
+    from tests.dbutil import fresh_database
+
+    if pg_url:
+        os.environ["TEST_DATABASE_URL"] = pg_url
+    return fresh_database(kind, Path(tmp))
+
+
+async def migrated(url: str) -> str:
+    engine = make_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    return url
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--latency", type=float, default=30.0)
+    ap.add_argument("--tp-n", type=int, default=1000)
+    ap.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL"))
+    ap.add_argument("--skip-throughput", action="store_true")
+    args = ap.parse_args()
+    kind = "postgres" if args.pg_url else "sqlite"
+    with tempfile.TemporaryDirectory() as tmp:
+        async with await fresh(kind, tmp, args.pg_url) as url:
+            print(
+                f"[{kind}] " + await in_flight(args.n, args.latency, await migrated(url)),
+                flush=True,
+            )
+        if args.skip_throughput or not args.pg_url:
+            return
+        for workers in (1, 2):
+            async with await fresh(kind, tmp, args.pg_url) as url:
+                print(
+                    f"[{kind}] " + await throughput(args.tp_n, await migrated(url), workers),
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
