@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--admin", action="store_true", help="act as a team admin")
 
     sub.add_parser("run", help="serve every configured platform (Slack and/or Discord)")
+    sub.add_parser(
+        "worker",
+        help="answer queued questions only (no incoming traffic): "
+        "extra capacity beside `run` processes on one PostgreSQL database",
+    )
 
     db = sub.add_parser("db", help="database operations")
     db.add_argument("action", choices=["upgrade"])
@@ -76,11 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         match args.command:
             case "chat":
                 return asyncio.run(_chat(settings, catalogue, args))
-            case "run":
+            case "run" | "worker":
                 if not (settings.slack_enabled or settings.discord_enabled):
                     print(NO_PLATFORM, file=sys.stderr)
                     return EXIT_CONFIG
-                return asyncio.run(_run(settings, catalogue))
+                return asyncio.run(_run(settings, catalogue, ingress=args.command == "run"))
             case "db":
                 return asyncio.run(_db_upgrade(settings))
             case "quota":
@@ -143,7 +148,9 @@ def _discord_invite(settings: Settings, client_id: int | None) -> int:
     return 0
 
 
-async def _run(settings: Settings, catalogue: Catalogue) -> int:
+async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True) -> int:
+    """``ingress`` False (``reasonbot worker``): post answers to Slack and Discord but take
+    no events, so any number of workers can share the queue behind the web processes."""
     from app.wiring import build_runtime
 
     settings.check_platforms()
@@ -154,14 +161,16 @@ async def _run(settings: Settings, catalogue: Catalogue) -> int:
     async with build_runtime(settings, catalogue) as rt:
         tasks = []
         if settings.slack_enabled:
-            from adapters.slack.runner import run_slack
+            from adapters.slack.runner import run_slack, slack_replies_only
 
-            tasks.append(asyncio.create_task(run_slack(rt, stop=stop), name="slack"))
+            job = run_slack(rt, stop=stop) if ingress else slack_replies_only(rt, stop=stop)
+            tasks.append(asyncio.create_task(job, name="slack"))
         if settings.discord_enabled:
-            from adapters.discord.runner import run_discord
+            from adapters.discord.runner import discord_replies_only, run_discord
 
-            tasks.append(asyncio.create_task(run_discord(rt, stop=stop), name="discord"))
-        if not settings.slack_enabled:
+            job = run_discord(rt, stop=stop) if ingress else discord_replies_only(rt, stop=stop)
+            tasks.append(asyncio.create_task(job, name="discord"))
+        if not (settings.slack_enabled and ingress):
             # Slack's server carries /healthz and /metrics; without it, serve them alone.
             from aiohttp import web
 

@@ -60,4 +60,15 @@ async def run_discord(
         raise connection.exception()  # type: ignore[misc]
 
 
-__all__ = ["build_discord", "discord", "point_at", "run_discord"]
+async def discord_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:
+    """A worker: logged in for the REST API (answers, threads), no gateway session."""
+    assert rt.settings.discord_token is not None
+    client = build_discord(rt)
+    await client.login(rt.settings.discord_token.get_secret_value())
+    try:
+        await stop.wait()
+    finally:
+        await client.close()
+
+
+__all__ = ["build_discord", "discord", "discord_replies_only", "point_at", "run_discord"]

@@ -96,3 +96,11 @@ async def run_slack(
     log.info("Slack: HTTP mode, POST /slack/events on port %s", s.port)
     app = http_app(bot, rt, s.slack_signing_secret.get_secret_value())
     await serve(app, host=s.host, port=s.port, stop=stop, started=started)
+
+
+async def slack_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:
+    """A worker: the Web API client for posting answers, no events taken."""
+    connector = aiohttp.TCPConnector(limit=MAX_SLACK_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        build_slack(rt, session)  # registers Slack's repliers with the dispatcher
+        await stop.wait()

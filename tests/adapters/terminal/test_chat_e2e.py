@@ -83,3 +83,12 @@ async def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     code, out, err = await run_cli(["db", "upgrade"], "", base_env(tmp_path))
     assert code == 0, err
     assert "up to date" in out and (tmp_path / "chat.db").exists()
+
+
+async def test_discord_invite_url_asks_only_for_what_the_bot_needs(tmp_path: Path) -> None:
+    code, out, err = await run_cli(
+        ["discord", "invite-url", "--client-id", "123"], "", base_env(tmp_path)
+    )
+    assert code == 0, err
+    assert "client_id=123" in out and "scope=bot+applications.commands" in out
+    assert "permissions=309237713920" in out  # view, send, public threads, in threads, history
