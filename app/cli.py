@@ -187,7 +187,14 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))
         tasks.append(asyncio.create_task(rt.metrics.watch_loop_lag(stop), name="loop-lag"))
-        log.info("reasonbot running: %s", ", ".join(t.get_name() for t in tasks))
+        tasks.append(
+            asyncio.create_task(rt.metrics.watch_queue(rt.queue.depth, stop), name="queue-depth")
+        )
+        log.info(
+            "reasonbot %s: %s",
+            "running" if ingress else "worker running",
+            ", ".join(t.get_name() for t in tasks),
+        )
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.domain import Usage
+from bot.errors import BotError
 
 # Reasoning calls range from seconds to many minutes.
 _LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
@@ -93,6 +95,18 @@ class Metrics:
             start = loop.time()
             await asyncio.sleep(every)
             self.loop_lag.observe(max(loop.time() - start - every, 0.0))
+
+    async def watch_queue(
+        self, depth: Callable[[], Awaitable[int]], stop: asyncio.Event, *, every: float = 5.0
+    ) -> None:
+        while not stop.is_set():
+            try:
+                self.queue_depth.set(await depth())
+            except BotError:
+                pass  # the database is down: /healthz says so
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every):
+                    await stop.wait()
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         self.in_flight.set_function(read)
