@@ -71,29 +71,43 @@ def chunk(text: str, limit: int) -> list[str]:
     current = ""
     fence: str | None = None  # the opening line of the fence we are inside
 
-    def close_reserve() -> int:
-        return len("\n```") if fence else 0
+    def closer(fence_line: str | None) -> int:
+        return len(_fence_marker(fence_line)) + 1 if fence_line else 0
 
     def flush() -> None:
         nonlocal current
-        if current:
-            body = current.rstrip("\n") if fence else current
-            pieces.append(body + ("\n" + _fence_marker(fence) if fence else ""))
+        piece = current
+        if fence:
+            body = current.rstrip("\n")
+            head, _, last = body.rpartition("\n")
+            if last == fence and head:
+                # The fence opened on the piece's last line: open it in the next piece
+                # instead of leaving an empty block here.
+                piece = head
+            else:
+                piece = body + "\n" + _fence_marker(fence)
+        if piece.strip():
+            pieces.append(piece)
         current = (fence + "\n") if fence else ""
 
     for raw in text.splitlines(keepends=True):
-        budget = limit - len(fence or "") - 1 - close_reserve() - 1
+        budget = limit - len(fence or "") - 1 - closer(fence or "```") - 1
         lines = _split_long_line(raw, max(budget, 8)) if len(raw) > budget else [raw]
         for line in lines:
-            if len(current) + len(line) + close_reserve() > limit:
+            is_fence = _FENCE.match(line) is not None
+            opens = fence is None and is_fence
+            closes = (
+                fence is not None and is_fence and line.strip().startswith(_fence_marker(fence))
+            )
+            # Room for the line plus, if a fence is open after it, its closing line.
+            after = line.strip() if opens else (None if closes else fence)
+            if len(current) + len(line) + closer(after) > limit:
                 flush()
             current += line
-            m = _FENCE.match(line)
-            if m:
-                if fence is None:
-                    fence = line.strip()
-                elif line.strip().startswith(_fence_marker(fence)):
-                    fence = None
+            if opens:
+                fence = line.strip()
+            elif closes:
+                fence = None
     if current and current != ((fence + "\n") if fence else ""):
         pieces.append(current)
     return pieces
