@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,16 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from storage import make_engine, upgrade
+from tests.fakes.bot_process import free_port, slack_env, start_bot
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
 
 SECRET = "load-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -46,36 +40,21 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def start_bot(
+async def start_load_bot(
     slack: FakeSlack, model: FakeOpenAI, db: str, port: int
 ) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    env.update(
-        DATABASE_URL=db,
-        OPENAI_BASE_URL=model.base_url,
-        OPENAI_API_KEY="sk-load",
-        SLACK_BOT_TOKEN=slack.token,
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.base_url,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        MAX_CONCURRENT_CALLS="5000",
-        REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+    return await start_bot(
+        slack_env(
+            db=db,
+            model_url=model.base_url,
+            slack_url=slack.base_url,
+            token=slack.token,
+            secret=SECRET,
+            port=port,
+            MAX_CONCURRENT_CALLS="5000",
+            REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+        )
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "run", cwd=ROOT, env=env
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the bot did not start")
 
 
 def mention_body(tag: str, i: int) -> str:
@@ -139,7 +118,7 @@ async def in_flight(n: int, latency: float, db: str) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_bot(slack, model, db, port)
+        bot = await start_load_bot(slack, model, db, port)
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
@@ -182,7 +161,7 @@ async def in_flight(n: int, latency: float, db: str) -> str:
 async def throughput(n: int, db: str, workers: int) -> str:
     ports = [free_port() for _ in range(workers)]
     async with FakeOpenAI(latency=0) as model, FakeSlack() as slack:
-        bots = [await start_bot(slack, model, db, p) for p in ports]
+        bots = [await start_load_bot(slack, model, db, p) for p in ports]
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
                 started = time.perf_counter()

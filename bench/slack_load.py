@@ -25,11 +25,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.bot_process import free_port, slack_env, start_bot
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
 
 SECRET = "bench-secret"
-PORT = 38517
+PORT = free_port()
 
 
 def pct(values: list[float], q: float) -> float:
@@ -37,37 +38,21 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def start_bot(
+async def start_load_bot(
     slack: FakeSlack, model: FakeOpenAI, db: str, *, socket_mode: bool
 ) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    env.update(
-        DATABASE_URL=db,
-        OPENAI_BASE_URL=model.base_url,
-        OPENAI_API_KEY="sk-bench",
-        SLACK_BOT_TOKEN=slack.token,
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.base_url,
-        PORT=str(PORT),
-        HOST="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+    return await start_bot(
+        slack_env(
+            db=db,
+            model_url=model.base_url,
+            slack_url=slack.base_url,
+            token=slack.token,
+            secret=SECRET,
+            port=PORT,
+            app_token=slack.app_token if socket_mode else None,
+            REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+        )
     )
-    if socket_mode:
-        env["SLACK_APP_TOKEN"] = slack.app_token
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "run", cwd=ROOT, env=env
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"http://127.0.0.1:{PORT}/healthz") as r:
-                    if r.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the bot did not start")
 
 
 def answered(slack: FakeSlack, prefix: str) -> int:
@@ -90,7 +75,7 @@ async def wait_answers(slack: FakeSlack, prefix: str, n: int) -> float:
 async def http_mode(n: int, latency: float, db: str) -> list[str]:
     rows = []
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_bot(slack, model, db, socket_mode=False)
+        bot = await start_load_bot(slack, model, db, socket_mode=False)
         url = f"http://127.0.0.1:{PORT}/slack/events"
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -140,7 +125,7 @@ async def http_mode(n: int, latency: float, db: str) -> list[str]:
 async def socket_mode(n: int, latency: float, db: str) -> list[str]:
     rows = []
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_bot(slack, model, db, socket_mode=True)
+        bot = await start_load_bot(slack, model, db, socket_mode=True)
         try:
             for kind in ("/reason", "mention"):
                 prefix = f"s-{kind}-"

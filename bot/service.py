@@ -39,7 +39,6 @@ from bot.domain import (
 from bot.errors import (
     BotError,
     InputRejected,
-    ModelError,
     StorageError,
     UnknownModel,
     UsageError,
@@ -274,19 +273,12 @@ class AskService:
             else:
                 answer, footer = saved
             await replier.answer(answer, footer=footer)
-        except (ModelError, StorageError) as exc:
+        except BotError as exc:
+            # The model, the database or the platform failed (a PlatformError means the
+            # user never saw the answer): either way they are not charged.
             await pump.stop()
             await self._refund(request.key, exc)
             log.warning("request %s failed: %r", request.key, exc)
-            with contextlib.suppress(BotError):
-                await replier.fail(self.error_text(exc), kind=FailureKind.ERROR)
-            return AskOutcome.FAILED
-        except BotError as exc:
-            # Delivery failed (PlatformError): the user never saw the answer, so they
-            # are not charged for it.
-            await pump.stop()
-            await self._refund(request.key, exc)
-            log.warning("request %s not delivered: %r", request.key, exc)
             with contextlib.suppress(BotError):
                 await replier.fail(self.error_text(exc), kind=FailureKind.ERROR)
             return AskOutcome.FAILED

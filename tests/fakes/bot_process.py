@@ -1,0 +1,65 @@
+"""`reasonbot run` as a real OS process, wired to the loopback fakes (tests, benches)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def slack_env(
+    *,
+    db: str,
+    model_url: str,
+    slack_url: str,
+    token: str,
+    secret: str,
+    port: int,
+    app_token: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(
+        DATABASE_URL=db,
+        OPENAI_BASE_URL=model_url,
+        OPENAI_API_KEY="sk-fake",
+        SLACK_BOT_TOKEN=token,
+        SLACK_SIGNING_SECRET=secret,
+        SLACK_API_URL=slack_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    if app_token:
+        env["SLACK_APP_TOKEN"] = app_token
+    return env
+
+
+async def start_bot(env: dict[str, str], *, command: str = "run") -> asyncio.subprocess.Process:
+    """Start the bot and return once its /healthz answers."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", command, cwd=ROOT, env=env
+    )
+    url = f"http://127.0.0.1:{env['PORT']}/healthz"
+    async with aiohttp.ClientSession() as http, asyncio.timeout(STARTUP_S):
+        while True:
+            try:
+                async with http.get(url) as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
