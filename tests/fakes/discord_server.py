@@ -390,6 +390,8 @@ class FakeDiscord:
             elif op == 6:
                 self.resumes += 1
                 await self.dispatch("RESUMED", {})
+            async with self._changed:
+                self._changed.notify_all()
         return ws
 
     async def _identify(self) -> None:

@@ -27,6 +27,14 @@ class DiscordHarness:
     discord: FakeDiscord
     model: FakeOpenAI
 
+    async def settled(self, n: int) -> None:
+        """Until ``n`` questions are finished (answer delivered *and* recorded)."""
+        for _ in range(int(WAIT_S / 0.05)):
+            if sum(self.rt.dispatcher.outcomes.values()) >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{n} questions did not finish")
+
     async def until(self, predicate: Callable[[], bool]) -> None:
         async with asyncio.timeout(WAIT_S):
             await self.discord.wait_for(predicate)

@@ -37,6 +37,7 @@ async def test_mention_starts_a_thread_and_follow_up_uses_history(bot: DiscordHa
     mid = await bot.discord.say(f"<@{bot.discord.bot_id}> first question", mention_bot=True)
     await bot.until(lambda: any("You asked: first question" in m["content"] for m in bot.sent()))
     assert mid in bot.discord.threads  # a thread started on the message itself
+    await bot.settled(1)
     await bot.discord.say(f"<@{bot.discord.bot_id}> and then?", channel_id=mid, mention_bot=True)
     await bot.until(lambda: any("You asked: and then?" in m["content"] for m in bot.sent()))
     assert "first question" in str(bot.model.requests[-1].body["messages"])
@@ -169,3 +170,15 @@ async def test_direct_messages_get_a_clear_guild_only_reply(bot: DiscordHarness)
     iid = await bot.discord.slash("reason", [opt("question", "hi")], guild=False)
     await bot.until(lambda: iid in bot.discord.responded)
     assert not bot.model.requests
+
+
+async def test_gateway_reconnect_resumes_and_answers_nothing_twice(bot: DiscordHarness) -> None:
+    await bot.discord.say(f"<@{bot.discord.bot_id}> before", mention_bot=True)
+    await bot.until(lambda: any("You asked: before" in m["content"] for m in bot.sent()))
+    await bot.discord.reconnect()  # op 7: the client reconnects and resumes its session
+    await bot.until(lambda: bot.discord.resumes >= 1)
+    await bot.discord.say(f"<@{bot.discord.bot_id}> after", mention_bot=True)
+    await bot.until(lambda: any("You asked: after" in m["content"] for m in bot.sent()))
+    assert bot.discord.identifies == 1  # resumed, not a new session
+    assert sum("You asked: before" in m["content"] for m in bot.sent()) == 1
+    assert len(bot.model.requests) == 2

@@ -57,6 +57,14 @@ class SlackHarness:
             retry_num=retry_num,
         )
 
+    async def settled(self, n: int) -> None:
+        """Until ``n`` questions are finished (answer delivered *and* recorded)."""
+        for _ in range(int(WAIT_S / 0.05)):
+            if sum(self.rt.dispatcher.outcomes.values()) >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{n} questions did not finish")
+
     async def until(self, predicate: Callable[[], bool]) -> None:
         async with asyncio.timeout(WAIT_S):
             await self.slack.wait_for(predicate)

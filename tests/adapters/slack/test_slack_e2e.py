@@ -38,6 +38,7 @@ async def test_follow_up_in_a_reason_thread_continues_the_conversation(bot: Slac
         )
     )
     root = next(ts for (ch, ts), m in bot.slack.messages.items() if "asked" in m["text"])
+    await bot.settled(1)
     await bot.event(
         reply("and then?", ts=f"{time.time():.6f}", thread_ts=root), event_id="Ev-follow"
     )
@@ -66,6 +67,7 @@ async def test_mention_is_answered_in_its_thread_and_replies_continue(bot: Slack
     await bot.event(mention("what is 2+2?", ts="1700000000.000100"), event_id="Ev1")
     await bot.until(lambda: any("You asked: what is 2+2?" in t for t in bot.posted()))
     assert "You asked: what is 2+2?" in bot.answers_in("C0001", "1700000000.000100")[0]
+    await bot.settled(1)
     await bot.event(
         reply("why?", ts="1700000001.000100", thread_ts="1700000000.000100"), event_id="Ev2"
     )
