@@ -55,6 +55,11 @@ async def start_load_bot(
     )
 
 
+def rounds(n: int) -> tuple[tuple[str, int], ...]:
+    """A small warm-up round (connection pools, caches), then the measured ones."""
+    return (("/reason", 10), ("/reason", n), ("mention", n))
+
+
 def answered(slack: FakeSlack, prefix: str) -> int:
     return len(
         {
@@ -79,8 +84,8 @@ async def http_mode(n: int, latency: float, db: str) -> list[str]:
         url = f"http://127.0.0.1:{PORT}/slack/events"
         try:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-                for kind in ("/reason", "mention"):
-                    prefix = f"q-{kind}-"
+                for rnd, (kind, count) in enumerate(rounds(n)):
+                    prefix = f"q{rnd}-{kind}-"
 
                     async def one(i: int, kind: str = kind, prefix: str = prefix) -> float:
                         if kind == "/reason":
@@ -108,9 +113,11 @@ async def http_mode(n: int, latency: float, db: str) -> list[str]:
                         assert status == 200, status
                         return took
 
-                    acks = await asyncio.gather(*(one(i) for i in range(n)))
+                    acks = await asyncio.gather(*(one(i) for i in range(count)))
                     last = time.perf_counter()
-                    done = await asyncio.wait_for(wait_answers(slack, prefix, n), 120)
+                    done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
+                    if rnd == 0:
+                        continue  # warm-up
                     rows.append(
                         f"HTTP         {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
                         f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
@@ -127,9 +134,9 @@ async def socket_mode(n: int, latency: float, db: str) -> list[str]:
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
         bot = await start_load_bot(slack, model, db, socket_mode=True)
         try:
-            for kind in ("/reason", "mention"):
-                prefix = f"s-{kind}-"
-                for i in range(n):
+            for rnd, (kind, count) in enumerate(rounds(n)):
+                prefix = f"s{rnd}-{kind}-"
+                for i in range(count):
                     if kind == "/reason":
                         payload = {
                             "command": "/reason",
@@ -159,11 +166,13 @@ async def socket_mode(n: int, latency: float, db: str) -> list[str]:
                             envelope_id=f"{prefix}{i}",
                         )
                 last = time.perf_counter()
-                done = await asyncio.wait_for(wait_answers(slack, prefix, n), 120)
+                done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
                 acks = [
                     slack.acked_at[f"{prefix}{i}"] - slack.pushed_at[f"{prefix}{i}"]
-                    for i in range(n)
+                    for i in range(count)
                 ]
+                if rnd == 0:
+                    continue  # warm-up
                 rows.append(
                     f"Socket Mode  {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
                     f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
