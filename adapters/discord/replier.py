@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import discord
 
 from adapters.discord.translate import MESSAGE_LIMIT, thread_key, thread_name
 from bot import messages
+from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
 from bot.ports import FailureKind, Progress
-from bot.render import render_chunks
 
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5  # status edits: well inside Discord's 5 per 5 s per channel
 NO_PINGS = discord.AllowedMentions.none()
-SaveRoute = Callable[[dict[str, Any]], Awaitable[None]]
 CANNOT_POST = (
     "I'm missing permissions in this channel (send messages, create public "
     "threads, send messages in threads). Ask an admin to fix them — nothing was "
@@ -43,7 +42,7 @@ def _platform_error(exc: discord.HTTPException, what: str) -> PlatformError:
     return PlatformError(f"Discord {what} failed: {exc.status} {exc.code}", code=str(exc.code))
 
 
-class DiscordReplier:
+class DiscordReplier(RoutedReplier):
     """Route keys: ``kind`` ("slash" or "message"), ``guild_id``, ``channel_id``,
     ``message_id`` (a mention to start the thread on), ``thread_id``, ``status_id``,
     ``delivered``, ``question``, ``model``, ``app_id``/``token`` (the interaction's
@@ -57,20 +56,13 @@ class DiscordReplier:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._client = client
-        self.route = dict(route)
-        self._save = save
-        self._clock = clock
-        self._last_edit = float("-inf")
 
     @property
     def thread(self) -> str | None:
         tid = self.route.get("thread_id")
         return thread_key(int(self.route["guild_id"]), int(tid)) if tid else None
-
-    async def _remember(self, **changes: Any) -> None:
-        self.route.update(changes)
-        await self._save(self.route)
 
     async def _channel(self, cid: int) -> Any:
         channel = self._client.get_channel(cid)
@@ -99,7 +91,7 @@ class DiscordReplier:
                 )
         except discord.HTTPException as exc:
             raise _platform_error(exc, "create thread") from exc
-        await self._remember(thread_id=str(thread.id))
+        await self.remember(thread_id=str(thread.id))
         await self._point_interaction_at(thread)
         return thread
 
@@ -142,12 +134,11 @@ class DiscordReplier:
             tail = progress.partial[-(MESSAGE_LIMIT - 200) :]
             status = f"{tail}\n\n-# {status}"
         if not self.route.get("status_id"):
-            await self._remember(status_id=str(await self._send(thread, status)))
-            self._last_edit = self._clock()
+            await self.remember(status_id=str(await self._send(thread, status)))
+            self.edited_now()
             return
-        if self._clock() - self._last_edit < EDIT_INTERVAL_S:
+        if not self.edit_due():
             return
-        self._last_edit = self._clock()
         try:
             await thread.typing()  # the indicator lasts ten seconds
             await self._edit(thread, int(self.route["status_id"]), status)
@@ -156,21 +147,17 @@ class DiscordReplier:
 
     async def answer(self, text: str, *, footer: str) -> None:
         thread = await self._thread()
-        renderer = DiscordRenderer()
-        pieces = render_chunks(text, renderer)
-        foot = f"\n-# {footer}"
-        if pieces and len(pieces[-1]) + len(foot) <= renderer.max_chars:
-            pieces[-1] += foot
-        else:
-            pieces.append(foot.strip())
-        for i, piece in enumerate(pieces):
-            if i < int(self.route.get("delivered", 0)):
-                continue
-            if i == 0 and self.route.get("status_id"):
-                await self._edit(thread, int(self.route["status_id"]), piece)
-            else:
-                await self._send(thread, piece)
-            await self._remember(delivered=i + 1)
+        pieces = answer_pieces(text, f"\n-# {footer}", DiscordRenderer())
+
+        async def post(piece: str) -> None:
+            await self._send(thread, piece)
+
+        async def replace(piece: str) -> None:
+            await self._edit(thread, int(self.route["status_id"]), piece)
+
+        await self.deliver(
+            pieces, replace_status=replace, post=post, has_status=bool(self.route.get("status_id"))
+        )
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
         if self.route.get("kind") == "slash" and not self.route.get("thread_id"):

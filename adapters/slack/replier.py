@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -17,9 +17,9 @@ from adapters.slack import messages as slack_messages
 from adapters.slack.render import SlackRenderer, mrkdwn
 from adapters.slack.translate import thread_key
 from bot import messages
+from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
 from bot.ports import FailureKind, Progress
-from bot.render import render_chunks
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 # are spaced at least this far apart (the final answer is never held back).
 EDIT_INTERVAL_S = 1.5
 PARTIAL_TAIL = 3_000  # how much of a streaming answer the status message shows
-SaveRoute = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def call(client: AsyncWebClient, method: str, **kw: Any) -> dict[str, Any]:
@@ -43,7 +42,7 @@ async def call(client: AsyncWebClient, method: str, **kw: Any) -> dict[str, Any]
     return dict(resp.data) if isinstance(resp.data, dict) else {}
 
 
-class SlackReplier:
+class SlackReplier(RoutedReplier):
     """Implements `bot.ports.Replier` for one request.
 
     Route keys: ``kind`` ("command" or "message"), ``channel``, ``user``, ``thread_ts``
@@ -59,11 +58,8 @@ class SlackReplier:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._client = client
-        self.route = dict(route)
-        self._save = save
-        self._clock = clock
-        self._last_edit = float("-inf")
         self._renderer = SlackRenderer()
 
     @property
@@ -72,10 +68,6 @@ class SlackReplier:
         if not root:
             return None
         return thread_key(str(self.route.get("team_id", "")), self.route["channel"], str(root))
-
-    async def _remember(self, **changes: Any) -> None:
-        self.route.update(changes)
-        await self._save(self.route)
 
     async def _post(self, text: str, *, thread_ts: str | None) -> str:
         args: dict[str, Any] = {
@@ -110,7 +102,7 @@ class SlackReplier:
         asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
         text = f"<@{self.route['user']}> " + mrkdwn(asked)
         ts = await self._post(text, thread_ts=None)
-        await self._remember(thread_ts=ts)
+        await self.remember(thread_ts=ts)
         return ts
 
     async def progress(self, progress: Progress) -> None:
@@ -126,12 +118,11 @@ class SlackReplier:
             )
         if not self.route.get("status_ts"):
             ts = await self._post(status, thread_ts=root)
-            self._last_edit = self._clock()
-            await self._remember(status_ts=ts)
+            self.edited_now()
+            await self.remember(status_ts=ts)
             return
-        if self._clock() - self._last_edit < EDIT_INTERVAL_S:
+        if not self.edit_due():
             return
-        self._last_edit = self._clock()
         try:
             await call(
                 self._client,
@@ -144,21 +135,18 @@ class SlackReplier:
             log.info("status update skipped: %s", exc.code)
 
     async def answer(self, text: str, *, footer: str) -> None:
-        pieces = render_chunks(text, self._renderer)
-        foot = "\n\n" + mrkdwn(f"_{footer}_")
-        if pieces and len(pieces[-1]) + len(foot) <= self._renderer.max_chars:
-            pieces[-1] += foot
-        else:
-            pieces.append(foot.strip())
+        pieces = answer_pieces(text, "\n\n" + mrkdwn(f"_{footer}_"), self._renderer)
         root = await self._thread_root()
-        for i, piece in enumerate(pieces):
-            if i < int(self.route.get("delivered", 0)):
-                continue  # posted by an earlier attempt
-            if i == 0 and self.route.get("status_ts"):
-                await self._replace_status(piece, root)
-            else:
-                await self._post(piece, thread_ts=root)
-            await self._remember(delivered=i + 1)
+
+        async def post(piece: str) -> None:
+            await self._post(piece, thread_ts=root)
+
+        async def replace(piece: str) -> None:
+            await self._replace_status(piece, root)
+
+        await self.deliver(
+            pieces, replace_status=replace, post=post, has_status=bool(self.route.get("status_ts"))
+        )
 
     async def _replace_status(self, text: str, root: str) -> None:
         try:

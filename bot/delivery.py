@@ -1,0 +1,76 @@
+"""What every chat adapter's replier shares: a route (its JSON reply state, saved as it
+changes so another worker can resume), throttled status edits, and delivery of an
+answer in pieces that skips the pieces an earlier attempt already posted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.dispatch import SaveRoute
+from bot.ports import Renderer
+from bot.render import render_chunks
+
+
+def answer_pieces(text: str, footer: str, renderer: Renderer) -> list[str]:
+    """The answer split for the platform, the footer (already in platform format) on
+    the last piece when it fits, else on its own."""
+    pieces = render_chunks(text, renderer)
+    if pieces and len(pieces[-1]) + len(footer) <= renderer.max_chars:
+        pieces[-1] += footer
+    else:
+        pieces.append(footer.strip())
+    return pieces
+
+
+class RoutedReplier:
+    """Base of the platforms' repliers; subclasses post, edit and name threads."""
+
+    def __init__(
+        self,
+        route: dict[str, Any],
+        save: SaveRoute,
+        *,
+        edit_interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.route = dict(route)
+        self._save = save
+        self._clock = clock
+        self._edit_interval_s = edit_interval_s
+        self._last_edit = float("-inf")
+
+    async def remember(self, **changes: Any) -> None:
+        self.route.update(changes)
+        await self._save(self.route)
+
+    def edited_now(self) -> None:
+        self._last_edit = self._clock()
+
+    def edit_due(self) -> bool:
+        """Whether a status edit may go out now (platform rate limits); if so, it is
+        counted as sent."""
+        if self._clock() - self._last_edit < self._edit_interval_s:
+            return False
+        self.edited_now()
+        return True
+
+    async def deliver(
+        self,
+        pieces: list[str],
+        *,
+        replace_status: Callable[[str], Awaitable[None]],
+        post: Callable[[str], Awaitable[None]],
+        has_status: bool,
+    ) -> None:
+        """Post ``pieces`` in order, the first replacing the status message; after each
+        one the route records it, so a resumed attempt never posts it twice."""
+        for i, piece in enumerate(pieces):
+            if i < int(self.route.get("delivered", 0)):
+                continue
+            if i == 0 and has_status:
+                await replace_status(piece)
+            else:
+                await post(piece)
+            await self.remember(delivered=i + 1)
