@@ -184,7 +184,12 @@ class Settings(BaseSettings):
 
     @property
     def slack_enabled(self) -> bool:
-        return self.slack_bot_token is not None
+        return self.slack_bot_token is not None or self.slack_oauth
+
+    @property
+    def slack_oauth(self) -> bool:
+        """Distributed to many workspaces: tokens come from the OAuth installations."""
+        return self.slack_client_id is not None
 
     def check_platforms(self) -> None:
         """Fail before connecting when a platform is half configured."""
@@ -195,6 +200,10 @@ class Settings(BaseSettings):
             )
         if self.slack_app_token is not None and not self.slack_enabled:
             raise ConfigError("SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not")
+        if self.slack_oauth and self.slack_client_secret is None:
+            raise ConfigError("SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not")
+        if self.slack_oauth and self.slack_app_token is not None:
+            raise ConfigError("the OAuth install flow needs HTTP mode: unset SLACK_APP_TOKEN")
 
     @property
     def discord_enabled(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,7 +30,7 @@ REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
 
 
 def make_client(
-    *, token: str, base_url: str, session: aiohttp.ClientSession | None = None
+    *, token: str | None, base_url: str, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
     # One shared session: without it slack_sdk opens a new connection for every call.
     client = AsyncWebClient(token=token, base_url=base_url, timeout=30, session=session)
@@ -47,10 +48,12 @@ class SlackBot:
         client: AsyncWebClient,
         signing_secret: str | None,
         socket_mode: bool,
+        oauth: AsyncOAuthSettings | None = None,
     ) -> None:
         self.service = service
         self.dispatcher = dispatcher
         self.client = client
+        self.installations = oauth.installation_store if oauth else None
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -58,6 +61,7 @@ class SlackBot:
             # Listeners only validate and enqueue, so Slack is answered after they
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,
+            oauth_settings=oauth,
         )
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self.app.command("/reason")(self._reason)
@@ -67,7 +71,21 @@ class SlackBot:
         dispatcher.register(translate.PLATFORM, self.replier_for)
 
     def replier_for(self, job: Job, save: SaveRoute) -> SlackReplier:
-        return SlackReplier(self.client, dict(job.route), save)  # type: ignore[arg-type]
+        team_id = str(job.route.get("team_id", ""))
+        return SlackReplier(
+            self.client,
+            dict(job.route),
+            save,
+            token=(lambda: self.bot_token(team_id)) if self.installations else None,
+        )
+
+    async def bot_token(self, team_id: str) -> str | None:
+        """A workspace's bot token, from its OAuth installation (multi-workspace)."""
+        assert self.installations is not None
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None:
+            raise PlatformError(f"no Slack installation for team {team_id}", code="not_installed")
+        return bot.bot_token
 
     async def _reason(self, ack: Any, command: dict[str, Any]) -> None:
         request = translate.command_request(command)
@@ -92,9 +110,9 @@ class SlackBot:
             return
         await ack()
 
-    async def _quota(self, ack: Any, command: dict[str, Any]) -> None:
+    async def _quota(self, ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
         team, user = command.get("team_id", ""), command.get("user_id", "")
-        admin = await self._is_admin(team, user)
+        admin = await self._is_admin(team, user, client)
         result = await self.service.quota(translate.quota_command(command, is_admin=admin))
         await ack(
             response_type="ephemeral",
@@ -102,12 +120,12 @@ class SlackBot:
             blocks=quota_blocks(result.text, result.usage),
         )
 
-    async def _is_admin(self, team: str, user: str) -> bool:
+    async def _is_admin(self, team: str, user: str, client: AsyncWebClient) -> bool:
         cached = self._admins.get((team, user))
         if cached and time.monotonic() - cached[1] < ADMIN_CACHE_S:
             return cached[0]
         try:
-            info = await call(self.client, "users.info", user=user)
+            info = await call(client, "users.info", user=user)
         except PlatformError as exc:
             log.warning("users.info failed (%s); treating %s as a member", exc.code, user)
             return False
@@ -149,7 +167,8 @@ class SlackBot:
         turns: tuple = ()
         key = translate.thread_key(team_id, channel, root)
         if root != ts and not await self.service.knows_thread(key):
-            turns = await self._earlier_messages(channel, root, before=ts, bot=bot)
+            client = getattr(context, "client", None) or self.client
+            turns = await self._earlier_messages(client, channel, root, before=ts, bot=bot)
         request = translate.event_request(event, team_id=team_id, bot_user_id=bot, context=turns)
         route = {
             "kind": "message",
@@ -164,14 +183,14 @@ class SlackBot:
             log.error("could not accept %s: %s", request.key, exc)
 
     async def _earlier_messages(
-        self, channel: str, root: str, *, before: str, bot: str | None
+        self, client: AsyncWebClient, channel: str, root: str, *, before: str, bot: str | None
     ) -> tuple:
         """A thread the bot joins late: read what was said before (once, briefly —
         conversations.replies is rate limited hard for most apps)."""
         try:
             async with asyncio.timeout(REPLIES_TIMEOUT_S):
                 data = await call(
-                    self.client,
+                    client,
                     "conversations.replies",
                     channel=channel,
                     ts=root,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -29,11 +29,14 @@ EDIT_INTERVAL_S = 1.5
 PARTIAL_TAIL = 3_000  # how much of a streaming answer the status message shows
 
 
-async def call(client: AsyncWebClient, method: str, **kw: Any) -> dict[str, Any]:
+async def call(
+    client: AsyncWebClient, method: str, *, token: str | None = None, **kw: Any
+) -> dict[str, Any]:
     """One Web API call; Slack's errors become `PlatformError` here, once. (429s were
     already retried after Retry-After by the client's retry handler.)"""
     try:
-        resp = await client.api_call(method, json=kw)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        resp = await client.api_call(method, json=kw, headers=headers)
     except SlackApiError as exc:
         code = exc.response.get("error") if exc.response is not None else None
         raise PlatformError(f"Slack {method} failed: {code}", code=code) from exc
@@ -57,10 +60,18 @@ class SlackReplier(RoutedReplier):
         save: SaveRoute,
         *,
         clock: Callable[[], float] = time.monotonic,
+        token: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._client = client
         self._renderer = SlackRenderer()
+        self._token_source = token  # multi-workspace: the team's own bot token
+        self._token: str | None = None
+
+    async def _call(self, method: str, **kw: Any) -> dict[str, Any]:
+        if self._token_source is not None and self._token is None:
+            self._token = await self._token_source()
+        return await call(self._client, method, token=self._token, **kw)
 
     @property
     def thread(self) -> str | None:
@@ -79,20 +90,20 @@ class SlackReplier(RoutedReplier):
         if thread_ts:
             args["thread_ts"] = thread_ts
         try:
-            resp = await call(self._client, "chat.postMessage", **args)
+            resp = await self._call("chat.postMessage", **args)
         except PlatformError as exc:
             if exc.code not in ("not_in_channel", "channel_not_found"):
                 raise
             # Public channels can be joined (channels:join); others need an invite.
             try:
-                await call(self._client, "conversations.join", channel=self.route["channel"])
+                await self._call("conversations.join", channel=self.route["channel"])
             except PlatformError:
                 raise PlatformError(
                     f"cannot post in {self.route['channel']}",
                     code=exc.code,
                     user_text=slack_messages.NOT_IN_CHANNEL,
                 ) from exc
-            resp = await call(self._client, "chat.postMessage", **args)
+            resp = await self._call("chat.postMessage", **args)
         return str(resp.get("ts", ""))
 
     async def _thread_root(self) -> str:
@@ -124,8 +135,7 @@ class SlackReplier(RoutedReplier):
         if not self.edit_due():
             return
         try:
-            await call(
-                self._client,
+            await self._call(
                 "chat.update",
                 channel=self.route["channel"],
                 ts=self.route["status_ts"],
@@ -150,8 +160,7 @@ class SlackReplier(RoutedReplier):
 
     async def _replace_status(self, text: str, root: str) -> None:
         try:
-            await call(
-                self._client,
+            await self._call(
                 "chat.update",
                 channel=self.route["channel"],
                 ts=self.route["status_ts"],
@@ -176,8 +185,7 @@ class SlackReplier(RoutedReplier):
 
     async def _tell_privately(self, text: str) -> None:
         try:
-            await call(
-                self._client,
+            await self._call(
                 "chat.postEphemeral",
                 channel=self.route["channel"],
                 user=self.route["user"],

@@ -13,6 +13,9 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import SlackBot, make_client
@@ -20,15 +23,52 @@ from app.ops import ops_routes, serve
 from app.wiring import Runtime
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1024 * 1024
-MAX_SLACK_CONNECTIONS = 100  # Slack's payloads are small; refuse anything absurd early
+MAX_BODY = 1024 * 1024  # Slack's payloads are small; refuse anything absurd early
+MAX_SLACK_CONNECTIONS = 100
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+OAUTH_STATE_TTL_S = 600
+# The same scopes as slack/manifest.yml.
+BOT_SCOPES = (
+    "app_mentions:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "chat:write",
+    "channels:join",
+    "commands",
+    "users:read",
+)
+
+
+def oauth_settings(rt: Runtime) -> AsyncOAuthSettings:
+    """Multi-workspace distribution: installations kept in our database with slack_sdk's
+    SQLAlchemy stores (tables from our migrations)."""
+    s = rt.settings
+    assert s.slack_client_id is not None and s.slack_client_secret is not None
+    return AsyncOAuthSettings(
+        client_id=s.slack_client_id,
+        client_secret=s.slack_client_secret.get_secret_value(),
+        scopes=list(BOT_SCOPES),
+        installation_store=AsyncSQLAlchemyInstallationStore(
+            client_id=s.slack_client_id, engine=rt.engine
+        ),
+        state_store=AsyncSQLAlchemyOAuthStateStore(
+            expiration_seconds=OAUTH_STATE_TTL_S, engine=rt.engine
+        ),
+        install_path=INSTALL_PATH,
+        redirect_uri_path=REDIRECT_PATH,
+    )
 
 
 def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> SlackBot:
     s = rt.settings
-    assert s.slack_bot_token is not None
     client = make_client(
-        token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url, session=session
+        token=s.slack_bot_token.get_secret_value()
+        if s.slack_bot_token and not s.slack_oauth
+        else None,
+        base_url=s.slack_api_url,
+        session=session,
     )
     return SlackBot(
         service=rt.service,
@@ -38,6 +78,7 @@ def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> Sl
         if s.slack_signing_secret
         else None,
         socket_mode=s.slack_app_token is not None,
+        oauth=oauth_settings(rt) if s.slack_oauth else None,
     )
 
 
@@ -69,8 +110,23 @@ def http_app(bot: SlackBot, rt: Runtime, signing_secret: str) -> web.Application
         return await to_aiohttp_response(await bot.app.async_dispatch(bolt_request))
 
     app = web.Application(client_max_size=MAX_BODY)
+
+    async def oauth(request: web.Request) -> web.Response:
+        flow = bot.app.oauth_flow
+        if flow is None:
+            return web.json_response({"error": "not a distributed app"}, status=404)
+        bolt_request = await to_bolt_request(request)
+        if request.path == INSTALL_PATH:
+            return await to_aiohttp_response(await flow.handle_installation(bolt_request))
+        return await to_aiohttp_response(await flow.handle_callback(bolt_request))
+
     app.add_routes(
-        [web.post("/slack/events", events), *ops_routes(health=rt.health, metrics=rt.metrics)]
+        [
+            web.post("/slack/events", events),
+            web.get(INSTALL_PATH, oauth),
+            web.get(REDIRECT_PATH, oauth),
+            *ops_routes(health=rt.health, metrics=rt.metrics),
+        ]
     )
     return app
 

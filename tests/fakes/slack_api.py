@@ -11,6 +11,7 @@ joined fails with ``not_in_channel``, ``users.info`` carries ``is_admin``/``is_o
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import io
@@ -52,6 +53,7 @@ class FakeSlack:
     )
     base_url: str = ""
     acks: list[dict[str, Any]] = field(default_factory=list)
+    installed: dict[str, str] = field(default_factory=dict)  # team id -> bot token
     pushed_at: dict[str, float] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -128,8 +130,15 @@ class FakeSlack:
         if self.failures[method]:
             status, body, headers = self.failures[method].popleft()
             return web.json_response(body, status=status, headers=headers)
-        expected = self.app_token if method == "apps.connections.open" else self.token
-        if token != expected:
+        if method == "oauth.v2.access":
+            # Authenticated by client id and secret: HTTP Basic auth or form fields.
+            if auth.startswith("Basic "):
+                client_id = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":")[0]
+                args.setdefault("client_id", client_id)
+        elif method == "apps.connections.open":
+            if token != self.app_token:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+        elif token != self.token and token not in self.installed.values():
             return web.json_response({"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
@@ -148,6 +157,26 @@ class FakeSlack:
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    async def _oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Exchange an install ``code`` (here ``code-<team id>``) for a bot token."""
+        code = str(args.get("code", ""))
+        if not code.startswith("code-") or not args.get("client_id"):
+            return {"ok": False, "error": "invalid_code"}
+        team = code.removeprefix("code-")
+        token = self.installed.setdefault(team, f"xoxb-{team.lower()}-installed")
+        return {
+            "ok": True,
+            "app_id": "A0001",
+            "authed_user": {"id": "U0INSTALLER"},
+            "scope": "chat:write,commands",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": self.bot_user_id,
+            "team": {"id": team, "name": "Other"},
+            "enterprise": None,
             "is_enterprise_install": False,
         }
 

@@ -106,7 +106,7 @@ async def running_bot(
             openai_base_url=model.base_url,
             openai_api_key="sk-test",
             openai_max_retries=0,
-            slack_bot_token=slack.token,
+            slack_bot_token=None if settings.get("slack_client_id") else slack.token,
             slack_signing_secret=SECRET,
             slack_app_token=slack.app_token if socket_mode else None,
             slack_api_url=slack.base_url,

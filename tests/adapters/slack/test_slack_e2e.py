@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from tests.adapters.slack.conftest import (
+    SECRET,
     SlackHarness,
     as_json,
     mention,
@@ -15,6 +16,7 @@ from tests.adapters.slack.conftest import (
     running_bot,
     slack_catalogue,
 )
+from tests.fakes.slack_api import event_callback, post_signed
 
 
 async def test_reason_is_acknowledged_then_answered_in_a_new_thread(bot: SlackHarness) -> None:
@@ -263,3 +265,44 @@ async def test_health_and_metrics(bot: SlackHarness) -> None:
         await asyncio.sleep(0.05)
     assert 'reasonbot_requests_total{model="o1",outcome="answered",platform="slack"}' in body
     assert "reasonbot_model_seconds_bucket" in body and "sk-test" not in body
+
+
+async def test_oauth_install_then_the_new_workspace_is_answered_with_its_own_token(
+    tmp_path: Path,
+) -> None:
+    import re
+    import urllib.parse
+
+    async with running_bot(
+        tmp_path, slack_client_id="111.222", slack_client_secret="oauth-secret"
+    ) as bot:
+        base = bot.url.removesuffix("/slack/events")
+        async with bot.http.get(base + "/slack/install", allow_redirects=False) as r:
+            page = await r.text()
+            cookie = r.headers.get("Set-Cookie", "").split(";")[0]
+        assert r.status in (200, 302)
+        link = r.headers.get("Location") or re.search(
+            r'href="(https://slack\.com/oauth[^"]+)"', page
+        ).group(1)
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(link.replace("&amp;", "&")).query)
+        assert query["client_id"] == ["111.222"] and "chat:write" in query["scope"][0]
+        async with bot.http.get(
+            base + "/slack/oauth_redirect",
+            params={"code": "code-T0002", "state": query["state"][0]},
+            headers={"Cookie": cookie},
+        ) as r:
+            assert r.status == 200, await r.text()
+        event = mention("hello from the new workspace", ts="1700000200.000100")
+        body = event_callback(event, event_id="EvNew", team="T0002")
+        status, _, _ = await post_signed(bot.http, bot.url, body, secret=SECRET, form=False)
+        assert status == 200
+        await bot.until(
+            lambda: any("You asked: hello from the new workspace" in t for t in bot.posted())
+        )
+        answers = [
+            c
+            for c in bot.slack.calls
+            if "new workspace" in str(c.args.get("text"))
+            and c.method in ("chat.postMessage", "chat.update")
+        ]
+        assert answers and {c.token for c in answers} == {"xoxb-t0002-installed"}
