@@ -14,6 +14,11 @@ MESSAGE_LIMIT = 3_800
 SECTION_LIMIT = 3_000  # a Block Kit section's text
 _converter = SlackMarkdownConverter()
 _BLOCKQUOTE = re.compile(r"^(\s*)&gt;", re.MULTILINE)
+# After escaping, the only raw angle brackets are the converter's own links. A Markdown
+# link's target becomes Slack's link target, and `[x](!here)` would come out as
+# `<!here|x>`, which pings the channel: only web and mail targets stay links.
+_LINK = re.compile(r"<([^<>]*)>")
+_SAFE_TARGET = re.compile(r"(?:https?://|mailto:)[^\s|]+$", re.IGNORECASE)
 
 
 def escape(text: str) -> str:
@@ -24,11 +29,23 @@ def escape(text: str) -> str:
     return _BLOCKQUOTE.sub(r"\1>", text)  # a leading ">" is Markdown's quote
 
 
+def inert_links(mrkdwn_text: str) -> str:
+    """Slack links whose target is not a web or mail address, shown as text."""
+
+    def keep_or_show(m: re.Match[str]) -> str:
+        target, _, label = m.group(1).partition("|")
+        if _SAFE_TARGET.match(target):
+            return m.group(0)
+        return f"{label} ({target})" if label and label != target else target
+
+    return _LINK.sub(keep_or_show, mrkdwn_text)
+
+
 class SlackRenderer:
     max_chars = MESSAGE_LIMIT
 
     def to_platform(self, markdown: str) -> str:
-        return _converter.convert(escape(markdown))
+        return inert_links(_converter.convert(escape(markdown)))
 
 
 def mrkdwn(markdown: str) -> str:
