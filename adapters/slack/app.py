@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 ADMIN_CACHE_S = 300.0  # users.info is Tier 4, but admins rarely change
 REPLIES_TIMEOUT_S = 1.0  # conversations.replies before acknowledging: never wait long
 REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
+# ... at one call a minute: after a refusal (or a slow answer) leave the team alone.
+REPLIES_BACKOFF_S = 60.0
 
 
 def make_client(
@@ -64,6 +66,7 @@ class SlackBot:
             oauth_settings=oauth,
         )
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._replies_after: dict[str, float] = {}  # team -> monotonic time
         self.app.command("/reason")(self._reason)
         self.app.command("/quota")(self._quota)
         self.app.event("app_mention")(self._mention)
@@ -168,7 +171,7 @@ class SlackBot:
         key = translate.thread_key(team_id, channel, root)
         if root != ts and not await self.service.knows_thread(key):
             client = getattr(context, "client", None) or self.client
-            turns = await self._earlier_messages(client, channel, root, before=ts, bot=bot)
+            turns = await self._earlier_messages(client, team_id, channel, root, before=ts, bot=bot)
         request = translate.event_request(event, team_id=team_id, bot_user_id=bot, context=turns)
         route = {
             "kind": "message",
@@ -183,10 +186,19 @@ class SlackBot:
             log.error("could not accept %s: %s", request.key, exc)
 
     async def _earlier_messages(
-        self, client: AsyncWebClient, channel: str, root: str, *, before: str, bot: str | None
+        self,
+        client: AsyncWebClient,
+        team_id: str,
+        channel: str,
+        root: str,
+        *,
+        before: str,
+        bot: str | None,
     ) -> tuple:
         """A thread the bot joins late: read what was said before (once, briefly —
         conversations.replies is rate limited hard for most apps)."""
+        if time.monotonic() < self._replies_after.get(team_id, 0.0):
+            return ()
         try:
             async with asyncio.timeout(REPLIES_TIMEOUT_S):
                 data = await call(
@@ -197,7 +209,9 @@ class SlackBot:
                     limit=REPLIES_LIMIT,
                 )
         except (PlatformError, TimeoutError) as exc:
+            # A 429 is retried by the client after Retry-After, which the timeout cuts.
             log.info("no earlier thread context: %r", exc)
+            self._replies_after[team_id] = time.monotonic() + REPLIES_BACKOFF_S
             return ()
         return translate.thread_context(
             data.get("messages") or [], bot_user_id=bot, before_ts=before

@@ -28,6 +28,7 @@ from aiohttp import web
 
 UPDATE_LIMIT = 4_000  # chat.update: msg_too_long past this (in practice)
 POST_LIMIT = 40_000  # chat.postMessage truncates past this
+REPLIES_MAX = 15  # conversations.replies for non-Marketplace apps (2025)
 
 
 @dataclass
@@ -54,6 +55,10 @@ class FakeSlack:
     base_url: str = ""
     acks: list[dict[str, Any]] = field(default_factory=list)
     installed: dict[str, str] = field(default_factory=dict)  # team id -> bot token
+    # Per-method minimum seconds between calls, enforced with 429 + Retry-After as Slack
+    # does (e.g. {"conversations.replies": 60.0}: non-Marketplace apps since 2025).
+    min_interval: dict[str, float] = field(default_factory=dict)
+    _last_call: dict[str, float] = field(default_factory=dict)
     pushed_at: dict[str, float] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -130,6 +135,16 @@ class FakeSlack:
         if self.failures[method]:
             status, body, headers = self.failures[method].popleft()
             return web.json_response(body, status=status, headers=headers)
+        if method in self.min_interval:
+            now = time.monotonic()
+            wait = self._last_call.get(method, float("-inf")) + self.min_interval[method] - now
+            if wait > 0:
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(max(1, round(wait)))},
+                )
+            self._last_call[method] = now
         if method == "oauth.v2.access":
             # Authenticated by client id and secret: HTTP Basic auth or form fields.
             if auth.startswith("Basic "):
@@ -211,6 +226,28 @@ class FakeSlack:
         self.messages[key] = {**self.messages[key], "text": text, "edited": True}
         return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
 
+    async def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        key = (args.get("channel", ""), args.get("ts", ""))
+        if self.messages.pop(key, None) is None:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    async def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "is_channel": channel.startswith("C"),
+                "is_group": channel.startswith("G"),
+                "is_im": channel.startswith("D"),
+                "is_private": not channel.startswith("C"),
+                "is_member": channel in self.members or channel.startswith("D"),
+            },
+        }
+
     async def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}
 
@@ -240,7 +277,9 @@ class FakeSlack:
         channel, ts = args.get("channel", ""), args.get("ts", "")
         root = self.messages.get((channel, ts))
         msgs = ([root] if root else []) + self.thread(channel, ts)
-        return {"ok": True, "messages": msgs[: int(args.get("limit") or 15)], "has_more": False}
+        # Non-Marketplace apps get at most 15 messages per call since 2025.
+        limit = min(int(args.get("limit") or REPLIES_MAX), REPLIES_MAX)
+        return {"ok": True, "messages": msgs[:limit], "has_more": len(msgs) > limit}
 
     async def _assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
@@ -326,6 +365,11 @@ def slash_command(
             "trigger_id": trigger_id or f"{time.time_ns()}.1.abc",
         }
     )
+
+
+def url_verification(challenge: str) -> str:
+    """The Events API's handshake when a request URL is saved (JSON, signed)."""
+    return json.dumps({"token": "deprecated", "challenge": challenge, "type": "url_verification"})
 
 
 def event_callback(event: dict[str, Any], *, event_id: str, team: str = "T0001") -> str:

@@ -306,3 +306,45 @@ async def test_oauth_install_then_the_new_workspace_is_answered_with_its_own_tok
             and c.method in ("chat.postMessage", "chat.update")
         ]
         assert answers and {c.token for c in answers} == {"xoxb-t0002-installed"}
+
+
+async def test_url_verification_is_answered_with_the_challenge(bot: SlackHarness) -> None:
+    from tests.fakes.slack_api import url_verification
+
+    status, body, _ = await post_signed(
+        bot.http, bot.url, url_verification("chal-123"), secret=SECRET, form=False
+    )
+    assert status == 200 and "chal-123" in body
+    status, _, _ = await post_signed(
+        bot.http,
+        bot.url,
+        url_verification("chal-456"),
+        secret=SECRET,
+        form=False,
+        bad_signature=True,
+    )
+    assert status == 401
+
+
+async def test_threads_joined_late_read_earlier_messages_within_slacks_replies_limit(
+    bot: SlackHarness,
+) -> None:
+    # Slack allows non-Marketplace apps one conversations.replies call a minute.
+    bot.slack.min_interval["conversations.replies"] = 60.0
+    roots = ["1700000300.000100", "1700000310.000100", "1700000320.000100"]
+    for n, root in enumerate(roots):
+        bot.slack.messages[("C0001", root)] = {
+            "type": "message",
+            "user": "U0X",
+            "text": f"the bug is in module m{n}",
+            "ts": root,
+        }
+    for n, root in enumerate(roots):
+        ts = root.replace(".000100", ".000200")
+        await bot.event(mention(f"late {n}?", ts=ts, thread_ts=root), event_id=f"EvLate{n}")
+        await bot.until(lambda n=n: any(f"You asked: late {n}?" in t for t in bot.posted()))
+        if n == 0:
+            assert "module m0" in str(bot.model.requests[-1].body["messages"])
+    assert len(bot.model.requests) == 3
+    # The refused call is not repeated while Slack's minute lasts.
+    assert len(bot.slack.calls_to("conversations.replies")) == 2
