@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
 from adapters.slack.render import mrkdwn, quota_blocks
-from adapters.slack.replier import SlackReplier, call
+from adapters.slack.replier import EditBudget, SlackReplier, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
 from bot.errors import BotError, InputRejected, PlatformError, UnknownModel, UsageError
 from bot.service import AskService
@@ -67,6 +67,7 @@ class SlackBot:
         )
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
+        self._edits = EditBudget()
         self.app.command("/reason")(self._reason)
         self.app.command("/quota")(self._quota)
         self.app.event("app_mention")(self._mention)
@@ -80,6 +81,7 @@ class SlackBot:
             dict(job.route),
             save,
             token=(lambda: self.bot_token(team_id)) if self.installations else None,
+            budget=self._edits,
         )
 
     async def bot_token(self, team_id: str) -> str | None:

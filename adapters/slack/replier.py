@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -27,6 +28,31 @@ log = logging.getLogger(__name__)
 # are spaced at least this far apart (the final answer is never held back).
 EDIT_INTERVAL_S = 1.5
 PARTIAL_TAIL = 3_000  # how much of a streaming answer the status message shows
+# chat.update is Tier 3 (about 50 a minute per workspace, shared by every message):
+# status edits get part of it, so the final answers' edits are not refused.
+STATUS_EDITS_PER_MIN = 30.0
+STATUS_EDITS_BURST = 10.0
+
+
+@dataclass(slots=True)
+class EditBudget:
+    """A token bucket per workspace for *optional* status edits; answers never wait on
+    it. One per process, shared by every replier."""
+
+    per_minute: float = STATUS_EDITS_PER_MIN
+    burst: float = STATUS_EDITS_BURST
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, team: str) -> bool:
+        now = self.clock()
+        tokens, then = self._buckets.get(team, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.per_minute / 60.0)
+        if tokens < 1.0:
+            self._buckets[team] = (tokens, now)
+            return False
+        self._buckets[team] = (tokens - 1.0, now)
+        return True
 
 
 async def call(
@@ -61,8 +87,10 @@ class SlackReplier(RoutedReplier):
         *,
         clock: Callable[[], float] = time.monotonic,
         token: Callable[[], Awaitable[str | None]] | None = None,
+        budget: EditBudget | None = None,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
+        self._budget = budget
         self._client = client
         self._renderer = SlackRenderer()
         self._token_source = token  # multi-workspace: the team's own bot token
@@ -133,6 +161,8 @@ class SlackReplier(RoutedReplier):
             await self.remember(status_ts=ts)
             return
         if not self.edit_due():
+            return
+        if self._budget is not None and not self._budget.take(str(self.route.get("team_id"))):
             return
         try:
             await self._call(

@@ -137,3 +137,14 @@ def test_quota_command_carries_admin_flag() -> None:
     )
     assert cmd.team == "slack:T1" and cmd.user == "U1" and cmd.text == "set mini 5"
     assert cmd.is_admin
+
+
+def test_status_edits_share_a_per_workspace_budget() -> None:
+    from adapters.slack.replier import EditBudget
+
+    now = [0.0]
+    budget = EditBudget(per_minute=30, burst=3, clock=lambda: now[0])
+    assert [budget.take("T1") for _ in range(4)] == [True, True, True, False]
+    assert budget.take("T2")  # another workspace has its own allowance
+    now[0] += 2.0  # 30 a minute: one more every 2 s
+    assert budget.take("T1") and not budget.take("T1")
