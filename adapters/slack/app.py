@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -56,6 +57,11 @@ class SlackBot:
         self.dispatcher = dispatcher
         self.client = client
         self.installations = oauth.installation_store if oauth else None
+        self._auth_test: asyncio.Future[AuthorizeResult] | None = None
+
+        async def authorize() -> AuthorizeResult:  # bolt reads the argument names
+            return await self._authorize()
+
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -64,6 +70,10 @@ class SlackBot:
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,
             oauth_settings=oauth,
+            # One workspace: auth.test once for every request. (bolt's own single-team
+            # check caches it too, but every request that arrives before the first
+            # answer calls auth.test again: hundreds after a restart under load.)
+            authorize=None if oauth else authorize,
         )
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
@@ -91,6 +101,19 @@ class SlackBot:
         if bot is None:
             raise PlatformError(f"no Slack installation for team {team_id}", code="not_installed")
         return bot.bot_token
+
+    async def _authorize(self) -> AuthorizeResult:
+        if self._auth_test is None or (
+            self._auth_test.done() and self._auth_test.exception() is not None
+        ):
+            self._auth_test = asyncio.ensure_future(self._who_am_i())
+        return await asyncio.shield(self._auth_test)
+
+    async def _who_am_i(self) -> AuthorizeResult:
+        resp = await self.client.auth_test()
+        return AuthorizeResult.from_auth_test_response(
+            bot_token=self.client.token, auth_test_response=resp
+        )
 
     async def _reason(self, ack: Any, command: dict[str, Any]) -> None:
         request = translate.command_request(command)

@@ -348,3 +348,14 @@ async def test_threads_joined_late_read_earlier_messages_within_slacks_replies_l
     assert len(bot.model.requests) == 3
     # The refused call is not repeated while Slack's minute lasts.
     assert len(bot.slack.calls_to("conversations.replies")) == 2
+
+
+async def test_a_burst_after_start_asks_slack_who_the_bot_is_once(bot: SlackHarness) -> None:
+    await asyncio.gather(
+        *(
+            bot.event(mention(f"burst {i}", ts=f"1700000400.{i:06d}"), event_id=f"EvBurst{i}")
+            for i in range(10)
+        )
+    )
+    await bot.settled(10)
+    assert len(bot.slack.calls_to("auth.test")) == 1
