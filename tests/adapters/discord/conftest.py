@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,27 +17,18 @@ from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue, ModelSpec, Settings
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
-
-WAIT_S = 20.0
+from tests.harness import WAIT_S, Waits
 
 
 @dataclass
-class DiscordHarness:
+class DiscordHarness(Waits):
     rt: Runtime
     discord: FakeDiscord
     model: FakeOpenAI
 
-    async def settled(self, n: int) -> None:
-        """Until ``n`` questions are finished (answer delivered *and* recorded)."""
-        for _ in range(int(WAIT_S / 0.05)):
-            if sum(self.rt.dispatcher.outcomes.values()) >= n:
-                return
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{n} questions did not finish")
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT_S):
-            await self.discord.wait_for(predicate)
+    @property
+    def fake(self) -> FakeDiscord:
+        return self.discord
 
     def sent(self) -> list[dict[str, Any]]:
         return list(self.discord.messages.values())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,13 @@ from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue, ModelSpec, Settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
+from tests.harness import Waits
 
 SECRET = "test-signing-secret"
-WAIT_S = 20.0  # generous: a loaded CI machine, never a timing assertion
 
 
 @dataclass
-class SlackHarness:
+class SlackHarness(Waits):
     rt: Runtime
     slack: FakeSlack
     model: FakeOpenAI
@@ -57,17 +57,9 @@ class SlackHarness:
             retry_num=retry_num,
         )
 
-    async def settled(self, n: int) -> None:
-        """Until ``n`` questions are finished (answer delivered *and* recorded)."""
-        for _ in range(int(WAIT_S / 0.05)):
-            if sum(self.rt.dispatcher.outcomes.values()) >= n:
-                return
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{n} questions did not finish")
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT_S):
-            await self.slack.wait_for(predicate)
+    @property
+    def fake(self) -> FakeSlack:
+        return self.slack
 
     def posted(self) -> list[str]:
         return [
