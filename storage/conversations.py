@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import Role, Turn
+from storage.batching import GroupCommit
 from storage.ledger import SqlStore, append_turns, naive_utc
 from storage.tables import ThreadRow, TurnRow
 
@@ -17,6 +19,11 @@ TH = ThreadRow.__table__
 
 
 class SqlConversationStore(SqlStore):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        # Every question opens its thread: under load these share transactions.
+        self._opens = GroupCommit(engine, self._insert_threads, what="open threads")
+
     async def history(self, thread: str, *, limit: int = 50) -> list[Turn]:
         if limit <= 0:
             return []
@@ -37,12 +44,24 @@ class SqlConversationStore(SqlStore):
                 await append_turns(conn, thread, turns, team=team, now=now)
 
     async def open(self, thread: str, *, team: str, now: datetime) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                self._insert(TH)
-                .values(thread=thread, team=team, created_at=naive_utc(now))
-                .on_conflict_do_nothing()
+        await self._opens((thread, team, now))
+
+    async def _insert_threads(
+        self, conn: AsyncConnection, batch: Sequence[tuple[str, str, datetime]]
+    ) -> list[None]:
+        # One row per thread, in key order (two workers' batches never deadlock).
+        rows = dict(sorted({thread: (team, now) for thread, team, now in batch}.items()))
+        await conn.execute(
+            self._insert(TH)
+            .values(
+                [
+                    {"thread": thread, "team": team, "created_at": naive_utc(now)}
+                    for thread, (team, now) in rows.items()
+                ]
             )
+            .on_conflict_do_nothing()
+        )
+        return [None] * len(batch)
 
     async def knows(self, thread: str) -> bool:
         async with self._tx(read_only=True) as conn:

@@ -41,7 +41,12 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         # Every transaction here ends in an explicit COMMIT or ROLLBACK, so the pool's
         # extra rollback on check-in would only be a wasted trip to the driver's thread.
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, pool_reset_on_return=None, **kw
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_reset_on_return=None,
+            pool_size=1,
+            max_overflow=0,
+            **kw,
         )
         _sqlite_serialised_writes(engine)
         return engine

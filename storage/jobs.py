@@ -8,27 +8,44 @@ busy team cannot starve the others.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
 from bot.errors import StorageError
+from storage.batching import GroupCommit
 from storage.tables import JobRow
 
 jobs = JobRow.__table__
 
 PENDING = "pending"
 DONE = "done"
+
+
+_BY_KEY = jobs.c.key == bindparam("k")
+_UPDATES = {
+    "route": update(jobs).where(_BY_KEY).values(route=bindparam("v_route")),
+    "answer": update(jobs)
+    .where(_BY_KEY)
+    .values(answer=bindparam("v_answer"), footer=bindparam("v_footer")),
+    "finish": update(jobs)
+    .where(_BY_KEY)
+    .values(
+        status=DONE,
+        outcome=bindparam("v_outcome"),
+        finished_at=bindparam("v_finished_at"),
+        lease_until=None,
+    ),
+}
 
 
 def _naive(at: datetime) -> datetime:
@@ -51,66 +68,63 @@ def _decode(text: str) -> AskRequest:
     return AskRequest(**data)
 
 
-SUBMIT_BATCH = 500  # rows per multi-row INSERT (well under SQLite's variable limit)
-
-
 class SqlJobQueue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
-        self._pending: list[tuple[AskRequest, dict[str, Any], datetime, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # A burst of platform events is acknowledged after one disk write instead of
+        # queueing for the database one by one; so are the small writes each question
+        # makes on its way (route, answer checkpoint, end).
+        self._submits = GroupCommit(engine, self._insert_jobs, what="record requests")
+        self._updates = GroupCommit(engine, self._apply_updates, what="update the queue")
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self._pg else sqlite.insert)(table)
 
     async def submit(self, request: AskRequest, route: Mapping[str, Any], *, now: datetime) -> bool:
-        """Group commit: requests arriving together are written in one transaction, so
-        a burst of platform events is acknowledged after one disk write instead of
-        queueing for the database's write lock one by one."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((request, dict(route), now, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="job-submit-flush")
-        return await future
+        return await self._submits((request, dict(route), now))
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:SUBMIT_BATCH], self._pending[SUBMIT_BATCH:]
-            rows = [
-                {
-                    "key": r.key,
-                    "team": r.team,
-                    "platform": r.platform,
-                    "request": _encode(r),
-                    "route": json.dumps(route),
-                    "status": PENDING,
-                    "attempts": 0,
-                    "created_at": _naive(now),
-                }
-                for r, route, now, _ in batch
-            ]
-            try:
-                async with self._engine.begin() as conn:
-                    stmt = (
-                        self._insert(jobs)
-                        .values(rows)
-                        .on_conflict_do_nothing(index_elements=["key"])
-                        .returning(jobs.c.key)
-                    )
-                    inserted = {row[0] for row in (await conn.execute(stmt)).all()}
-            except SQLAlchemyError as exc:
-                error = StorageError(f"could not record requests: {type(exc).__name__}")
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for request, _, _, future in batch:
-                # The first of several copies of one key in a batch is the accepted one.
-                accepted = request.key in inserted
-                inserted.discard(request.key)
-                if not future.done():
-                    future.set_result(accepted)
+    async def _insert_jobs(
+        self, conn: AsyncConnection, batch: Sequence[tuple[AskRequest, dict[str, Any], datetime]]
+    ) -> list[bool]:
+        rows = [
+            {
+                "key": r.key,
+                "team": r.team,
+                "platform": r.platform,
+                "request": _encode(r),
+                "route": json.dumps(route),
+                "status": PENDING,
+                "attempts": 0,
+                "created_at": _naive(now),
+            }
+            for r, route, now in batch
+        ]
+        stmt = (
+            self._insert(jobs)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(jobs.c.key)
+        )
+        inserted = {row[0] for row in (await conn.execute(stmt)).all()}
+        accepted = []
+        for request, _, _ in batch:
+            # The first of several copies of one key in a batch is the accepted one.
+            accepted.append(request.key in inserted)
+            inserted.discard(request.key)
+        return accepted
+
+    async def _apply_updates(
+        self, conn: AsyncConnection, batch: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[None]:
+        """One executemany per kind of update, in arrival order within each kind (two
+        route saves for one job: the later wins). Kinds touch different columns."""
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for kind, params in batch:
+            by_kind.setdefault(kind, []).append(params)
+        for kind, params in by_kind.items():
+            await conn.execute(_UPDATES[kind], params)
+        return [None] * len(batch)
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
         if limit <= 0:
@@ -177,7 +191,7 @@ class SqlJobQueue:
             )
 
     async def save_route(self, key: str, route: Mapping[str, Any]) -> None:
-        await self._update(jobs.c.key == key, route=json.dumps(dict(route)))
+        await self._updates(("route", {"k": key, "v_route": json.dumps(dict(route))}))
 
     async def route(self, key: str) -> Mapping[str, Any] | None:
         try:
@@ -188,15 +202,11 @@ class SqlJobQueue:
         return json.loads(text_) if text_ else None
 
     async def save_answer(self, key: str, *, text: str, footer: str) -> None:
-        await self._update(jobs.c.key == key, answer=text, footer=footer)
+        await self._updates(("answer", {"k": key, "v_answer": text, "v_footer": footer}))
 
     async def finish(self, key: str, *, outcome: str, now: datetime) -> None:
-        await self._update(
-            jobs.c.key == key,
-            status=DONE,
-            outcome=outcome,
-            finished_at=_naive(now),
-            lease_until=None,
+        await self._updates(
+            ("finish", {"k": key, "v_outcome": outcome, "v_finished_at": _naive(now)})
         )
 
     async def release(self, keys: Sequence[str], *, worker: str) -> None:
