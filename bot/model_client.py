@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
+from httpx_aiohttp import HttpxAiohttpClient
 
 from bot.config import ModelSpec
 from bot.domain import ModelReply, Role, Usage
@@ -136,7 +137,7 @@ class OpenAIClient:
         self._own_client = client is None
         # Reasoning calls are long and many run at once: a large pool, and a read
         # timeout measured in minutes (a non-streaming o1 call is silent until done).
-        self._client = client or httpx.AsyncClient(
+        self._client = client or HttpxAiohttpClient(
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=30.0, pool=30.0
             ),
@@ -214,9 +215,9 @@ class OpenAIClient:
     async def _once(self, url: str, payload: dict[str, Any], headers: dict[str, str]) -> ModelReply:
         try:
             response = await self._client.post(url, json=payload, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ModelTimeout(f"no answer in time ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
+            if timed_out(exc):
+                raise ModelTimeout(f"no answer in time ({type(exc).__name__})") from exc
             raise ModelUnavailable(f"connection failed ({type(exc).__name__})") from exc
         body = _json(response.text)
         if response.status_code >= 400:
@@ -279,14 +280,24 @@ class OpenAIClient:
                                 emitted.any = True
                                 await on_text(splitter.answer.lstrip())
                         finish = choice.get("finish_reason") or finish
-        except httpx.TimeoutException as exc:
-            raise ModelTimeout(f"the stream stalled ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
+            if timed_out(exc):
+                raise ModelTimeout(f"the stream stalled ({type(exc).__name__})") from exc
             raise ModelUnavailable(f"the stream broke ({type(exc).__name__})") from exc
         answer, thought = splitter.finish()
         if finish is None and not answer:
             raise ModelUnavailable("the stream ended without an answer")
         return _reply(answer, "".join(reasoning) + thought, usage, finish, model)
+
+
+def timed_out(exc: httpx.HTTPError) -> bool:
+    """Whether a transport error was a timeout. The aiohttp transport reports some
+    connection failures (refused, reset) as ``ConnectTimeout``; what happened
+    underneath (its cause) decides."""
+    cause = exc.__cause__
+    if cause is not None and not isinstance(cause, httpx.HTTPError):
+        return isinstance(cause, TimeoutError)
+    return isinstance(exc, httpx.TimeoutException)
 
 
 class _Emitted:
