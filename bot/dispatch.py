@@ -152,6 +152,7 @@ class Dispatcher:
         self._limiter = RateLimiter(self._settings.rpm)
         self._accepting = True
         self._queued: dict[str, asyncio.Task[None]] = {}
+        self._stopped: asyncio.Future[None] | None = None
         self.outcomes: dict[str, int] = {}
 
     def register(self, platform: str, factory: ReplierFactory) -> None:
@@ -205,7 +206,14 @@ class Dispatcher:
         self._queued[request.key] = task
         task.add_done_callback(lambda _t: self._queued.pop(request.key, None))
 
+    async def drained(self) -> None:
+        """Returns once ``run`` has ended (its calls finished or handed back): until
+        then the platforms' connections must stay open for the answers."""
+        if self._stopped is not None and not self._stopped.done():
+            await asyncio.shield(self._stopped)
+
     async def run(self, stop: asyncio.Event) -> None:
+        self._stopped = asyncio.get_running_loop().create_future()
         renewer = asyncio.create_task(self._renew_leases(stop), name="lease-renewer")
         try:
             while not stop.is_set():
@@ -222,9 +230,12 @@ class Dispatcher:
                     w.cancel()
         finally:
             self._accepting = False
-            await self._drain()
-            renewer.cancel()
-            await asyncio.wait({renewer})
+            try:
+                await self._drain()
+                renewer.cancel()
+                await asyncio.wait({renewer})
+            finally:
+                self._stopped.set_result(None)
 
     async def _fill(self) -> None:
         free = self._settings.max_concurrent - len(self._inflight)

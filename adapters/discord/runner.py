@@ -53,6 +53,8 @@ async def run_discord(
     connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if stopping in done:
+        await rt.dispatcher.drained()  # answers in flight still post through this client
     await client.close()
     stopping.cancel()
     await asyncio.wait({connection})
@@ -67,6 +69,7 @@ async def discord_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:
     await client.login(rt.settings.discord_token.get_secret_value())
     try:
         await stop.wait()
+        await rt.dispatcher.drained()
     finally:
         await client.close()
 

@@ -1,6 +1,7 @@
-"""Durable requests across a crash: a worker killed with SIGKILL while the model is
-thinking; the restarted process answers every accepted question exactly once, under
-the single reservation it already holds."""
+"""Durable requests across a crash and a deploy: a worker killed with SIGKILL, or
+stopped with SIGTERM, while the model is thinking. Every accepted question is answered
+exactly once (within the grace period, or by the next process), under the single
+reservation it already holds."""
 
 from __future__ import annotations
 
@@ -21,62 +22,46 @@ SECRET = "durable-secret"
 QUESTIONS = 5
 
 
-async def test_requests_in_flight_when_a_worker_is_killed_are_answered_once(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'durable.db'}"
-    port = free_port()
-    async with FakeOpenAI(latency=3.0) as model, FakeSlack() as slack:
-        env = slack_env(
-            db=db,
-            model_url=model.base_url,
-            slack_url=slack.base_url,
-            token=slack.token,
-            secret=SECRET,
-            port=port,
-            JOB_LEASE_SECONDS="5",
-        )
-        first = await start_bot(env)
-        url = f"http://127.0.0.1:{port}/slack/events"
-        async with aiohttp.ClientSession() as http:
-            for i in range(QUESTIONS):
-                event = {
-                    "type": "app_mention",
-                    "user": "U0ANN",
-                    "channel": "C0001",
-                    "text": f"<@UBOT> question {i}",
-                    "ts": f"1700000100.{i:06d}",
-                }
-                status, _, _ = await post_signed(
-                    http, url, event_callback(event, event_id=f"EvK{i}"), secret=SECRET, form=False
-                )
-                assert status == 200
-        async with asyncio.timeout(30):
-            await model.wait_for_requests(QUESTIONS)  # every question is with the model
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-        assert not any("You asked" in str(c.args.get("text")) for c in slack.calls)
+def bot_env(db: str, model: FakeOpenAI, slack: FakeSlack, port: int, **extra: str) -> dict:
+    return slack_env(
+        db=db,
+        model_url=model.base_url,
+        slack_url=slack.base_url,
+        token=slack.token,
+        secret=SECRET,
+        port=port,
+        JOB_LEASE_SECONDS="5",
+        **extra,
+    )
 
-        second = await start_bot(env)
-        try:
-            async with asyncio.timeout(60):
-                await slack.wait_for(
-                    lambda: (
-                        sum(
-                            "You asked: question" in str(c.args.get("text"))
-                            for c in slack.calls
-                            if c.method in ("chat.update", "chat.postMessage")
-                        )
-                        >= QUESTIONS
-                    )
-                )
-            await asyncio.sleep(1.0)  # room for a duplicate to show up, if there were one
-        finally:
-            second.terminate()
-            await second.wait()
 
+async def ask(port: int, tag: str) -> None:
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with aiohttp.ClientSession() as http:
+        for i in range(QUESTIONS):
+            event = {
+                "type": "app_mention",
+                "user": "U0ANN",
+                "channel": "C0001",
+                "text": f"<@UBOT> question {i}",
+                "ts": f"{tag}.{i:06d}",
+            }
+            body = event_callback(event, event_id=f"Ev{tag}{i}")
+            status, _, _ = await post_signed(http, url, body, secret=SECRET, form=False)
+            assert status == 200
+
+
+def answered(slack: FakeSlack) -> int:
+    return sum(
+        "You asked: question" in str(c.args.get("text"))
+        for c in slack.calls
+        if c.method in ("chat.update", "chat.postMessage")
+    )
+
+
+async def each_answered_and_charged_once(slack: FakeSlack, db: str, tag: str) -> None:
     for i in range(QUESTIONS):
-        answers = [
-            m for m in slack.thread("C0001", f"1700000100.{i:06d}") if "You asked" in m["text"]
-        ]
+        answers = [m for m in slack.thread("C0001", f"{tag}.{i:06d}") if "You asked" in m["text"]]
         assert len(answers) == 1, (i, answers)
     engine = make_engine(db)
     try:
@@ -87,3 +72,66 @@ async def test_requests_in_flight_when_a_worker_is_killed_are_answered_once(tmp_
     finally:
         await engine.dispose()
     assert usage.models[0].used == QUESTIONS  # one reservation each, never two
+
+
+async def finish_in_a_new_process(env: dict, slack: FakeSlack) -> None:
+    second = await start_bot(env)
+    try:
+        async with asyncio.timeout(60):
+            await slack.wait_for(lambda: answered(slack) >= QUESTIONS)
+        await asyncio.sleep(1.0)  # room for a duplicate to show up, if there were one
+    finally:
+        second.terminate()
+        await second.wait()
+
+
+async def test_requests_in_flight_when_a_worker_is_killed_are_answered_once(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'durable.db'}"
+    port, tag = free_port(), "1700000100"
+    async with FakeOpenAI(latency=3.0) as model, FakeSlack() as slack:
+        env = bot_env(db, model, slack, port)
+        first = await start_bot(env)
+        await ask(port, tag)
+        async with asyncio.timeout(30):
+            await model.wait_for_requests(QUESTIONS)  # every question is with the model
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        assert answered(slack) == 0
+        await finish_in_a_new_process(env, slack)
+    await each_answered_and_charged_once(slack, db, tag)
+
+
+async def test_sigterm_lets_calls_in_flight_finish_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'graceful.db'}"
+    port, tag = free_port(), "1700000200"
+    async with FakeOpenAI(latency=2.0) as model, FakeSlack() as slack:
+        bot = await start_bot(bot_env(db, model, slack, port, SHUTDOWN_GRACE_SECONDS="30"))
+        await ask(port, tag)
+        async with asyncio.timeout(30):
+            await model.wait_for_requests(QUESTIONS)
+        bot.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await bot.wait() == 0
+        # Delivered by the stopping process, through connections it kept open for them.
+        assert answered(slack) == QUESTIONS
+    await each_answered_and_charged_once(slack, db, tag)
+
+
+async def test_sigterm_hands_back_what_the_grace_period_cannot_finish(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'handback.db'}"
+    port, tag = free_port(), "1700000300"
+    async with FakeOpenAI(latency=4.0) as model, FakeSlack() as slack:
+        env = bot_env(db, model, slack, port, SHUTDOWN_GRACE_SECONDS="0.5")
+        first = await start_bot(env)
+        await ask(port, tag)
+        async with asyncio.timeout(30):
+            await model.wait_for_requests(QUESTIONS)
+        first.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await first.wait() == 0
+        assert answered(slack) == 0
+        # Handed back (lease cleared): the next process takes them at once.
+        await finish_in_a_new_process(env, slack)
+    await each_answered_and_charged_once(slack, db, tag)
