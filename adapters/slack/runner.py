@@ -134,7 +134,21 @@ def http_app(bot: SlackBot, rt: Runtime, signing_secret: str) -> web.Application
 async def run_slack(
     rt: Runtime, *, stop: asyncio.Event, started: Callable[[int], None] | None = None
 ) -> None:
-    bot = build_slack(rt)
+    # One pooled session for every Web API call (slack_sdk opens a new one per call
+    # otherwise: a TCP handshake for each status edit and answer).
+    connector = aiohttp.TCPConnector(limit=MAX_SLACK_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await _serve_slack(rt, build_slack(rt, session), stop=stop, started=started)
+        await rt.dispatcher.drained()  # answers still being delivered need the session
+
+
+async def _serve_slack(
+    rt: Runtime,
+    bot: SlackBot,
+    *,
+    stop: asyncio.Event,
+    started: Callable[[int], None] | None = None,
+) -> None:
     s = rt.settings
     if s.slack_app_token is not None:
         handler = AsyncSocketModeHandler(bot.app, s.slack_app_token.get_secret_value())
@@ -160,3 +174,4 @@ async def slack_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:
     async with aiohttp.ClientSession(connector=connector) as session:
         build_slack(rt, session)  # registers Slack's repliers with the dispatcher
         await stop.wait()
+        await rt.dispatcher.drained()
