@@ -52,10 +52,11 @@ async def ask(port: int, tag: str) -> None:
 
 
 def answered(slack: FakeSlack) -> int:
+    """Messages now showing a finished answer (streamed partial edits show the text
+    too, but only a finished answer carries the footer)."""
     return sum(
-        "You asked: question" in str(c.args.get("text"))
-        for c in slack.calls
-        if c.method in ("chat.update", "chat.postMessage")
+        "You asked: question" in m["text"] and "left this week" in m["text"]
+        for m in slack.messages.values()
     )
 
 
