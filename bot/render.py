@@ -70,13 +70,16 @@ def chunk(text: str, limit: int) -> list[str]:
     pieces: list[str] = []
     current = ""
     fence: str | None = None  # the opening line of the fence we are inside
+    # ``current`` holds only a fence reopened by ``flush`` (not text of the answer).
+    reopened = False
 
     def closer(fence_line: str | None) -> int:
         return len(_fence_marker(fence_line)) + 1 if fence_line else 0
 
     def flush() -> None:
-        nonlocal current
+        nonlocal current, reopened
         piece = current
+        reopened = fence is not None
         if fence:
             body = current.rstrip("\n")
             head, _, last = body.rpartition("\n")
@@ -84,6 +87,7 @@ def chunk(text: str, limit: int) -> list[str]:
                 # The fence opened on the piece's last line: open it in the next piece
                 # instead of leaving an empty block here.
                 piece = head
+                reopened = False  # the fence's own line moves on: it is text
             else:
                 piece = body + "\n" + _fence_marker(fence)
         if piece.strip():
@@ -104,11 +108,12 @@ def chunk(text: str, limit: int) -> list[str]:
             if len(current) + len(line) + closer(after) > limit:
                 flush()
             current += line
+            reopened = False
             if opens:
                 fence = line.strip()
             elif closes:
                 fence = None
-    if current and current != ((fence + "\n") if fence else ""):
+    if current and not reopened:
         pieces.append(current)
     return pieces
 
