@@ -87,6 +87,7 @@ class FakeOpenAI:
         keepalive_every: float = 0.0,
     ) -> None:
         self.latency = latency
+        self.chunk_chars = 20  # streamed answers come in pieces of about this many chars
         self.api_key = api_key
         self.keepalive_every = keepalive_every
         self.requests: list[Recorded] = []
@@ -159,9 +160,14 @@ class FakeOpenAI:
         self._push(Behaviour("hang", delay=seconds), times)
 
     def reset_mid_stream(
-        self, *, text: str = "partial answer that never ends", times: int = 1
+        self,
+        *,
+        text: str = "partial answer that never ends",
+        after: float = 0.05,
+        times: int = 1,
     ) -> None:
-        self._push(Behaviour("reset", text=text), times)
+        """Stream the first piece of ``text``, then drop the connection ``after`` s."""
+        self._push(Behaviour("reset", text=text, delay=after), times)
 
     def malformed(self, *, times: int = 1) -> None:
         self._push(Behaviour("malformed"), times)
@@ -305,12 +311,12 @@ class FakeOpenAI:
         await send({"role": "assistant", "content": ""})
         if b.reasoning:
             await send({"reasoning_content": b.reasoning})
-        n = max(1, b.stream_chunks or max(1, len(text) // 20))
+        n = max(1, b.stream_chunks or max(1, len(text) // self.chunk_chars))
         size = max(1, -(-len(text) // n))
         pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
         if b.kind == "reset":
             await send({"content": pieces[0]})
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(b.delay if b.delay is not None else 0.05)
             assert request.transport is not None
             request.transport.close()  # the connection drops mid-answer
             return resp

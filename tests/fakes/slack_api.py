@@ -27,6 +27,8 @@ import aiohttp
 from aiohttp import web
 
 UPDATE_LIMIT = 4_000  # chat.update: msg_too_long past this (in practice)
+STREAM_CHUNK_LIMIT = 12_000  # markdown_text per streaming call
+STREAM_LIFETIME_S = 300.0  # a streamed message stops taking appends after about 5 min
 POST_LIMIT = 40_000  # chat.postMessage truncates past this
 REPLIES_MAX = 15  # conversations.replies for non-Marketplace apps (2025)
 
@@ -59,6 +61,12 @@ class FakeSlack:
     # does (e.g. {"conversations.replies": 60.0}: non-Marketplace apps since 2025).
     min_interval: dict[str, float] = field(default_factory=dict)
     _last_call: dict[str, float] = field(default_factory=dict)
+    # Workspaces where the streaming methods are not available (an older plan or
+    # an app without the AI feature, as the bot sees it: an error on startStream).
+    no_streaming: set[str] = field(default_factory=set)
+    stream_lifetime_s: float = STREAM_LIFETIME_S
+    # ts -> (started monotonic time, stopped by the user?) for streams not yet stopped.
+    streams: dict[str, tuple[float, bool]] = field(default_factory=dict)
     pushed_at: dict[str, float] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -226,10 +234,89 @@ class FakeSlack:
         self.messages[key] = {**self.messages[key], "text": text, "edited": True}
         return {"ok": True, "channel": key[0], "ts": key[1], "text": text}
 
+    # Streaming (chat.startStream / appendStream / stopStream): markdown_text is
+    # appended to the message; recipients are required outside DMs; a stream lives
+    # about five minutes, after which appends and stop answer
+    # message_not_in_streaming_state; a user who pressed Stop gets stopped_by_user.
+
+    def stop_by_user(self, ts: str) -> None:
+        started, _ = self.streams[ts]
+        self.streams[ts] = (started, True)
+
+    def _stream_key(self, args: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any] | None]:
+        key = (str(args.get("channel", "")), str(args.get("ts", "")))
+        error = None
+        if key not in self.messages:
+            error = {"ok": False, "error": "message_not_found"}
+        elif key[1] not in self.streams or (
+            time.monotonic() - self.streams[key[1]][0] > self.stream_lifetime_s
+        ):
+            error = {"ok": False, "error": "message_not_in_streaming_state"}
+        elif self.streams[key[1]][1]:
+            error = {"ok": False, "error": "stopped_by_user"}
+        return key, error
+
+    def _append(self, key: tuple[str, str], markdown: str) -> dict[str, Any] | None:
+        if len(markdown) > STREAM_CHUNK_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        msg = self.messages[key]
+        self.messages[key] = {**msg, "text": msg["text"] + markdown}
+        return None
+
+    async def _chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if self.team_id in self.no_streaming:
+            return {"ok": False, "error": "unknown_method"}
+        if not args.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not channel.startswith("D"):
+            for field_ in ("recipient_team_id", "recipient_user_id"):
+                if not args.get(field_):
+                    return {"ok": False, "error": f"missing_{field_}"}
+        if channel not in self.members and not channel.startswith("D"):
+            return {"ok": False, "error": "not_in_channel"}
+        markdown = str(args.get("markdown_text") or "")
+        if len(markdown) > STREAM_CHUNK_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        ts = self._next_ts()
+        self.messages[(channel, ts)] = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "ts": ts,
+            "text": markdown,
+            "channel": channel,
+            "thread_ts": args["thread_ts"],
+            "streaming": True,
+        }
+        self.streams[ts] = (time.monotonic(), False)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    async def _chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        key, error = self._stream_key(args)
+        if error is not None:
+            return error
+        if not args.get("markdown_text"):
+            return {"ok": False, "error": "invalid_arguments"}
+        error = self._append(key, str(args["markdown_text"]))
+        return error or {"ok": True, "channel": key[0], "ts": key[1]}
+
+    async def _chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        key, error = self._stream_key(args)
+        if error is not None:
+            return error
+        error = self._append(key, str(args.get("markdown_text") or ""))
+        if error is not None:
+            return error
+        del self.streams[key[1]]
+        self.messages[key] = {**self.messages[key], "streaming": False}
+        return {"ok": True, "channel": key[0], "ts": key[1], "message": self.messages[key]}
+
     async def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         key = (args.get("channel", ""), args.get("ts", ""))
         if self.messages.pop(key, None) is None:
             return {"ok": False, "error": "message_not_found"}
+        self.streams.pop(key[1], None)
         return {"ok": True, "channel": key[0], "ts": key[1]}
 
     async def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
