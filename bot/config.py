@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
+    # Stream answers with chat.startStream/appendStream/stopStream where the workspace
+    # offers them (else, and when off, status-message edits).
+    slack_streaming: bool = True
     discord_token: SecretStr | None = None
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None

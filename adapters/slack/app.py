@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
 from adapters.slack.render import mrkdwn, quota_blocks
-from adapters.slack.replier import EditBudget, SlackReplier, call
+from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
 from bot.errors import BotError, InputRejected, PlatformError, UnknownModel, UsageError
 from bot.service import AskService
@@ -30,6 +30,20 @@ REPLIES_TIMEOUT_S = 1.0  # conversations.replies before acknowledging: never wai
 REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
 # ... at one call a minute: after a refusal (or a slow answer) leave the team alone.
 REPLIES_BACKOFF_S = 60.0
+
+
+class _ExpectedSetupNotes(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that it
+    is unused (we hand it a ready client and our own ``authorize``): true, intended,
+    and noise in every deployment's logs."""
+
+    NOTES = ("As you gave `client` as well", "As `installation_store` or `authorize`")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOTES)
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_ExpectedSetupNotes())
 
 
 def make_client(
@@ -52,6 +66,7 @@ class SlackBot:
         signing_secret: str | None,
         socket_mode: bool,
         oauth: AsyncOAuthSettings | None = None,
+        streaming: bool = True,
     ) -> None:
         self.service = service
         self.dispatcher = dispatcher
@@ -78,6 +93,7 @@ class SlackBot:
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
         self._edits = EditBudget()
+        self._streaming = Streaming() if streaming else None
         self.app.command("/reason")(self._reason)
         self.app.command("/quota")(self._quota)
         self.app.event("app_mention")(self._mention)
@@ -92,6 +108,7 @@ class SlackBot:
             save,
             token=(lambda: self.bot_token(team_id)) if self.installations else None,
             budget=self._edits,
+            streaming=self._streaming,
         )
 
     async def bot_token(self, team_id: str) -> str | None:

@@ -41,6 +41,23 @@ def inert_links(mrkdwn_text: str) -> str:
     return _LINK.sub(keep_or_show, mrkdwn_text)
 
 
+_MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+
+
+def slack_markdown(markdown: str) -> str:
+    """Markdown for Slack's own renderer (``markdown_text`` when streaming). Mentions
+    were neutralised in the core; links keep only web and mail targets, as in
+    `inert_links`."""
+
+    def keep_or_show(m: re.Match[str]) -> str:
+        label, target = m.group(1), m.group(2)
+        if _SAFE_TARGET.match(target):
+            return m.group(0)
+        return f"{label} ({target})" if label and label != target else target
+
+    return _MD_LINK.sub(keep_or_show, markdown)
+
+
 class SlackRenderer:
     max_chars = MESSAGE_LIMIT
 

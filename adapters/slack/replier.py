@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import messages as slack_messages
-from adapters.slack.render import SlackRenderer, mrkdwn
+from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown
 from adapters.slack.translate import thread_key
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
@@ -32,6 +32,30 @@ PARTIAL_TAIL = 3_000  # how much of a streaming answer the status message shows
 # status edits get part of it, so the final answers' edits are not refused.
 STATUS_EDITS_PER_MIN = 30.0
 STATUS_EDITS_BURST = 10.0
+# Native streaming: markdown_text takes 12,000 characters a call; a streamed answer
+# longer than this is delivered as ordinary messages instead.
+STREAM_MAX_CHARS = 11_000
+# chat.appendStream calls per minute per workspace, shared by every answer streaming
+# there (Slack rate-limits appends per workspace; Tier 4 is about 100 a minute).
+STREAM_APPENDS_PER_MIN = 90.0
+STREAM_APPENDS_BURST = 20.0
+# startStream errors that mean "not here": the workspace, plan or token has no
+# streaming. Remembered per workspace; its answers go back to status edits.
+STREAM_UNAVAILABLE = frozenset(
+    {
+        "unknown_method",
+        "method_deprecated",
+        "not_allowed_token_type",
+        "missing_scope",
+        "feature_not_enabled",
+        "not_allowed",
+        "access_denied",
+        "channel_type_not_supported",
+    }
+)
+# The stream is over for good: Slack ended it (about five minutes after it began) or
+# the asker pressed Stop.
+STREAM_OVER = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
 
 
 @dataclass(slots=True)
@@ -53,6 +77,19 @@ class EditBudget:
             return False
         self._buckets[team] = (tokens - 1.0, now)
         return True
+
+
+@dataclass(slots=True)
+class Streaming:
+    """Native streaming, per process: which workspaces lack it, and the append budget
+    each workspace shares."""
+
+    appends: EditBudget = field(
+        default_factory=lambda: EditBudget(
+            per_minute=STREAM_APPENDS_PER_MIN, burst=STREAM_APPENDS_BURST
+        )
+    )
+    unavailable: set[str] = field(default_factory=set)
 
 
 async def call(
@@ -88,9 +125,13 @@ class SlackReplier(RoutedReplier):
         clock: Callable[[], float] = time.monotonic,
         token: Callable[[], Awaitable[str | None]] | None = None,
         budget: EditBudget | None = None,
+        streaming: Streaming | None = None,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._budget = budget
+        self._streaming = streaming
+        self._streamed: str | None = None  # Markdown streamed so far by this process
+        self._stream_over: str | None = None  # why the stream ended early, if it did
         self._client = client
         self._renderer = SlackRenderer()
         self._token_source = token  # multi-workspace: the team's own bot token
@@ -146,6 +187,12 @@ class SlackReplier(RoutedReplier):
 
     async def progress(self, progress: Progress) -> None:
         root = await self._thread_root()
+        if (
+            progress.partial
+            and self.route.get("status_ts")
+            and await self._stream(progress.partial, root)
+        ):
+            return
         if progress.partial:
             tail = progress.partial[-PARTIAL_TAIL:]
             status = (
@@ -174,7 +221,111 @@ class SlackReplier(RoutedReplier):
         except PlatformError as exc:
             log.info("status update skipped: %s", exc.code)
 
+    # ---- native streaming ----------------------------------------------------------
+
+    async def _stream(self, partial: str, root: str) -> bool:
+        """Stream the answer so far; False leaves it to the status message instead."""
+        team = str(self.route.get("team_id", ""))
+        if self._streaming is None or team in self._streaming.unavailable:
+            return False
+        if self.route.get("stream_ts") and self._streamed is None:
+            return False  # another worker's stream: what it showed is unknown here
+        markdown = slack_markdown(partial)
+        if self._streamed is None:
+            return await self._start_stream(markdown[:STREAM_MAX_CHARS], root, team)
+        if self._stream_over or not markdown.startswith(self._streamed):
+            return True  # nothing more can be shown; the final answer settles it
+        delta = markdown[len(self._streamed) : STREAM_MAX_CHARS]
+        if not delta or not self.edit_due() or not self._streaming.appends.take(team):
+            return True
+        try:
+            await self._call(
+                "chat.appendStream",
+                channel=self.route["channel"],
+                ts=self.route["stream_ts"],
+                markdown_text=delta,
+            )
+        except PlatformError as exc:
+            if exc.code in STREAM_OVER:
+                self._stream_over = exc.code
+            log.info("stream append skipped: %s", exc.code)
+            return True
+        self._streamed += delta
+        return True
+
+    async def _start_stream(self, markdown: str, root: str, team: str) -> bool:
+        assert self._streaming is not None
+        if not markdown.strip():
+            return False
+        try:
+            resp = await self._call(
+                "chat.startStream",
+                channel=self.route["channel"],
+                thread_ts=root,
+                recipient_team_id=team,
+                recipient_user_id=self.route["user"],
+                markdown_text=markdown,
+            )
+        except PlatformError as exc:
+            if exc.code in STREAM_UNAVAILABLE:
+                log.info("no native streaming in %s (%s): editing a status message", team, exc.code)
+                self._streaming.unavailable.add(team)
+            else:
+                log.info("stream not started: %s", exc.code)
+            return False
+        self._streamed = markdown
+        self.edited_now()
+        await self.remember(stream_ts=str(resp.get("ts", "")))
+        return True
+
+    async def _finish_stream(self, text: str, footer: str) -> bool:
+        """End the stream with the rest of the answer and the footer. False: the
+        stream cannot carry the answer exactly (it is gone, too long, or showed text
+        the answer does not start with), so it is taken away for ordinary messages."""
+        stream_ts = str(self.route["stream_ts"])
+        if self._stream_over == "stopped_by_user":
+            return True  # the asker stopped it: the answer ends where they stopped it
+        markdown = slack_markdown(text)
+        rest = f"{markdown[len(self._streamed or '') :]}\n\n_{footer}_"
+        if (
+            self._streamed is not None
+            and self._stream_over is None
+            and markdown.startswith(self._streamed)
+            and len(markdown) <= STREAM_MAX_CHARS
+        ):
+            try:
+                await self._call(
+                    "chat.stopStream",
+                    channel=self.route["channel"],
+                    ts=stream_ts,
+                    markdown_text=rest,
+                )
+                return True
+            except PlatformError as exc:
+                if exc.code == "stopped_by_user":
+                    return True
+                log.info("stream could not be finished (%s): posting the answer", exc.code)
+        await self._delete(stream_ts)
+        await self.remember(stream_ts=None)
+        return False
+
+    async def _delete(self, ts: str) -> None:
+        try:
+            await self._call("chat.delete", channel=self.route["channel"], ts=ts)
+        except PlatformError as exc:
+            log.info("could not delete %s: %s", ts, exc.code)
+
     async def answer(self, text: str, *, footer: str) -> None:
+        if self.route.get("streamed") or (
+            self.route.get("stream_ts") and await self._finish_stream(text, footer)
+        ):
+            # The streamed message holds the answer (perhaps since an earlier
+            # attempt): the status message has done its job.
+            await self.remember(streamed=True)
+            if self.route.get("status_ts"):
+                await self._delete(str(self.route["status_ts"]))
+                await self.remember(status_ts=None)
+            return
         pieces = answer_pieces(text, "\n\n" + mrkdwn(f"_{footer}_"), self._renderer)
         root = await self._thread_root()
 
@@ -202,6 +353,10 @@ class SlackReplier(RoutedReplier):
             await self._post(text, thread_ts=root)
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
+        if self.route.get("stream_ts"):
+            # Part of an answer that failed would mislead: the error takes its place.
+            await self._delete(str(self.route["stream_ts"]))
+            await self.remember(stream_ts=None)
         body = mrkdwn(text)
         root = self.route.get("thread_ts")
         if not root:

@@ -79,6 +79,7 @@ def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> Sl
         else None,
         socket_mode=s.slack_app_token is not None,
         oauth=oauth_settings(rt) if s.slack_oauth else None,
+        streaming=s.slack_streaming,
     )
 
 

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
@@ -86,19 +87,29 @@ async def finish_in_a_new_process(env: dict, slack: FakeSlack) -> None:
         await second.wait()
 
 
-async def test_requests_in_flight_when_a_worker_is_killed_are_answered_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["thinking", "streaming"])
+async def test_requests_in_flight_when_a_worker_is_killed_are_answered_once(
+    tmp_path: Path, when: str
+) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'durable.db'}"
     port, tag = free_port(), "1700000100"
-    async with FakeOpenAI(latency=3.0) as model, FakeSlack() as slack:
+    async with FakeOpenAI(latency=6.0) as model, FakeSlack() as slack:
+        model.chunk_chars = 2  # the answers trickle in over the model's 6 s
         env = bot_env(db, model, slack, port)
         first = await start_bot(env)
         await ask(port, tag)
         async with asyncio.timeout(30):
             await model.wait_for_requests(QUESTIONS)  # every question is with the model
+            if when == "streaming":
+                # Part of every answer is showing in Slack: the next worker cannot
+                # continue those streams, so it must replace them, not add to them.
+                await slack.wait_for(lambda: len(slack.streams) >= QUESTIONS)
         first.send_signal(signal.SIGKILL)
         await first.wait()
         assert answered(slack) == 0
         await finish_in_a_new_process(env, slack)
+        if when == "streaming":
+            assert len(slack.calls_to("chat.delete")) >= QUESTIONS  # the stale streams
     await each_answered_and_charged_once(slack, db, tag)
 
 
