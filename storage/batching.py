@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.errors import StorageError
+from storage.engine import NORMAL, turn
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -28,9 +29,16 @@ Write = Callable[[AsyncConnection, Sequence[Item]], Awaitable[Sequence[Result]]]
 
 class GroupCommit(Generic[Item, Result]):
     def __init__(
-        self, engine: AsyncEngine, write: Write[Item, Result], *, what: str, limit: int = 500
+        self,
+        engine: AsyncEngine,
+        write: Write[Item, Result],
+        *,
+        what: str,
+        limit: int = 500,
+        priority: int = NORMAL,
     ) -> None:
         self._engine = engine
+        self._priority = priority
         self._write = write
         self._what = what
         self._limit = limit
@@ -50,7 +58,7 @@ class GroupCommit(Generic[Item, Result]):
             batch, self._pending = self._pending[: self._limit], self._pending[self._limit :]
             items = [item for item, _ in batch]
             try:
-                async with self._engine.begin() as conn:
+                async with turn(self._engine, self._priority), self._engine.begin() as conn:
                     results = await self._write(conn, items)
             except SQLAlchemyError as exc:
                 error = StorageError(f"could not {self._what}: {type(exc).__name__}")

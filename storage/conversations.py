@@ -51,15 +51,12 @@ class SqlConversationStore(SqlStore):
     ) -> list[None]:
         # One row per thread, in key order (two workers' batches never deadlock).
         rows = dict(sorted({thread: (team, now) for thread, team, now in batch}.items()))
-        await conn.execute(
-            self._insert(TH)
-            .values(
-                [
-                    {"thread": thread, "team": team, "created_at": naive_utc(now)}
-                    for thread, (team, now) in rows.items()
-                ]
-            )
-            .on_conflict_do_nothing()
+        await conn.execute(  # executemany: compiled once, whatever the batch size
+            self._insert(TH).on_conflict_do_nothing(),
+            [
+                {"thread": thread, "team": team, "created_at": naive_utc(now)}
+                for thread, (team, now) in rows.items()
+            ],
         )
         return [None] * len(batch)
 

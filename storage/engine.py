@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import heapq
+import itertools
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             **kw,
         )
         _sqlite_serialised_writes(engine)
+        _turns[engine.sync_engine] = Turns()
         return engine
     if parsed.get_backend_name() == "postgresql":
         # No pre-ping: it costs a round trip per transaction. A connection lost to a
@@ -56,6 +63,56 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         # and SQLAlchemy then replaces every pooled connection made before it.
         return create_async_engine(url, pool_size=10, max_overflow=20, **kw)
     raise ConfigError(f"DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
+
+
+URGENT, NORMAL = 0, 1
+
+
+class Turns:
+    """Who uses SQLite's single connection next. Waiting in the pool is first come,
+    first served, so a burst of platform requests — each waiting for its write before
+    Slack may be told "OK" — would queue behind the transactions of every question
+    already being answered. Here urgent work goes first; the rest keeps its order."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, priority: int = NORMAL) -> AsyncIterator[None]:
+        if self._busy:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (priority, next(self._order), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._next()  # handed the turn as it was cancelled: pass it on
+                raise
+        else:
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
+
+
+_turns: weakref.WeakKeyDictionary[Any, Turns] = weakref.WeakKeyDictionary()
+
+
+def turn(engine: AsyncEngine, priority: int = NORMAL) -> contextlib.AbstractAsyncContextManager:
+    """Wait for a turn on the database's connection (SQLite; PostgreSQL has a pool)."""
+    turns = _turns.get(engine.sync_engine)
+    return turns(priority) if turns is not None else contextlib.nullcontext()
 
 
 def _sqlite_serialised_writes(engine: AsyncEngine) -> None:

@@ -23,6 +23,7 @@ from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
 from bot.errors import StorageError
 from storage.batching import GroupCommit
+from storage.engine import URGENT, turn
 from storage.tables import JobRow
 
 jobs = JobRow.__table__
@@ -75,7 +76,9 @@ class SqlJobQueue:
         # A burst of platform events is acknowledged after one disk write instead of
         # queueing for the database one by one; so are the small writes each question
         # makes on its way (route, answer checkpoint, end).
-        self._submits = GroupCommit(engine, self._insert_jobs, what="record requests")
+        self._submits = GroupCommit(
+            engine, self._insert_jobs, what="record requests", priority=URGENT
+        )
         self._updates = GroupCommit(engine, self._apply_updates, what="update the queue")
 
     def _insert(self, table: Any) -> Any:
@@ -100,13 +103,12 @@ class SqlJobQueue:
             }
             for r, route, now in batch
         ]
+        # executemany: one compiled statement whatever the batch size (a multi-row
+        # VALUES clause is compiled afresh for every new row count).
         stmt = (
-            self._insert(jobs)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(jobs.c.key)
+            self._insert(jobs).on_conflict_do_nothing(index_elements=["key"]).returning(jobs.c.key)
         )
-        inserted = {row[0] for row in (await conn.execute(stmt)).all()}
+        inserted = {row[0] for row in (await conn.execute(stmt, rows)).all()}
         accepted = []
         for request, _, _ in batch:
             # The first of several copies of one key in a batch is the accepted one.
@@ -133,11 +135,11 @@ class SqlJobQueue:
         claimable = and_(
             jobs.c.status == PENDING, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now_n)
         )
-        turn = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
-        ranked = select(jobs.c.id, jobs.c.created_at, turn).where(claimable).subquery()
+        rank = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
+        ranked = select(jobs.c.id, jobs.c.created_at, rank).where(claimable).subquery()
         candidates = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
         try:
-            async with self._engine.begin() as conn:
+            async with turn(self._engine), self._engine.begin() as conn:
                 ids = [row[0] for row in (await conn.execute(candidates)).all()]
                 if not ids:
                     return []
@@ -176,7 +178,7 @@ class SqlJobQueue:
 
     async def _update(self, where: Any, **values: Any) -> None:
         try:
-            async with self._engine.begin() as conn:
+            async with turn(self._engine), self._engine.begin() as conn:
                 await conn.execute(update(jobs).where(where).values(**values))
         except SQLAlchemyError as exc:
             raise StorageError(f"could not update the queue: {type(exc).__name__}") from exc
@@ -195,7 +197,7 @@ class SqlJobQueue:
 
     async def route(self, key: str) -> Mapping[str, Any] | None:
         try:
-            async with self._engine.connect() as conn:
+            async with turn(self._engine), self._engine.connect() as conn:
                 text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
         except SQLAlchemyError as exc:
             raise StorageError(type(exc).__name__) from exc
@@ -219,7 +221,7 @@ class SqlJobQueue:
 
     async def position(self, key: str) -> int | None:
         try:
-            async with self._engine.connect() as conn:
+            async with turn(self._engine), self._engine.connect() as conn:
                 row = (
                     await conn.execute(select(jobs.c.id, jobs.c.status).where(jobs.c.key == key))
                 ).first()
@@ -236,7 +238,7 @@ class SqlJobQueue:
 
     async def depth(self) -> int:
         try:
-            async with self._engine.connect() as conn:
+            async with turn(self._engine), self._engine.connect() as conn:
                 n = await conn.scalar(
                     select(func.count()).select_from(jobs).where(jobs.c.status == PENDING)
                 )

@@ -33,7 +33,7 @@ from bot.domain import (
     Window,
 )
 from bot.errors import StorageError
-from storage.engine import READ_ONLY
+from storage.engine import READ_ONLY, turn
 from storage.tables import (
     AuditRow,
     LimitOverride,
@@ -105,7 +105,7 @@ class SqlStore:
     @asynccontextmanager
     async def _tx(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self._engine.connect() as conn:
+            async with turn(self._engine), self._engine.connect() as conn:
                 if read_only:
                     conn = await conn.execution_options(**READ_ONLY)
                 async with conn.begin():
