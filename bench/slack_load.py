@@ -2,8 +2,10 @@
 takes 5 s, against the fake Slack and fake model, with the bot (`reasonbot run`) in its
 own process, in HTTP mode and in Socket Mode.
 
-Reports acknowledgement latency (HTTP: request → response; Socket Mode: envelope sent →
-ack received), and the time from the last request until every answer is in its thread.
+Reports acknowledgement latency (HTTP: request sent → response, from a load generator
+in its own process with every request signed and every connection opened beforehand,
+see bench/burst.py; Socket Mode: envelope sent → ack received), and the time from the
+last request until every answer is in its thread.
 Targets: ack p99 < 100 ms; all answered within 8 s of the last request.
 
     python bench/slack_load.py [--n 200] [--latency 5]
@@ -20,14 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from burst import fire
+
 from tests.fakes.bot_process import free_port, slack_env, start_bot
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
+from tests.fakes.slack_api import FakeSlack, event_callback, slash_command
 
 SECRET = "bench-secret"
 PORT = free_port()
@@ -93,48 +95,32 @@ async def http_mode(n: int, latency: float, db: str) -> list[str]:
     rows = []
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
         bot = await start_load_bot(slack, model, db, socket_mode=False)
-        url = f"http://127.0.0.1:{PORT}/slack/events"
         try:
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-                for rnd, (kind, count) in enumerate(rounds(n)):
-                    prefix = f"q{rnd}-{kind}-"
-
-                    async def one(i: int, kind: str = kind, prefix: str = prefix) -> float:
-                        if kind == "/reason":
-                            body = slash_command(
-                                "/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}"
-                            )
-                            status, _, took = await post_signed(
-                                http, url, body, secret=SECRET, form=True
-                            )
-                        else:
-                            event = {
-                                "type": "app_mention",
-                                "user": "U0ANN",
-                                "channel": "C0001",
-                                "text": f"<@UBOT> {prefix}{i}",
-                                "ts": f"1800000000.{i:06d}",
-                            }
-                            status, _, took = await post_signed(
-                                http,
-                                url,
-                                event_callback(event, event_id=f"Ev{prefix}{i}"),
-                                secret=SECRET,
-                                form=False,
-                            )
-                        assert status == 200, status
-                        return took
-
-                    acks = await asyncio.gather(*(one(i) for i in range(count)))
-                    last = time.perf_counter()
-                    done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
-                    if rnd == 0:
-                        continue  # warm-up
-                    rows.append(
-                        f"HTTP         {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
-                        f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
-                        f"{model.peak_in_flight:>11}"
-                    )
+            for rnd, (kind, count) in enumerate(rounds(n)):
+                prefix = f"q{rnd}-{kind}-"
+                bodies = []
+                for i in range(count):
+                    if kind == "/reason":
+                        body = slash_command("/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}")
+                        bodies.append((body, True))
+                    else:
+                        event = {
+                            "type": "app_mention",
+                            "user": "U0ANN",
+                            "channel": "C0001",
+                            "text": f"<@UBOT> {prefix}{i}",
+                            "ts": f"1800000000.{i:06d}",
+                        }
+                        bodies.append((event_callback(event, event_id=f"Ev{prefix}{i}"), False))
+                acks, last = await fire(PORT, bodies, SECRET)
+                done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
+                if rnd == 0:
+                    continue  # warm-up
+                rows.append(
+                    f"HTTP         {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
+                    f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
+                    f"{model.peak_in_flight:>11}"
+                )
         finally:
             bot.terminate()
             await bot.wait()
