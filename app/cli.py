@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -190,6 +191,7 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         tasks.append(
             asyncio.create_task(rt.metrics.watch_queue(rt.queue.depth, stop), name="queue-depth")
         )
+        _freeze_startup_heap()
         log.info(
             "reasonbot %s: %s",
             "running" if ingress else "worker running",
@@ -202,6 +204,17 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
     return 0
+
+
+def _freeze_startup_heap() -> None:
+    """Hide what start-up built (the libraries' modules, classes and functions: about
+    250,000 objects, all living as long as the process) from the cyclic garbage
+    collector. A full collection walks every tracked object; with them in sight it took
+    60–115 ms here while 1,000 questions were in flight, stalling the event loop and
+    Slack's acknowledgements for that long. Frozen, a full collection walks only the
+    objects of the questions in flight."""
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
