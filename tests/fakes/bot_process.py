@@ -57,6 +57,8 @@ async def start_bot(env: dict[str, str], *, command: str = "run") -> asyncio.sub
     url = f"http://127.0.0.1:{env['PORT']}/healthz"
     async with aiohttp.ClientSession() as http, asyncio.timeout(STARTUP_S):
         while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"reasonbot {command} exited with {proc.returncode}")
             try:
                 async with http.get(url) as r:
                     if r.status == 200:
