@@ -78,8 +78,10 @@ class JobQueue(Protocol):
         """Give leased jobs back at once (graceful shutdown) for another worker."""
         ...
 
-    async def position(self, key: str) -> int | None:
-        """How many unfinished jobs are ahead of ``key`` (None when finished)."""
+    async def positions(self, keys: Sequence[str], *, now: datetime) -> Mapping[str, int]:
+        """Where each of ``keys`` stands among the jobs waiting to be claimed, in the
+        order `claim` takes them (1 = next). Keys being answered or finished are left
+        out."""
         ...
 
     async def depth(self) -> int:
@@ -94,30 +96,26 @@ class ReplierFactory(Protocol):
 @dataclass(slots=True)
 class RateLimiter:
     """Requests per minute to the provider, as a sliding window (o1's API launched at
-    20 RPM): ``acquire`` waits until a slot is free. Per process."""
+    20 RPM). Per process. The dispatcher claims work only while slots are free, so what
+    is over the limit waits in the shared queue, in fair order and open to any worker,
+    not in this process."""
 
     rpm: int | None
     clock: Callable[[], float] = time.monotonic
     _sent: deque[float] = field(default_factory=deque)
 
-    @property
-    def full(self) -> bool:
+    def available(self) -> int | None:
+        """Requests that may start now; None when there is no limit."""
         if not self.rpm:
-            return False
+            return None
         now = self.clock()
-        return sum(1 for t in self._sent if now - t < 60.0) >= self.rpm
+        while self._sent and now - self._sent[0] >= 60.0:
+            self._sent.popleft()
+        return max(self.rpm - len(self._sent), 0)
 
-    async def acquire(self) -> None:
-        if not self.rpm:
-            return
-        while True:
-            now = self.clock()
-            while self._sent and now - self._sent[0] >= 60.0:
-                self._sent.popleft()
-            if len(self._sent) < self.rpm:
-                self._sent.append(now)
-                return
-            await asyncio.sleep(60.0 - (now - self._sent[0]) + 0.01)
+    def take(self, n: int) -> None:
+        if self.rpm and n > 0:
+            self._sent.extend([self.clock()] * n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +124,7 @@ class DispatchSettings:
     rpm: int | None = None  # provider requests per minute, per process
     lease_s: float = 60.0  # a job whose worker stops renewing is resumed after this
     poll_s: float = 1.0  # how often to look for work submitted by other processes
+    queue_refresh_s: float = 5.0  # how often queued askers see their position move
     grace_s: float = 30.0  # on shutdown, how long in-flight calls may finish
 
 
@@ -139,6 +138,7 @@ class Dispatcher:
         queue: JobQueue,
         settings: DispatchSettings | None = None,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
         worker: str | None = None,
     ) -> None:
         self._service = service
@@ -149,9 +149,10 @@ class Dispatcher:
         self._factories: dict[str, ReplierFactory] = {}
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        self._limiter = RateLimiter(self._settings.rpm)
+        self._limiter = RateLimiter(self._settings.rpm, clock=monotonic)
         self._accepting = True
-        self._queued: dict[str, asyncio.Task[None]] = {}
+        self._waiting: dict[str, _Queued] = {}  # shown as queued by this process
+        self._background: set[asyncio.Task[None]] = set()
         self._stopped: asyncio.Future[None] | None = None
         self.outcomes: dict[str, int] = {}
 
@@ -170,41 +171,67 @@ class Dispatcher:
         accepted = await self._queue.submit(request, route, now=self._clock())
         if accepted:
             self._wake.set()
-            if len(self._inflight) >= self._settings.max_concurrent or self._limiter.full:
+            if self._free_slots() <= 0:
                 self._show_queued(request, route)
         return accepted
 
+    def _free_slots(self) -> int:
+        free = self._settings.max_concurrent - len(self._inflight)
+        slots = self._limiter.available()
+        return free if slots is None else min(free, slots)
+
     def _show_queued(self, request: AskRequest, route: Route) -> None:
         """At capacity: tell the asker where they stand instead of leaving them
-        wondering (the status turns into "thinking" once a worker takes it)."""
+        wondering; the position is kept up to date until a worker takes the question
+        (its status then turns into "thinking")."""
         factory = self._factories.get(request.platform)
         if factory is None:
             return
 
-        async def show() -> None:
-            try:
-                position = await self._queue.position(request.key)
-                if position is None:
+        async def save(new: Route) -> None:
+            await self._queue.save_route(request.key, new)
+
+        replier = factory(Job(request=request, route=route, attempt=0), save)
+        self._waiting[request.key] = _Queued(replier, model=str(route.get("model", "")))
+        task = asyncio.create_task(self._show_positions([request.key]), name="queued")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _show_positions(self, keys: Sequence[str]) -> None:
+        try:
+            positions = await self._queue.positions(keys, now=self._clock())
+        except StorageError as exc:
+            log.info("could not read queue positions: %r", exc)
+            return
+
+        async def show(key: str) -> None:
+            queued = self._waiting.get(key)
+            if queued is None:
+                return
+            position = positions.get(key)
+            if position is None:  # taken by a worker, perhaps another process
+                self._waiting.pop(key, None)
+                return
+            async with queued.lock:
+                if self._waiting.get(key) is not queued or queued.position == position:
                     return
-                job = Job(request=request, route=route, attempt=0)
-
-                async def save(new: Route) -> None:
-                    await self._queue.save_route(request.key, new)
-
-                replier = factory(job, save)
-                await replier.progress(
-                    Progress(
-                        model=str(route.get("model", "")),
-                        elapsed_s=0.0,
-                        queued_position=position + 1,
+                queued.position = position
+                try:
+                    await queued.replier.progress(
+                        Progress(model=queued.model, elapsed_s=0.0, queued_position=position)
                     )
-                )
-            except BotError as exc:
-                log.info("could not show the queue position of %s: %r", request.key, exc)
+                except BotError as exc:
+                    log.info("could not show the queue position of %s: %r", key, exc)
 
-        task = asyncio.create_task(show(), name=f"queued:{request.key}")
-        self._queued[request.key] = task
-        task.add_done_callback(lambda _t: self._queued.pop(request.key, None))
+        await asyncio.gather(*(show(k) for k in keys))
+
+    async def _refresh_queued(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.queue_refresh_s):
+                    await stop.wait()
+            if self._waiting:
+                await self._show_positions(list(self._waiting))
 
     async def drained(self) -> None:
         """Returns once ``run`` has ended (its calls finished or handed back): until
@@ -215,6 +242,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         self._stopped = asyncio.get_running_loop().create_future()
         renewer = asyncio.create_task(self._renew_leases(stop), name="lease-renewer")
+        refresher = asyncio.create_task(self._refresh_queued(stop), name="queue-positions")
         try:
             while not stop.is_set():
                 await self._fill()
@@ -233,12 +261,13 @@ class Dispatcher:
             try:
                 await self._drain()
                 renewer.cancel()
-                await asyncio.wait({renewer})
+                refresher.cancel()
+                await asyncio.wait({renewer, refresher})
             finally:
                 self._stopped.set_result(None)
 
     async def _fill(self) -> None:
-        free = self._settings.max_concurrent - len(self._inflight)
+        free = self._free_slots()
         if free <= 0:
             return
         try:
@@ -248,16 +277,19 @@ class Dispatcher:
         except StorageError as exc:
             log.warning("could not claim work: %s", exc)
             return
+        self._limiter.take(len(jobs))
         for job in jobs:
             task = asyncio.create_task(self._run_job(job), name=f"job:{job.key}")
             self._inflight[job.key] = task
             task.add_done_callback(lambda _t, k=job.key: self._inflight.pop(k, None))
 
     async def _run_job(self, job: Job) -> None:
-        shown = self._queued.get(job.key)
-        if shown is not None:
-            # The "queued" status may have created messages: continue from its route.
-            await asyncio.wait({shown})
+        queued = self._waiting.pop(job.key, None)
+        if queued is not None:
+            # The "queued" status may have created messages: once its last edit is
+            # done, continue from its route.
+            async with queued.lock:
+                pass
             job = dataclasses.replace(job, route=await self._queue.route(job.key) or job.route)
         factory = self._factories.get(job.request.platform)
         if factory is None:
@@ -274,7 +306,6 @@ class Dispatcher:
 
         replier = factory(job, save_route)
         try:
-            await self._limiter.acquire()
             outcome = await self._service.ask(
                 job.request, replier, checkpoint=JobCheckpoint(self, job)
             )
@@ -326,6 +357,16 @@ class Dispatcher:
             with contextlib.suppress(StorageError):
                 await self._queue.release(keys, worker=self.worker)
             log.info("handed %d unfinished request(s) back to the queue", len(keys))
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A question this process told its asker is queued, and the position shown."""
+
+    replier: Replier
+    model: str
+    position: int | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ from bot.domain import AskRequest, Effort, Role, Turn
 from bot.errors import StorageError
 from storage.batching import GroupCommit
 from storage.engine import URGENT, turn
-from storage.tables import JobRow
+from storage.tables import JobRow, TeamTurn
 
 jobs = JobRow.__table__
+turns = TeamTurn.__table__
 
 PENDING = "pending"
 DONE = "done"
@@ -67,6 +68,36 @@ def _decode(text: str) -> AskRequest:
     if data.get("effort"):
         data["effort"] = Effort(data["effort"])
     return AskRequest(**data)
+
+
+def _claimable(now: datetime) -> Any:
+    """Waiting to be claimed: unfinished and not leased to a live worker."""
+    return and_(
+        jobs.c.status == PENDING, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
+    )
+
+
+def _in_claim_order(now: datetime) -> tuple[Any, tuple[Any, ...]]:
+    """Claimable jobs, and the order they are taken in. A team's n-th unfinished job,
+    counting the ones being answered, has turn n; jobs go by turn, then the team served
+    longest ago, then age. So a team with questions in flight waits behind teams with
+    none, and teams with many questions waiting take turns instead of first come, first
+    served."""
+    turn_ = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
+    unfinished = (
+        select(jobs.c.id, jobs.c.key, jobs.c.team, jobs.c.lease_until, turn_)
+        .where(jobs.c.status == PENDING)
+        .subquery()
+    )
+    free = or_(unfinished.c.lease_until.is_(None), unfinished.c.lease_until < now)
+    ranked = (
+        select(unfinished.c.id, unfinished.c.key, unfinished.c.turn, turns.c.served_at)
+        .select_from(unfinished.outerjoin(turns, turns.c.team == unfinished.c.team))
+        .where(free)
+        .subquery()
+    )
+    order = (ranked.c.turn, ranked.c.served_at.nulls_first(), ranked.c.id)
+    return ranked, order
 
 
 class SqlJobQueue:
@@ -132,12 +163,9 @@ class SqlJobQueue:
         if limit <= 0:
             return []
         now_n = _naive(now)
-        claimable = and_(
-            jobs.c.status == PENDING, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now_n)
-        )
-        rank = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
-        ranked = select(jobs.c.id, jobs.c.created_at, rank).where(claimable).subquery()
-        candidates = select(ranked.c.id).order_by(ranked.c.turn, ranked.c.id).limit(limit)
+        claimable = _claimable(now_n)
+        ranked, order = _in_claim_order(now_n)
+        candidates = select(ranked.c.id).order_by(*order).limit(limit)
         try:
             async with turn(self._engine), self._engine.begin() as conn:
                 ids = [row[0] for row in (await conn.execute(candidates)).all()]
@@ -154,6 +182,7 @@ class SqlJobQueue:
                         )
                         .returning(
                             jobs.c.id,
+                            jobs.c.team,
                             jobs.c.request,
                             jobs.c.route,
                             jobs.c.attempts,
@@ -162,6 +191,19 @@ class SqlJobQueue:
                         )
                     )
                 ).all()
+                if rows:
+                    # In team order, so two workers' claims never wait on each other
+                    # crosswise.
+                    served = [
+                        {"team": t, "served_at": now_n} for t in sorted({r.team for r in rows})
+                    ]
+                    upsert = self._insert(turns)
+                    await conn.execute(
+                        upsert.on_conflict_do_update(
+                            index_elements=["team"], set_={"served_at": upsert.excluded.served_at}
+                        ),
+                        served,
+                    )
         except SQLAlchemyError as exc:
             raise StorageError(f"could not claim work: {type(exc).__name__}") from exc
         rows = sorted(rows, key=lambda r: ids.index(r.id))
@@ -219,22 +261,19 @@ class SqlJobQueue:
                 worker=None,
             )
 
-    async def position(self, key: str) -> int | None:
+    async def positions(self, keys: Sequence[str], *, now: datetime) -> dict[str, int]:
+        if not keys:
+            return {}
+        ranked, order = _in_claim_order(_naive(now))
+        place = func.row_number().over(order_by=order).label("place")
+        placed = select(ranked.c.key, place).subquery()
+        wanted = select(placed.c.key, placed.c.place).where(placed.c.key.in_(list(keys)))
         try:
             async with turn(self._engine), self._engine.connect() as conn:
-                row = (
-                    await conn.execute(select(jobs.c.id, jobs.c.status).where(jobs.c.key == key))
-                ).first()
-                if row is None or row.status != PENDING:
-                    return None
-                ahead = await conn.scalar(
-                    select(func.count())
-                    .select_from(jobs)
-                    .where(jobs.c.status == PENDING, jobs.c.id < row.id)
-                )
+                rows = (await conn.execute(wanted)).all()
         except SQLAlchemyError as exc:
             raise StorageError(type(exc).__name__) from exc
-        return int(ahead or 0)
+        return {key: int(place) for key, place in rows}
 
     async def depth(self) -> int:
         try:

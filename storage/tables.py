@@ -138,3 +138,12 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (Index("ix_jobs_status_lease", "status", "lease_until"),)
+
+
+class TeamTurn(Base):
+    """When a worker last took one of a team's questions: among teams with equally many
+    questions unfinished, the one served longest ago goes first (`storage.jobs`)."""
+
+    __tablename__ = "team_turns"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    served_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,106 @@
+"""The durable job queue on SQLite and PostgreSQL: a key is accepted once, work is
+claimed round-robin across teams under a lease, and queue positions follow the order in
+which work will be claimed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain import AskRequest
+from storage import SqlJobQueue
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def request(team: str, n: int) -> AskRequest:
+    return AskRequest(
+        platform="test",
+        team=team,
+        channel="C1",
+        thread=f"{team}-{n}",
+        user="ann",
+        text=f"question {n}",
+        key=f"{team}-{n}",
+    )
+
+
+async def submit(queue: SqlJobQueue, *requests: AskRequest) -> list[bool]:
+    return [await queue.submit(r, {"model": "o1"}, now=NOW) for r in requests]
+
+
+async def test_a_key_is_accepted_once(engine: AsyncEngine) -> None:
+    queue = SqlJobQueue(engine)
+    assert await submit(queue, request("a", 1), request("a", 1)) == [True, False]
+    assert await queue.depth() == 1
+
+
+async def test_claims_take_teams_in_turn_and_positions_follow_that_order(
+    engine: AsyncEngine,
+) -> None:
+    queue = SqlJobQueue(engine)
+    # Team a asked four times before team b's two questions arrived.
+    await submit(queue, *(request("a", i) for i in range(4)), request("b", 0), request("b", 1))
+    keys = ["a-0", "a-1", "a-2", "a-3", "b-0", "b-1"]
+    assert await queue.positions(keys, now=NOW) == {
+        "a-0": 1,
+        "b-0": 2,
+        "a-1": 3,
+        "b-1": 4,
+        "a-2": 5,
+        "a-3": 6,
+    }
+    first = await queue.claim(worker="w1", limit=3, lease_s=60, now=NOW)
+    assert [j.key for j in first] == ["a-0", "b-0", "a-1"]
+    assert all(j.attempt == 1 for j in first)
+    # Leased work is no longer waiting; it still counts for its team's turn, so team b,
+    # with one question in flight to team a's two, goes next.
+    assert await queue.positions(keys, now=NOW) == {"b-1": 1, "a-2": 2, "a-3": 3}
+    await queue.finish("a-0", outcome="answered", now=NOW)
+    assert await queue.depth() == 5
+
+
+async def test_teams_with_as_many_waiting_take_turns_by_who_was_served_longest_ago(
+    engine: AsyncEngine,
+) -> None:
+    queue = SqlJobQueue(engine)
+    await submit(queue, *(request("a", i) for i in range(3)), *(request("b", i) for i in range(3)))
+    order = []
+    for minute in range(6):  # one at a time, each finished before the next is taken
+        (job,) = await queue.claim(
+            worker="w1", limit=1, lease_s=60, now=NOW + timedelta(minutes=minute)
+        )
+        await queue.finish(job.key, outcome="answered", now=NOW + timedelta(minutes=minute))
+        order.append(job.key)
+    assert order == ["a-0", "b-0", "a-1", "b-1", "a-2", "b-2"]
+
+
+async def test_leased_work_is_claimed_again_only_after_its_lease_or_a_release(
+    engine: AsyncEngine,
+) -> None:
+    queue = SqlJobQueue(engine)
+    await submit(queue, request("a", 0), request("a", 1))
+    taken = await queue.claim(worker="w1", limit=10, lease_s=60, now=NOW)
+    assert [j.key for j in taken] == ["a-0", "a-1"]
+    assert await queue.claim(worker="w2", limit=10, lease_s=60, now=NOW) == []
+    # Renewed leases hold; a released job is free at once; an expired one after its lease.
+    await queue.renew(["a-0"], worker="w1", lease_s=60, now=NOW + timedelta(seconds=50))
+    await queue.release(["a-1"], worker="w1")
+    later = NOW + timedelta(seconds=70)
+    again = await queue.claim(worker="w2", limit=10, lease_s=60, now=later)
+    assert [(j.key, j.attempt) for j in again] == [("a-1", 2)]
+    assert await queue.positions(["a-0"], now=NOW + timedelta(seconds=100)) == {}
+    resumed = await queue.claim(worker="w2", limit=10, lease_s=60, now=NOW + timedelta(seconds=111))
+    assert [(j.key, j.attempt) for j in resumed] == [("a-0", 2)]
+
+
+async def test_finished_work_is_never_claimed_or_placed(engine: AsyncEngine) -> None:
+    queue = SqlJobQueue(engine)
+    await submit(queue, request("a", 0))
+    await queue.claim(worker="w1", limit=1, lease_s=1, now=NOW)
+    await queue.finish("a-0", outcome="answered", now=NOW)
+    much_later = NOW + timedelta(hours=1)
+    assert await queue.claim(worker="w2", limit=1, lease_s=60, now=much_later) == []
+    assert await queue.positions(["a-0"], now=much_later) == {}
+    assert await queue.positions([], now=much_later) == {}
