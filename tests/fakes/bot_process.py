@@ -49,6 +49,34 @@ def slack_env(
     return env
 
 
+def discord_env(
+    *,
+    db: str,
+    model_url: str,
+    api_url: str,
+    gateway_url: str,
+    token: str,
+    port: int,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a Discord-only `reasonbot run` against the fake Discord
+    (``extra``: e.g. DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(
+        DATABASE_URL=db,
+        OPENAI_BASE_URL=model_url,
+        OPENAI_API_KEY="sk-fake",
+        DISCORD_TOKEN=token,
+        DISCORD_API_URL=api_url,
+        DISCORD_GATEWAY_URL=gateway_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
 async def start_bot(env: dict[str, str], *, command: str = "run") -> asyncio.subprocess.Process:
     """Start the bot and return once its /healthz answers."""
     proc = await asyncio.create_subprocess_exec(

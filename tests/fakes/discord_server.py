@@ -6,6 +6,14 @@ IDENTIFY → READY + GUILD_CREATE, heartbeats and ACKs, RESUME → RESUMED, disp
 pushed by the test). Errors use Discord's body: ``{"message", "code"}`` (e.g. 10062
 Unknown interaction, 40060 already acknowledged, 50035 invalid form body) and 429 with
 ``retry_after`` and ``X-RateLimit-*`` headers.
+
+Sharding works as on Discord: any number of gateway connections at once, each IDENTIFY
+naming ``"shard": [shard_id, num_shards]`` (none means ``[0, 1]``; an impossible one is
+closed with 4010 "Invalid shard"). A session sees only the guilds of its shard
+(`shard_of`, Discord's formula) in READY and GUILD_CREATE, and only their events; direct
+messages go to shard 0. Sequence numbers belong to a session and carry over a RESUME,
+which replays what the session missed. By default there is one guild; ``extra_guilds``
+adds more (`SECOND_GUILD` lands on the other shard of two).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from aiohttp import web
 
 MESSAGE_LIMIT = 2_000
 THREAD_NAME_MAX = 100
+CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
 _ids = itertools.count(1_300_000_000_000_000_000)
 
 
@@ -39,6 +48,63 @@ def reply(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
 
 def snowflake() -> str:
     return str(next(_ids))
+
+
+def shard_of(guild_id: str | int, num_shards: int) -> int:
+    """Which of ``num_shards`` shards carries a guild's events (Discord's formula: the
+    snowflake's timestamp bits, modulo the shard count)."""
+    return (int(guild_id) >> 22) % num_shards
+
+
+@dataclass(frozen=True)
+class FakeGuild:
+    """A server the bot is in, with one text channel."""
+
+    id: str
+    channel_id: str
+    bot_role_id: str
+    name: str = "Fake Guild"
+
+
+# On shard 0 of 2, where FakeDiscord's default guild is on shard 1.
+SECOND_GUILD = FakeGuild(
+    id="1210000000000000001",
+    channel_id="1210000000000000002",
+    bot_role_id="1210000000000000009",
+    name="Second Guild",
+)
+
+
+@dataclass
+class GatewaySession:
+    """One IDENTIFYed gateway session: its shard, its sequence and every frame it was
+    sent (a RESUME replays those after the client's last sequence number)."""
+
+    id: str
+    shard: tuple[int, int]
+    ws: web.WebSocketResponse
+    seq: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def carries(self, guild_id: str | None) -> bool:
+        shard_id, num_shards = self.shard
+        if guild_id is None:
+            return shard_id == 0  # Discord sends direct messages to shard 0 only
+        return shard_of(guild_id, num_shards) == shard_id
+
+    async def send(self, event: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        frame = {"op": 0, "t": event, "s": self.seq, "d": data}
+        self.sent.append(frame)
+        await self.write(frame)
+
+    async def write(self, frame: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return  # kept in ``sent``: a RESUME delivers it
+        try:
+            await self.ws.send_json(frame)
+        except ConnectionResetError:
+            pass  # the client is going away; same as above
 
 
 def user(uid: str, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -67,6 +133,8 @@ class FakeDiscord:
     channel_id: str = "1200000000000000002"
     everyone_perms: str = "2248473465835073"  # send, read, threads, history…
     token: str = "fake.discord.token"
+    extra_guilds: list[FakeGuild] = field(default_factory=list)
+    recommended_shards: int = 1  # what GET /gateway/bot advises
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -74,12 +142,14 @@ class FakeDiscord:
     failures: dict[str, deque[tuple[int, dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(deque)
     )
+    interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     identifies: int = 0
+    identified: list[tuple[Any, ...]] = field(default_factory=list)  # each IDENTIFY's shard
     resumes: int = 0
+    sessions: list[GatewaySession] = field(default_factory=list)
     base: str = ""
     gateway: str = ""
-    _seq: int = 0
-    _ws: web.WebSocketResponse | None = None
+    _sockets: set[web.WebSocketResponse] = field(default_factory=set)
     _runner: web.AppRunner | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -90,7 +160,21 @@ class FakeDiscord:
 
     @property
     def bot_role_id(self) -> str:
-        return "1200000000000000009"
+        return self.guilds[0].bot_role_id
+
+    @property
+    def guilds(self) -> list[FakeGuild]:
+        default = FakeGuild(self.guild_id, self.channel_id, "1200000000000000009")
+        return [default, *self.extra_guilds]
+
+    def guild(self, guild_id: str) -> FakeGuild:
+        return next(g for g in self.guilds if g.id == guild_id)
+
+    def guild_of(self, channel_id: str) -> FakeGuild:
+        """The guild a text channel or thread is in (unknown ids: the default guild)."""
+        if channel_id in self.threads:
+            return self.guild(self.threads[channel_id]["guild_id"])
+        return next((g for g in self.guilds if g.channel_id == channel_id), self.guilds[0])
 
     # ---- inspection ----------------------------------------------------------------
 
@@ -124,8 +208,8 @@ class FakeDiscord:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        for ws in list(self._sockets):
+            await ws.close()
         assert self._runner is not None
         await self._runner.cleanup()
 
@@ -136,7 +220,7 @@ class FakeDiscord:
         msg = {
             "id": mid,
             "channel_id": channel_id,
-            "guild_id": self.guild_id,
+            "guild_id": self.guild_of(channel_id).id,
             "author": author or user(self.bot_id, "reasonbot", bot=True),
             "content": body.get("content") or "",
             "timestamp": datetime.now(UTC).isoformat(),
@@ -162,7 +246,7 @@ class FakeDiscord:
         tid = tid or snowflake()
         thread = {
             "id": tid,
-            "guild_id": self.guild_id,
+            "guild_id": self.guild_of(parent_id).id,
             "parent_id": parent_id,
             "owner_id": self.bot_id,
             "name": name,
@@ -216,7 +300,7 @@ class FakeDiscord:
             return ok(
                 {
                     "url": self.gateway,
-                    "shards": 1,
+                    "shards": self.recommended_shards,
                     "session_start_limit": {
                         "total": 1000,
                         "remaining": 999,
@@ -278,9 +362,7 @@ class FakeDiscord:
                 {"message": "Interaction has already been acknowledged.", "code": 40060}, status=400
             )
         if parts[0] == "webhooks":
-            if method == "POST":
-                return ok(self._message(self.channel_id, body))
-            return ok(self._message(self.channel_id, body))
+            return ok(self._message(self._webhook_channel(parts), body))
         if parts[0] == "channels":
             return await self._channels(method, parts, body)
         if parts[0] == "guilds" and "members" in parts:
@@ -296,13 +378,19 @@ class FakeDiscord:
             )
         return ok({"message": "404: Not Found", "code": 0}, status=404)
 
+    def _webhook_channel(self, parts: list[str]) -> str:
+        """Where an interaction's follow-ups land: the channel it was run in."""
+        token = parts[2] if len(parts) > 2 else ""
+        interaction = self.interactions.get(token.removeprefix("tok-"))
+        return interaction["channel_id"] if interaction else self.channel_id
+
     async def _channels(self, method: str, parts: list[str], body: dict[str, Any]) -> web.Response:
         ok = reply
         cid = parts[1]
         if len(parts) == 2 and method == "GET":
             if cid in self.threads:
                 return ok(self.threads[cid])
-            return ok(self._text_channel())
+            return ok(self._text_channel(self.guild_of(cid)))
         if parts[2:] == ["typing"]:
             return web.Response(status=204)
         if parts[2:] == ["messages"] and method == "POST":
@@ -354,11 +442,12 @@ class FakeDiscord:
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return reply(thread, status=201)
 
-    def _text_channel(self) -> dict[str, Any]:
+    def _text_channel(self, guild: FakeGuild | None = None) -> dict[str, Any]:
+        guild = guild or self.guilds[0]
         return {
-            "id": self.channel_id,
+            "id": guild.channel_id,
             "type": 0,
-            "guild_id": self.guild_id,
+            "guild_id": guild.id,
             "name": "general",
             "position": 0,
             "permission_overwrites": [],
@@ -375,47 +464,80 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=0)
         await ws.prepare(request)
-        self._ws = ws
+        self._sockets.add(ws)
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            frame = json.loads(msg.data)
-            op = frame.get("op")
-            if op == 1:
-                await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
-            elif op == 2:
-                self.identifies += 1
-                await self._identify()
-            elif op == 6:
-                self.resumes += 1
-                await self.dispatch("RESUMED", {})
-            async with self._changed:
-                self._changed.notify_all()
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                if op == 1:
+                    await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
+                elif op == 2:
+                    self.identifies += 1
+                    await self._identify(ws, frame.get("d") or {})
+                elif op == 6:
+                    self.resumes += 1
+                    await self._resume(ws, frame.get("d") or {})
+                async with self._changed:
+                    self._changed.notify_all()
+        finally:
+            self._sockets.discard(ws)
         return ws
 
-    async def _identify(self) -> None:
-        await self.dispatch(
+    async def _identify(self, ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
+        shard = payload.get("shard") or [0, 1]
+        self.identified.append(tuple(shard) if isinstance(shard, list) else (shard,))
+        valid = (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(x, int) for x in shard)
+            and 0 <= shard[0] < shard[1]
+        )
+        if not valid:
+            await ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard")
+            return
+        shard_id, num_shards = shard
+        session = GatewaySession(
+            id=f"fake-session-{len(self.sessions) + 1}", shard=(shard_id, num_shards), ws=ws
+        )
+        self.sessions.append(session)
+        guilds = [g for g in self.guilds if session.carries(g.id)]
+        await session.send(
             "READY",
             {
                 "v": 10,
                 "user": user(self.bot_id, "reasonbot", bot=True),
-                "guilds": [{"id": self.guild_id, "unavailable": True}],
-                "session_id": "fake-session",
+                "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
+                "session_id": session.id,
                 "resume_gateway_url": self.gateway,
                 "application": {"id": self.app_id, "flags": 0},
-                "shard": [0, 1],
+                "shard": [shard_id, num_shards],
                 "private_channels": [],
                 "relationships": [],
                 "presences": [],
             },
         )
-        await self.dispatch("GUILD_CREATE", self._guild())
+        for g in guilds:
+            await session.send("GUILD_CREATE", self._guild(g))
         self._ready.set()
 
-    def _guild(self) -> dict[str, Any]:
+    async def _resume(self, ws: web.WebSocketResponse, payload: dict[str, Any]) -> None:
+        session = next((s for s in self.sessions if s.id == payload.get("session_id")), None)
+        if session is None:
+            # Discord's "invalid session, not resumable": the client must IDENTIFY anew.
+            await ws.send_json({"op": 9, "d": False, "s": None, "t": None})
+            return
+        session.ws = ws
+        last = payload.get("seq") or 0
+        for frame in [f for f in session.sent if f["s"] > last]:
+            await session.write(frame)
+        await session.send("RESUMED", {})
+
+    def _guild(self, guild: FakeGuild) -> dict[str, Any]:
         everyone = {
-            "id": self.guild_id,
+            "id": guild.id,
             "name": "@everyone",
             "color": 0,
             "hoist": False,
@@ -426,7 +548,7 @@ class FakeDiscord:
             "flags": 0,
         }
         bot_role = {
-            "id": self.bot_role_id,
+            "id": guild.bot_role_id,
             "name": "reasonbot",
             "color": 0,
             "hoist": False,
@@ -438,8 +560,8 @@ class FakeDiscord:
             "tags": {"bot_id": self.bot_id},
         }
         return {
-            "id": self.guild_id,
-            "name": "Fake Guild",
+            "id": guild.id,
+            "name": guild.name,
             "icon": None,
             "owner_id": "1",
             "roles": [everyone, bot_role],
@@ -450,12 +572,12 @@ class FakeDiscord:
             "large": False,
             "unavailable": False,
             "joined_at": datetime.now(UTC).isoformat(),
-            "channels": [self._text_channel()],
-            "threads": [],
+            "channels": [self._text_channel(guild)],
+            "threads": [t for t in self.threads.values() if t["guild_id"] == guild.id],
             "members": [
                 {
                     "user": user(self.bot_id, "reasonbot", bot=True),
-                    "roles": [self.bot_role_id],
+                    "roles": [guild.bot_role_id],
                     "joined_at": datetime.now(UTC).isoformat(),
                     "deaf": False,
                     "mute": False,
@@ -477,10 +599,12 @@ class FakeDiscord:
         }
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        if self._ws is None or self._ws.closed:
-            return
-        self._seq += 1
-        await self._ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+        """Send an event to every session whose shard carries its guild (an event with
+        no guild, such as a direct message, to shard 0)."""
+        guild_id = data.get("guild_id")
+        for session in self.sessions:
+            if session.carries(guild_id):
+                await session.send(event, data)
 
     async def connected(self) -> None:
         await asyncio.wait_for(self._ready.wait(), 20)
@@ -509,7 +633,9 @@ class FakeDiscord:
         channel_id: str | None = None,
         guild: bool = True,
     ) -> str:
-        """A user runs an application command; returns the interaction id."""
+        """A user runs an application command in ``channel_id`` (a text channel or
+        thread of any guild; default: the default guild's channel); returns the
+        interaction id. `interactions` keeps the payload, so a test can send it again."""
         iid = snowflake()
         cid = channel_id or self.channel_id
         data: dict[str, Any] = {
@@ -528,14 +654,16 @@ class FakeDiscord:
             "attachment_size_limit": 8388608,
         }
         if guild:
+            where = self.guild_of(cid)
             data.update(
-                guild_id=self.guild_id,
+                guild_id=where.id,
                 guild_locale="en-US",
                 member=self.member(uid, admin=admin),
-                channel=self.threads.get(cid) or self._text_channel(),
+                channel=self.threads.get(cid) or self._text_channel(where),
             )
         else:
             data.update(user=user(uid, "dm-user"), channel={"id": cid, "type": 1})
+        self.interactions[iid] = data
         await self.dispatch("INTERACTION_CREATE", data)
         return iid
 
@@ -548,7 +676,8 @@ class FakeDiscord:
         mention_bot: bool = False,
         mid: str | None = None,
     ) -> str:
-        """A user posts a message; returns its id."""
+        """A user posts a message in ``channel_id`` (default: the default guild's
+        channel); returns its id."""
         cid = channel_id or self.channel_id
         msg = self._message(cid, {"content": content}, author=user(uid, f"user{uid[-3:]}"))
         if mid:
@@ -561,10 +690,12 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", msg)
         return msg["id"]
 
-    async def reconnect(self) -> None:
-        """Ask the client to reconnect (op 7); it resumes its session."""
-        if self._ws is not None:
-            await self._ws.send_json({"op": 7, "d": None, "s": None, "t": None})
+    async def reconnect(self, *, shard_id: int | None = None) -> None:
+        """Ask the clients (or those of one shard) to reconnect (op 7); each resumes its
+        session."""
+        for session in self.sessions:
+            if shard_id is None or session.shard[0] == shard_id:
+                await session.write({"op": 7, "d": None, "s": None, "t": None})
 
 
 def since(start: float) -> float:
