@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # Questions never reach the logs unless an operator turns this on (e.g. to debug).
+    log_prompts: bool = False
     reasonbot_config: Path | None = None
 
     @field_validator("log_level", mode="before")
