@@ -17,21 +17,36 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
 }
 
 
-class SecretMask(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+# Libraries that write request and message bodies (so chat text and answers) into
+# their DEBUG lines: they stay at INFO whatever LOG_LEVEL says.
+PAYLOAD_LOGGERS = (
+    "aiosqlite",
+    "asyncio",
+    "discord",
+    "httpcore",
+    "slack_bolt",
+    "slack_sdk",
+    "websockets",
+)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        masked = message
+
+class Masked(logging.Formatter):
+    """Wraps a formatter and masks every configured secret in what it produced: the
+    message, extra fields and tracebacks alike, whoever logged them."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        found = {s for s in secrets if s and len(s) >= 6}
+        # JSON lines carry a secret escaped; mask that spelling too.
+        found |= {json.dumps(s)[1:-1] for s in found}
+        self._secrets = sorted(found, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
         for secret in self._secrets:
-            masked = masked.replace(secret, "[secret]")
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+            text = text.replace(secret, "[secret]")
+        return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,15 +76,19 @@ def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
     """``quiet`` (the terminal chat) shows warnings and errors only, unless LOG_LEVEL
     was set explicitly."""
     handler = logging.StreamHandler(sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(SecretMask(secrets_of(settings)))
+    formatter = (
+        JsonFormatter()
+        if settings.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.setFormatter(Masked(formatter, secrets_of(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     explicit = "log_level" in settings.model_fields_set
     root.setLevel("WARNING" if quiet and not explicit else settings.log_level)
+    if root.level < logging.INFO:
+        for name in PAYLOAD_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO; keep it at WARNING so logs stay about the bot.
     logging.getLogger("httpx").setLevel(logging.WARNING)

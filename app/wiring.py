@@ -64,6 +64,7 @@ async def build_runtime(
             conversations=SqlConversationStore(engine),
             model=model,
             observer=metrics,
+            log_prompts=settings.log_prompts,
         )
         queue = SqlJobQueue(engine)
         dispatcher = Dispatcher(

@@ -89,8 +89,10 @@ class AskService:
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
+        log_prompts: bool = False,
     ) -> None:
         self.catalogue = catalogue
+        self._log_prompts = log_prompts
         self._ledger = ledger
         self._conversations = conversations
         self._model = model
@@ -143,18 +145,17 @@ class AskService:
             return outcome
         finally:
             latency = self._monotonic() - started
-            log.info(
-                "request %s",
-                outcome or "interrupted",
-                extra={
-                    "request_id": request.key,
-                    "platform": request.platform,
-                    "team": request.team,
-                    "model": record.model,
-                    "outcome": outcome or "interrupted",
-                    "latency_ms": int(latency * 1000),
-                },
-            )
+            fields = {
+                "request_id": request.key,
+                "platform": request.platform,
+                "team": request.team,
+                "model": record.model,
+                "outcome": outcome or "interrupted",
+                "latency_ms": int(latency * 1000),
+            }
+            if self._log_prompts:
+                fields["question"] = request.text
+            log.info("request %s", outcome or "interrupted", extra=fields)
             if outcome is not None and self._observer is not None:
                 self._observer.finished(
                     platform=request.platform,

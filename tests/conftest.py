@@ -27,6 +27,7 @@ _ENV = (
     "PORT",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "LOG_PROMPTS",
     "REASONBOT_CONFIG",
 )
 

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -77,10 +78,13 @@ def discord_env(
     return env
 
 
-async def start_bot(env: dict[str, str], *, command: str = "run") -> asyncio.subprocess.Process:
-    """Start the bot and return once its /healthz answers."""
+async def start_bot(
+    env: dict[str, str], *, command: str = "run", stderr: IO[bytes] | None = None
+) -> asyncio.subprocess.Process:
+    """Start the bot and return once its /healthz answers (its log goes to ``stderr``,
+    an open file, when given)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", command, cwd=ROOT, env=env
+        sys.executable, "-m", "app", command, cwd=ROOT, env=env, stderr=stderr
     )
     url = f"http://127.0.0.1:{env['PORT']}/healthz"
     async with aiohttp.ClientSession() as http, asyncio.timeout(STARTUP_S):
