@@ -45,10 +45,9 @@ async def start_load_bot(
 ) -> asyncio.subprocess.Process:
     return await start_bot(
         slack_env(
+            slack,
+            model,
             db=db,
-            model_url=model.base_url,
-            slack_url=slack.base_url,
-            token=slack.token,
             secret=SECRET,
             port=port,
             MAX_CONCURRENT_CALLS="5000",

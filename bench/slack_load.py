@@ -45,13 +45,12 @@ async def start_load_bot(
 ) -> asyncio.subprocess.Process:
     return await start_bot(
         slack_env(
+            slack,
+            model,
             db=db,
-            model_url=model.base_url,
-            slack_url=slack.base_url,
-            token=slack.token,
             secret=SECRET,
             port=PORT,
-            app_token=slack.app_token if socket_mode else None,
+            socket_mode=socket_mode,
             REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
         )
     )

@@ -25,10 +25,9 @@ QUESTIONS = 5
 
 def bot_env(db: str, model: FakeOpenAI, slack: FakeSlack, port: int, **extra: str) -> dict:
     return slack_env(
+        slack,
+        model,
         db=db,
-        model_url=model.base_url,
-        slack_url=slack.base_url,
-        token=slack.token,
         secret=SECRET,
         port=port,
         JOB_LEASE_SECONDS="5",

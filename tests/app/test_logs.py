@@ -30,10 +30,9 @@ async def run_and_log(tmp_path: Path, **extra: str) -> tuple[list[dict[str, Any]
     port = free_port()
     async with FakeOpenAI(api_key=API_KEY) as model, FakeSlack() as slack:
         env = slack_env(
+            slack,
+            model,
             db=f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}",
-            model_url=model.base_url,
-            slack_url=slack.base_url,
-            token=slack.token,
             secret=SECRET,
             port=port,
             LOG_FORMAT="json",

@@ -42,10 +42,9 @@ def env(tmp_path: Path, db: str, model: FakeOpenAI, slack: FakeSlack, port: int)
         f'[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = {LIMIT}\nstreaming = false\n'
     )
     return slack_env(
+        slack,
+        model,
         db=db,
-        model_url=model.base_url,
-        slack_url=slack.base_url,
-        token=slack.token,
         secret=SECRET,
         port=port,
         JOB_LEASE_SECONDS="5",

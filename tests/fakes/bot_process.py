@@ -11,6 +11,9 @@ from typing import IO
 
 import aiohttp
 
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_api import FakeSlack
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_S = 30.0
 
@@ -21,33 +24,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def slack_env(
-    *,
-    db: str,
-    model_url: str,
-    slack_url: str,
-    token: str,
-    secret: str,
-    port: int,
-    app_token: str | None = None,
-    **extra: str,
-) -> dict[str, str]:
+def bot_env(*, db: str, model_url: str, port: int, **variables: str) -> dict[str, str]:
+    """The environment of a `reasonbot` process wired to the loopback fakes, with no
+    variable of the developer's leaking in; ``variables``: the platform's and any more."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     env.update(
         DATABASE_URL=db,
         OPENAI_BASE_URL=model_url,
         OPENAI_API_KEY="sk-fake",
-        SLACK_BOT_TOKEN=token,
-        SLACK_SIGNING_SECRET=secret,
-        SLACK_API_URL=slack_url,
         PORT=str(port),
         HOST="127.0.0.1",
         LOG_LEVEL="WARNING",
+    )
+    env.update(variables)
+    return env
+
+
+def slack_env(
+    slack: FakeSlack,
+    model: FakeOpenAI,
+    *,
+    db: str,
+    secret: str,
+    port: int,
+    socket_mode: bool = False,
+    **extra: str,
+) -> dict[str, str]:
+    """A Slack bot against the fake Slack: HTTP mode, or Socket Mode."""
+    if socket_mode:
+        extra["SLACK_APP_TOKEN"] = slack.app_token
+    return bot_env(
+        db=db,
+        model_url=model.base_url,
+        port=port,
+        SLACK_BOT_TOKEN=slack.token,
+        SLACK_SIGNING_SECRET=secret,
+        SLACK_API_URL=slack.base_url,
         **extra,
     )
-    if app_token:
-        env["SLACK_APP_TOKEN"] = app_token
-    return env
 
 
 def discord_env(
@@ -62,20 +76,15 @@ def discord_env(
 ) -> dict[str, str]:
     """The environment of a Discord-only `reasonbot run` against the fake Discord
     (``extra``: e.g. DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    env.update(
-        DATABASE_URL=db,
-        OPENAI_BASE_URL=model_url,
-        OPENAI_API_KEY="sk-fake",
+    return bot_env(
+        db=db,
+        model_url=model_url,
+        port=port,
         DISCORD_TOKEN=token,
         DISCORD_API_URL=api_url,
         DISCORD_GATEWAY_URL=gateway_url,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        LOG_LEVEL="WARNING",
         **extra,
     )
-    return env
 
 
 async def start_bot(
