@@ -25,6 +25,8 @@ CANNOT_POST = (
     "threads, send messages in threads). Ask an admin to fix them — nothing was "
     "charged."
 )
+# /reason run inside a thread is answered in that same thread, just under its reply.
+ANSWERED_BELOW = "↓ Answered below."
 
 
 class DiscordRenderer:
@@ -58,6 +60,7 @@ class DiscordReplier(RoutedReplier):
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._client = client
+        self._pointed = False  # the interaction's reply no longer says "thinking…"
 
     @property
     def thread(self) -> str | None:
@@ -76,38 +79,49 @@ class DiscordReplier(RoutedReplier):
     async def _thread(self) -> Any:
         tid = self.route.get("thread_id")
         if tid:
-            return await self._channel(int(tid))
+            thread = await self._channel(int(tid))
+        else:
+            thread = await self._start_thread()
+            await self.remember(thread_id=str(thread.id))
+        if self.route.get("token") and not self._pointed:
+            await self._point_interaction_at(thread)
+        return thread
+
+    async def _start_thread(self) -> Any:
         channel = await self._channel(int(self.route["channel_id"]))
         name = thread_name(self.route.get("question", ""))
         try:
             if self.route.get("message_id"):
-                thread = await channel.get_partial_message(
+                return await channel.get_partial_message(
                     int(self.route["message_id"])
                 ).create_thread(name=name)
-            else:
-                # Without type=public_thread Discord makes a *private* thread.
-                thread = await channel.create_thread(
-                    name=name, type=discord.ChannelType.public_thread, auto_archive_duration=1440
-                )
+            # Without type=public_thread Discord makes a *private* thread.
+            return await channel.create_thread(
+                name=name, type=discord.ChannelType.public_thread, auto_archive_duration=1440
+            )
         except discord.HTTPException as exc:
             raise _platform_error(exc, "create thread") from exc
-        await self.remember(thread_id=str(thread.id))
-        await self._point_interaction_at(thread)
-        return thread
+
+    def _webhook(self) -> discord.Webhook:
+        """The interaction's follow-up webhook (its token lives 15 minutes)."""
+        return discord.Webhook.partial(
+            int(self.route["app_id"]), self.route["token"], client=self._client
+        )
 
     async def _point_interaction_at(self, thread: Any) -> None:
-        """Replace the interaction's "thinking…" with a link to the thread."""
-        if not self.route.get("token"):
-            return
+        """Replace the interaction's "thinking…" with a link to the thread, or, when
+        /reason was run inside that thread, with a note that the answer follows."""
+        # Once per replier: the one showing a queue position, the one answering and a
+        # resumed attempt may each write it, always the same text.
+        self._pointed = True
+        asked_here = str(thread.id) == str(self.route["channel_id"])
+        where = ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
         try:
-            webhook = discord.Webhook.partial(
-                int(self.route["app_id"]), self.route["token"], client=self._client
-            )
-            await webhook.edit_message(
+            await self._webhook().edit_message(
                 "@original",
                 content=f"<@{self.route['user']}> "
                 + messages.asked(self.route.get("question", ""), self.route.get("model", ""))
-                + f"\n→ {thread.mention}",
+                + f"\n{where}",
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as exc:
@@ -160,16 +174,19 @@ class DiscordReplier(RoutedReplier):
         )
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
-        if self.route.get("kind") == "slash" and not self.route.get("thread_id"):
-            # Refused before a thread existed: the interaction's own reply says so.
-            webhook = discord.Webhook.partial(
-                int(self.route["app_id"]), self.route["token"], client=self._client
-            )
+        if self.route.get("kind") == "slash" and not self.route.get("status_id"):
+            # Refused before any status was shown, whether /reason was run in a channel
+            # or inside a thread: its deferred reply, still "thinking…", says so.
+            self._pointed = True
             try:
-                await webhook.edit_message("@original", content=text, allowed_mentions=NO_PINGS)
+                await self._webhook().edit_message(
+                    "@original", content=text, allowed_mentions=NO_PINGS
+                )
+                return
             except discord.HTTPException as exc:
-                raise _platform_error(exc, "interaction reply") from exc
-            return
+                if not self.route.get("thread_id"):
+                    raise _platform_error(exc, "interaction reply") from exc
+                log.info("interaction reply failed: %s; telling the thread", exc.code)
         thread = await self._thread()
         if self.route.get("status_id"):
             await self._edit(thread, int(self.route["status_id"]), text)

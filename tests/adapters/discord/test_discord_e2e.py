@@ -182,3 +182,75 @@ async def test_gateway_reconnect_resumes_and_answers_nothing_twice(bot: DiscordH
     assert bot.discord.identifies == 1  # resumed, not a new session
     assert sum("You asked: before" in m["content"] for m in bot.sent()) == 1
     assert len(bot.model.requests) == 2
+
+
+def original_reply(bot: DiscordHarness, iid: str) -> str | None:
+    """What the interaction's deferred reply was last edited to (None: still thinking)."""
+    edits = [
+        c.body["content"]
+        for c in bot.discord.calls_to("PATCH", f"/tok-{iid}/messages/@original")
+        if isinstance(c.body, dict)
+    ]
+    return edits[-1] if edits else None
+
+
+async def thread_of_a_first_answer(bot: DiscordHarness) -> str:
+    await bot.discord.slash("reason", [opt("question", "first")])
+    await bot.until(lambda: any("You asked: first" in m["content"] for m in bot.sent()))
+    await bot.settled(1)
+    (thread_id,) = bot.thread_ids()
+    return thread_id
+
+
+async def test_reason_inside_a_thread_answers_there_and_edits_its_reply(
+    bot: DiscordHarness,
+) -> None:
+    thread_id = await thread_of_a_first_answer(bot)
+    iid = await bot.discord.slash("reason", [opt("question", "and next?")], channel_id=thread_id)
+    await bot.until(lambda: any("You asked: and next?" in t for t in bot.texts_in(thread_id)))
+    await bot.until(lambda: original_reply(bot, iid) is not None)
+    assert bot.discord.responded[iid] == 5
+    reply = original_reply(bot, iid)
+    assert reply is not None and "and next?" in reply and "Answered below" in reply
+    assert bot.thread_ids() == [thread_id]  # no new thread
+    assert "first" in str(bot.model.requests[-1].body["messages"])  # the thread's history
+
+
+async def test_exhausted_quota_inside_a_thread_is_the_reply_to_the_command(
+    tmp_path: Path,
+) -> None:
+    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+        thread_id = await thread_of_a_first_answer(bot)
+        posts = f"/channels/{thread_id}/messages"
+        before = len(bot.discord.calls_to("POST", posts))
+        iid = await bot.discord.slash("reason", [opt("question", "two")], channel_id=thread_id)
+        await bot.until(lambda: original_reply(bot, iid) is not None)
+        await bot.settled(2)
+        assert "used all 1" in str(original_reply(bot, iid))
+        assert len(bot.discord.calls_to("POST", posts)) == before  # said in the reply alone
+        assert len(bot.model.requests) == 1
+
+
+async def test_provider_failure_inside_a_thread_is_explained_there(bot: DiscordHarness) -> None:
+    thread_id = await thread_of_a_first_answer(bot)
+    bot.model.fail(500, code="server_error")
+    iid = await bot.discord.slash("reason", [opt("question", "fail me")], channel_id=thread_id)
+    await bot.until(lambda: any("not counted" in t for t in bot.texts_in(thread_id)))
+    await bot.until(lambda: original_reply(bot, iid) is not None)
+    assert "Answered below" in str(original_reply(bot, iid))
+
+
+async def test_refusal_inside_a_thread_after_the_token_expired_is_said_in_the_thread(
+    tmp_path: Path,
+) -> None:
+    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+        thread_id = await thread_of_a_first_answer(bot)
+        # The interaction token lives 15 minutes; a queued question can outlive it.
+        bot.discord.fail("/messages/@original", 404, {"message": "Unknown Webhook", "code": 10015})
+        await bot.discord.slash("reason", [opt("question", "late")], channel_id=thread_id)
+        posts = f"/channels/{thread_id}/messages"
+        await bot.until(
+            lambda: any(
+                "used all 1" in c.body["content"] for c in bot.discord.calls_to("POST", posts)
+            )
+        )
