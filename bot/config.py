@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -16,10 +16,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain import Effort
 from bot.errors import ConfigError
@@ -164,8 +165,10 @@ class Settings(BaseSettings):
     discord_gateway_url: str | None = None
     discord_guild_id: int | None = None
     discord_message_content: bool = False
+    # Sharding: neither set, Discord's recommended shard count, all in this process; a
+    # count alone, that many shards, all here; ids ("0,1") with the count, only those.
     discord_shard_count: int | None = Field(default=None, ge=1)
-    discord_shard_ids: str | None = None
+    discord_shard_ids: Annotated[list[int] | None, NoDecode] = None
     port: int = Field(default=3000, ge=0, le=65535)
     host: str = "0.0.0.0"
     # Capacity: model calls in flight per process, and the provider's requests per
@@ -186,6 +189,38 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("discord_shard_count", "discord_shard_ids", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        # `DISCORD_SHARD_COUNT=` in a .env file, as .env.example lists it: not set.
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [part.strip() for part in v.split(",") if part.strip()] or None
+        return v
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards_exist(cls, ids: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if ids is None or "discord_shard_count" not in info.data:
+            return ids  # unset, or the count is invalid and says so itself
+        count = info.data["discord_shard_count"]
+        if count is None:
+            raise ValueError("needs DISCORD_SHARD_COUNT, the total number of shards")
+        for shard in ids:
+            if not 0 <= shard < count:
+                raise ValueError(
+                    f"shard {shard} does not exist: with DISCORD_SHARD_COUNT={count}, "
+                    f"shard ids go from 0 to {count - 1}"
+                )
+        twice = sorted({shard for shard in ids if ids.count(shard) > 1})
+        if twice:
+            raise ValueError(f"lists shard {', '.join(map(str, twice))} more than once")
+        return ids
 
     @property
     def slack_enabled(self) -> bool:

@@ -28,19 +28,14 @@ def point_at(api_url: str | None, gateway_url: str | None) -> None:
 def build_discord(rt: Runtime) -> ReasonBotClient:
     s = rt.settings
     point_at(s.discord_api_url, s.discord_gateway_url)
-    shard_ids = (
-        [int(x) for x in s.discord_shard_ids.split(",") if x.strip()]
-        if s.discord_shard_ids
-        else None
-    )
     return ReasonBotClient(
         service=rt.service,
         dispatcher=rt.dispatcher,
         catalogue=rt.catalogue,
         guild_id=s.discord_guild_id,
         message_content=s.discord_message_content,
-        shard_count=s.discord_shard_count or (1 if not shard_ids else None),
-        shard_ids=shard_ids,
+        shard_count=s.discord_shard_count or 1,
+        shard_ids=s.discord_shard_ids,
     )
 
 

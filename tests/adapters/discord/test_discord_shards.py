@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
 from tests.dbutil import fresh_database, postgres_base_url
-from tests.fakes.bot_process import discord_env, free_port, start_bot
+from tests.fakes.bot_process import ROOT, discord_env, free_port, start_bot
 from tests.fakes.discord_server import SECOND_GUILD, FakeDiscord, FakeGuild, shard_of
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S
@@ -198,3 +199,27 @@ async def test_an_impossible_shard_is_refused_with_close_code_4010() -> None:
             await client.close()
     assert closed.value.code == 4010
     assert fake.identified == [(2, SHARDS)] and not fake.sessions
+
+
+async def test_an_impossible_shard_stops_the_bot_before_it_connects(tmp_path: Path) -> None:
+    async with FakeOpenAI() as model, FakeDiscord() as fake:
+        env = discord_env(
+            db=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
+            model_url=model.base_url,
+            api_url=fake.base,
+            gateway_url=fake.gateway,
+            token=fake.token,
+            port=free_port(),
+            DISCORD_SHARD_COUNT=str(SHARDS),
+            DISCORD_SHARD_IDS=str(SHARDS),  # ids go from 0 to SHARDS - 1
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        async with asyncio.timeout(WAIT_S):
+            _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert "configuration error" in err.decode() and "discord_shard_ids" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert not fake.calls and not fake.identified  # nothing reached Discord
+    assert not (tmp_path / "discord.db").exists()
