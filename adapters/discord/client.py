@@ -42,11 +42,13 @@ class ReasonBotClient(discord.AutoShardedClient):
         catalogue: Catalogue,
         guild_id: int | None,
         message_content: bool,
+        fixed_gateway: bool = False,
         **options: Any,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
         super().__init__(intents=intents, allowed_mentions=NO_PINGS, **options)
+        self.fixed_gateway = fixed_gateway
         self.service = service
         self.dispatcher = dispatcher
         self.sync_guild = discord.Object(id=guild_id) if guild_id else None
@@ -56,6 +58,14 @@ class ReasonBotClient(discord.AutoShardedClient):
 
     def replier_for(self, job: Job, save: SaveRoute) -> DiscordReplier:
         return DiscordReplier(self, dict(job.route), save)  # type: ignore[arg-type]
+
+    async def launch_shards(self) -> None:
+        if self.shard_count is None and self.fixed_gateway:
+            # Without a shard count discord.py connects to the gateway GET /gateway/bot
+            # names; with DISCORD_GATEWAY_URL (a proxy) take only Discord's recommended
+            # count from it, so the configured gateway is used.
+            self.shard_count, _, _ = await self.http.get_bot_gateway()
+        await super().launch_shards()
 
     async def setup_hook(self) -> None:
         # Here, not in on_ready (which fires again on every reconnect).

@@ -1,4 +1,5 @@
-"""Serving Discord: one client (sharded when asked) on the shared event loop."""
+"""Serving Discord: one client, with all its shards or those configured, on the shared
+event loop."""
 
 from __future__ import annotations
 
@@ -34,8 +35,11 @@ def build_discord(rt: Runtime) -> ReasonBotClient:
         catalogue=rt.catalogue,
         guild_id=s.discord_guild_id,
         message_content=s.discord_message_content,
-        shard_count=s.discord_shard_count or 1,
+        # Neither set: as many shards as Discord recommends (it refuses a single
+        # session for a bot in more than 2,500 servers), all in this process.
+        shard_count=s.discord_shard_count,
         shard_ids=s.discord_shard_ids,
+        fixed_gateway=s.discord_gateway_url is not None,
     )
 
 

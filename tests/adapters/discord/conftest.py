@@ -52,9 +52,20 @@ def discord_catalogue(o1: int = 30) -> Catalogue:
 
 @contextlib.asynccontextmanager
 async def running_discord(
-    tmp_path: Path, *, catalogue: Catalogue | None = None, **settings: Any
+    tmp_path: Path,
+    *,
+    catalogue: Catalogue | None = None,
+    fake_options: dict[str, Any] | None = None,
+    advertised_gateway: str | None = None,
+    **settings: Any,
 ) -> AsyncIterator[DiscordHarness]:
-    async with FakeOpenAI() as model, FakeDiscord() as fake:
+    """``fake_options``: FakeDiscord's (guilds, recommended shards); ``advertised_gateway``:
+    what GET /gateway/bot names instead of the fake's gateway, which the bot is configured
+    with (as when it reaches Discord through a proxy)."""
+    async with FakeOpenAI() as model, FakeDiscord(**(fake_options or {})) as fake:
+        gateway = fake.gateway
+        if advertised_gateway is not None:
+            fake.gateway = advertised_gateway
         config = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
             openai_base_url=model.base_url,
@@ -62,7 +73,7 @@ async def running_discord(
             openai_max_retries=0,
             discord_token=fake.token,
             discord_api_url=fake.base,
-            discord_gateway_url=fake.gateway,
+            discord_gateway_url=gateway,
             discord_guild_id=int(fake.guild_id),
             _env_file=None,
             **settings,

@@ -20,6 +20,7 @@ from adapters.discord.runner import point_at
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
+from tests.adapters.discord.conftest import running_discord
 from tests.dbutil import fresh_database, postgres_base_url
 from tests.fakes.bot_process import ROOT, discord_env, free_port, start_bot
 from tests.fakes.discord_server import SECOND_GUILD, FakeDiscord, FakeGuild, shard_of
@@ -223,3 +224,30 @@ async def test_an_impossible_shard_stops_the_bot_before_it_connects(tmp_path: Pa
     assert "Traceback" not in err.decode()
     assert not fake.calls and not fake.identified  # nothing reached Discord
     assert not (tmp_path / "discord.db").exists()
+
+
+async def test_without_shard_settings_one_process_runs_the_shards_discord_recommends(
+    tmp_path: Path,
+) -> None:
+    options = {"extra_guilds": [SECOND_GUILD], "recommended_shards": SHARDS}
+    async with running_discord(tmp_path, fake_options=options) as bot:
+        fake = bot.discord
+        assert sorted(fake.identified) == [(0, SHARDS), (1, SHARDS)]
+        asked = await ask_in_every_guild(fake, "auto")
+        await bot.until(lambda: all(answers_to(fake, a.question) for a in asked))
+        await bot.until(
+            lambda: len(fake.calls_to("PATCH", "/messages/@original")) == len(asked) // 2
+        )
+    for each in asked:
+        assert_answered_once_in_a_thread(fake, each)
+    assert fake.identifies == SHARDS
+
+
+async def test_recommended_shards_connect_to_the_configured_gateway(tmp_path: Path) -> None:
+    # Through a proxy, GET /gateway/bot still names Discord's own gateway.
+    unreachable = f"ws://127.0.0.1:{free_port()}/gateway"
+    options = {"recommended_shards": SHARDS}
+    async with running_discord(
+        tmp_path, fake_options=options, advertised_gateway=unreachable
+    ) as bot:
+        assert sorted(bot.discord.identified) == [(0, SHARDS), (1, SHARDS)]
