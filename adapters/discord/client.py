@@ -23,6 +23,9 @@ from bot.service import AskService
 log = logging.getLogger(__name__)
 GUILD_ONLY = "I answer in servers, not in direct messages. Ask me in a server channel."
 EMBED_LIMIT = 4_096  # an embed description
+# Discord's refusals of an interaction's acknowledgement.
+ALREADY_ACKNOWLEDGED = 40060  # the same interaction delivered twice, the other one won
+UNKNOWN_INTERACTION = 10062  # acknowledged too late (its 3 seconds, or 15 minutes, passed)
 
 
 def quota_embed(result: QuotaResult) -> discord.Embed:
@@ -181,7 +184,8 @@ class ReasonBotClient(discord.AutoShardedClient):
             return
         # Defer before anything else: the database or a busy loop must never cost us
         # Discord's three seconds ("Unknown interaction").
-        await interaction.response.defer(thinking=True)
+        if not await self._defer(interaction):
+            return
         channel = interaction.channel
         in_thread = isinstance(channel, discord.Thread)
         request = AskRequest(
@@ -217,6 +221,25 @@ class ReasonBotClient(discord.AutoShardedClient):
             route["thread_id"] = str(channel.id)  # asked inside a thread: answer there
         await self._submit(request, route, interaction=interaction)
 
+    async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
+        """Acknowledge the interaction ("thinking…"); False when Discord refuses because
+        it was acknowledged already or too late: then nothing more may be sent for it."""
+        try:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except discord.HTTPException as exc:
+            if exc.code == ALREADY_ACKNOWLEDGED:
+                # A gateway replay or a retry: the delivery that was acknowledged answers.
+                log.info(
+                    "interaction %s already acknowledged: a duplicate, ignored", interaction.id
+                )
+                return False
+            if exc.code == UNKNOWN_INTERACTION:
+                # The user saw "The application did not respond"; nothing else to do.
+                log.warning("interaction %s expired before it was acknowledged", interaction.id)
+                return False
+            raise
+        return True
+
     async def _submit(
         self,
         request: AskRequest,
@@ -237,7 +260,8 @@ class ReasonBotClient(discord.AutoShardedClient):
         if interaction.guild_id is None:
             await interaction.response.send_message(GUILD_ONLY, ephemeral=True)
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self._defer(interaction, ephemeral=True):
+            return
         # default_permissions only hides commands and admins can change it: check the
         # member's real permission here.
         admin = bool(interaction.permissions.manage_guild)

@@ -3,7 +3,10 @@ and gateway, the real core and database, the fake model."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from tests.adapters.discord.conftest import DiscordHarness, discord_catalogue, running_discord
 
@@ -254,3 +257,37 @@ async def test_refusal_inside_a_thread_after_the_token_expired_is_said_in_the_th
                 "used all 1" in c.body["content"] for c in bot.discord.calls_to("POST", posts)
             )
         )
+
+
+async def test_duplicate_interaction_is_answered_once_without_an_error(
+    bot: DiscordHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.discord")
+    iid = await bot.discord.slash("reason", [opt("question", "only once")])
+    # The same interaction delivered again (as after a gateway replay): Discord refuses
+    # the second acknowledgement with 40060.
+    await bot.discord.dispatch("INTERACTION_CREATE", bot.discord.interactions[iid])
+    await bot.until(lambda: len(bot.discord.calls_to("POST", f"/interactions/{iid}/")) == 2)
+    await bot.until(lambda: any("You asked: only once" in m["content"] for m in bot.sent()))
+    await bot.discord.say(f"<@{bot.discord.bot_id}> marker", mention_bot=True)
+    await bot.until(lambda: any("You asked: marker" in m["content"] for m in bot.sent()))
+    assert sum("You asked: only once" in m["content"] for m in bot.sent()) == 1
+    assert len(bot.model.requests) == 2
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+    assert any("already acknowledged" in r.getMessage() for r in caplog.records)
+
+
+async def test_interaction_acknowledged_too_late_is_dropped_without_a_traceback(
+    bot: DiscordHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Past its three seconds (a stalled loop), Discord no longer knows the interaction.
+    bot.discord.fail("/interactions/", 404, {"message": "Unknown interaction", "code": 10062})
+    iid = await bot.discord.slash("reason", [opt("question", "too late")])
+    await bot.until(lambda: bool(bot.discord.calls_to("POST", f"/interactions/{iid}/")))
+    await bot.discord.say(f"<@{bot.discord.bot_id}> marker", mention_bot=True)
+    await bot.until(lambda: any("You asked: marker" in m["content"] for m in bot.sent()))
+    assert len(bot.model.requests) == 1  # the marker's
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"interaction {iid} expired before it was acknowledged"
+    ]
