@@ -10,6 +10,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord import messages as discord_messages
 from adapters.discord import translate
 from adapters.discord.replier import NO_PINGS, DiscordReplier
 from bot.commands import QuotaVerb
@@ -21,7 +22,6 @@ from bot.quota import QuotaResult
 from bot.service import AskService
 
 log = logging.getLogger(__name__)
-GUILD_ONLY = "I answer in servers, not in direct messages. Ask me in a server channel."
 EMBED_LIMIT = 4_096  # an embed description
 # Discord's refusals of an interaction's acknowledgement.
 ALREADY_ACKNOWLEDGED = 40060  # the same interaction delivered twice, the other one won
@@ -180,7 +180,7 @@ class ReasonBotClient(discord.AutoShardedClient):
         self, interaction: discord.Interaction, question: str, model: str | None, effort: str | None
     ) -> None:
         if interaction.guild_id is None:
-            await interaction.response.send_message(GUILD_ONLY, ephemeral=True)
+            await interaction.response.send_message(discord_messages.GUILD_ONLY, ephemeral=True)
             return
         # Defer before anything else: the database or a busy loop must never cost us
         # Discord's three seconds ("Unknown interaction").
@@ -258,7 +258,7 @@ class ReasonBotClient(discord.AutoShardedClient):
 
     async def on_quota(self, interaction: discord.Interaction, text: str) -> None:
         if interaction.guild_id is None:
-            await interaction.response.send_message(GUILD_ONLY, ephemeral=True)
+            await interaction.response.send_message(discord_messages.GUILD_ONLY, ephemeral=True)
             return
         if not await self._defer(interaction, ephemeral=True):
             return

@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord import messages as discord_messages
 from adapters.discord.translate import MESSAGE_LIMIT, thread_key, thread_name
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
@@ -20,13 +21,6 @@ from bot.ports import FailureKind, Progress
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5  # status edits: well inside Discord's 5 per 5 s per channel
 NO_PINGS = discord.AllowedMentions.none()
-CANNOT_POST = (
-    "I'm missing permissions in this channel (send messages, create public "
-    "threads, send messages in threads). Ask an admin to fix them — nothing was "
-    "charged."
-)
-# /reason run inside a thread is answered in that same thread, just under its reply.
-ANSWERED_BELOW = "↓ Answered below."
 
 
 class DiscordRenderer:
@@ -39,7 +33,7 @@ class DiscordRenderer:
 def _platform_error(exc: discord.HTTPException, what: str) -> PlatformError:
     if isinstance(exc, discord.Forbidden):
         return PlatformError(
-            f"Discord {what}: forbidden", code=str(exc.code), user_text=CANNOT_POST
+            f"Discord {what}: forbidden", code=str(exc.code), user_text=discord_messages.CANNOT_POST
         )
     return PlatformError(f"Discord {what} failed: {exc.status} {exc.code}", code=str(exc.code))
 
@@ -115,7 +109,7 @@ class DiscordReplier(RoutedReplier):
         # resumed attempt may each write it, always the same text.
         self._pointed = True
         asked_here = str(thread.id) == str(self.route["channel_id"])
-        where = ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
+        where = discord_messages.ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
         try:
             await self._webhook().edit_message(
                 "@original",
