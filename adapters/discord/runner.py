@@ -13,6 +13,7 @@ from discord.http import Route
 
 from adapters.discord.client import ReasonBotClient
 from app.wiring import Runtime
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,23 @@ def build_discord(rt: Runtime) -> ReasonBotClient:
     )
 
 
+async def _login(client: ReasonBotClient, rt: Runtime) -> None:
+    """Log in, or close the client's HTTP session and say which setting is wrong."""
+    assert rt.settings.discord_token is not None
+    try:
+        await client.login(rt.settings.discord_token.get_secret_value())
+    except BaseException as exc:
+        await client.close()
+        if isinstance(exc, discord.LoginFailure):
+            raise ConfigError("DISCORD_TOKEN: Discord refused this bot token") from exc
+        raise
+
+
 async def run_discord(
     rt: Runtime, *, stop: asyncio.Event, client: ReasonBotClient | None = None
 ) -> None:
-    assert rt.settings.discord_token is not None
     client = client or build_discord(rt)
-    await client.login(rt.settings.discord_token.get_secret_value())
+    await _login(client, rt)
     connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -63,9 +75,8 @@ async def run_discord(
 
 async def discord_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:
     """A worker: logged in for the REST API (answers, threads), no gateway session."""
-    assert rt.settings.discord_token is not None
     client = build_discord(rt)
-    await client.login(rt.settings.discord_token.get_secret_value())
+    await _login(client, rt)
     try:
         await stop.wait()
         await rt.dispatcher.drained()

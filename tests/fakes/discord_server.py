@@ -276,6 +276,11 @@ class FakeDiscord:
             elif request.content_type.startswith("multipart"):
                 body = {"multipart": True}
         self.calls.append(Call(request.method, path, body))
+        # Interaction callbacks and webhooks are authorised by their token in the path;
+        # everything else needs the bot's token, or Discord answers 401.
+        authorised = request.headers.get("Authorization") == f"Bot {self.token}"
+        if not authorised and not path.startswith(("/interactions/", "/webhooks/")):
+            return reply({"message": "401: Unauthorized", "code": 0}, status=401)
         try:
             for fragment, queue in self.failures.items():
                 if fragment in path and queue:

@@ -226,6 +226,30 @@ async def test_an_impossible_shard_stops_the_bot_before_it_connects(tmp_path: Pa
     assert not (tmp_path / "discord.db").exists()
 
 
+async def test_a_token_discord_refuses_stops_the_bot_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    async with FakeOpenAI() as model, FakeDiscord() as fake:
+        env = discord_env(
+            db=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
+            model_url=model.base_url,
+            api_url=fake.base,
+            gateway_url=fake.gateway,
+            token="not.the.token",
+            port=free_port(),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        async with asyncio.timeout(WAIT_S):
+            _, err = await proc.communicate()
+    text = err.decode()
+    assert proc.returncode == 2, text
+    assert "DISCORD_TOKEN: Discord refused this bot token" in text
+    assert "Traceback" not in text and "Unclosed" not in text and "not.the.token" not in text
+    assert not fake.identified
+
+
 async def test_without_shard_settings_one_process_runs_the_shards_discord_recommends(
     tmp_path: Path,
 ) -> None:
