@@ -1,6 +1,7 @@
 """A fake Discord on loopback for the real discord.py client: the REST API under
 ``/api/v10`` (users/@me, gateway/bot, application commands, interaction callbacks with
-``with_response``, webhook follow-ups, channel messages with Discord's 2,000-character
+``with_response`` whose response message ``@original`` edits in place, webhook follow-ups,
+the bot's token required elsewhere (401), channel messages with Discord's 2,000-character
 limit, threads from a message and without one, typing) and a gateway WebSocket (HELLO,
 IDENTIFY → READY + GUILD_CREATE, heartbeats and ACKs, RESUME → RESUMED, dispatches
 pushed by the test). Errors use Discord's body: ``{"message", "code"}`` (e.g. 10062
@@ -139,6 +140,7 @@ class FakeDiscord:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
     responded: dict[str, int] = field(default_factory=dict)
+    originals: dict[str, str] = field(default_factory=dict)  # interaction id -> message id
     failures: dict[str, deque[tuple[int, dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(deque)
     )
@@ -350,6 +352,16 @@ class FakeDiscord:
                 if self.responded.get(iid + ":unknown"):
                     return ok({"message": "Unknown interaction", "code": 10062}, status=404)
                 self.responded[iid] = body.get("type", 0)
+                if body.get("type") in (4, 5):
+                    # The response is a message ("…is thinking" while deferred) that
+                    # `@original` then names; an ephemeral one is only the user's.
+                    data = body.get("data") or {}
+                    original = self._message(self._interaction_channel(iid), data)
+                    original["interaction_token"] = f"tok-{iid}"
+                    original["flags"] = (data.get("flags") or 0) | (
+                        128 if body.get("type") == 5 else 0  # LOADING
+                    )
+                    self.originals[iid] = original["id"]
                 return ok(
                     {
                         "interaction": {
@@ -367,7 +379,7 @@ class FakeDiscord:
                 {"message": "Interaction has already been acknowledged.", "code": 40060}, status=400
             )
         if parts[0] == "webhooks":
-            return ok(self._message(self._webhook_channel(parts), body))
+            return self._webhook(method, parts, body)
         if parts[0] == "channels":
             return await self._channels(method, parts, body)
         if parts[0] == "guilds" and "members" in parts:
@@ -383,11 +395,31 @@ class FakeDiscord:
             )
         return ok({"message": "404: Not Found", "code": 0}, status=404)
 
-    def _webhook_channel(self, parts: list[str]) -> str:
-        """Where an interaction's follow-ups land: the channel it was run in."""
-        token = parts[2] if len(parts) > 2 else ""
-        interaction = self.interactions.get(token.removeprefix("tok-"))
+    def _interaction_channel(self, iid: str) -> str:
+        interaction = self.interactions.get(iid)
         return interaction["channel_id"] if interaction else self.channel_id
+
+    def _webhook(self, method: str, parts: list[str], body: dict[str, Any]) -> web.Response:
+        """An interaction's webhook: follow-ups are new messages in the channel it was run
+        in; ``messages/@original`` is the response message, edited in place (Discord
+        answers 10008 Unknown Message before there is one)."""
+        iid = (parts[2] if len(parts) > 2 else "").removeprefix("tok-")
+        if parts[3:4] != ["messages"]:
+            return reply(self._message(self._interaction_channel(iid), body))
+        mid = self.originals.get(iid) if parts[4:5] == ["@original"] else parts[4]
+        msg = self.messages.get(mid or "")
+        if msg is None:
+            return reply({"message": "Unknown Message", "code": 10008}, status=404)
+        if method == "DELETE":
+            del self.messages[msg["id"]]
+            return web.Response(status=204)
+        if method == "PATCH":
+            for name in ("content", "embeds", "allowed_mentions", "components"):
+                if name in body:
+                    msg[name] = body[name] if body[name] is not None else msg[name]
+            msg["flags"] = msg["flags"] & ~128  # no longer "thinking"
+            msg["edited_timestamp"] = datetime.now(UTC).isoformat()
+        return reply(msg)
 
     async def _channels(self, method: str, parts: list[str], body: dict[str, Any]) -> web.Response:
         ok = reply

@@ -34,6 +34,10 @@ async def test_reason_is_deferred_then_answered_in_a_public_thread(bot: DiscordH
     await bot.until(lambda: bool(bot.discord.calls_to("PATCH", "/messages/@original")))
     pointer = bot.discord.calls_to("PATCH", "/messages/@original")[0].body
     assert f"<#{thread_id}>" in pointer["content"]
+    # The "thinking" reply in the channel became that pointer: one message, not two.
+    reply = bot.discord.messages[bot.discord.originals[iid]]
+    assert f"<#{thread_id}>" in reply["content"] and not reply["flags"] & 128
+    assert [m["id"] for m in bot.discord.channel_messages(bot.discord.channel_id)] == [reply["id"]]
 
 
 async def test_mention_starts_a_thread_and_follow_up_uses_history(bot: DiscordHarness) -> None:
