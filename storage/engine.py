@@ -24,6 +24,7 @@ from bot.errors import ConfigError, StorageError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30  # writers queue behind each other this long before failing
 READ_ONLY = {"reasonbot_read_only": True}
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 20  # connections per process
 
 
 def normalise_url(url: str) -> str:
@@ -61,7 +62,11 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         # No pre-ping: it costs a round trip per transaction. A connection lost to a
         # server restart fails one transaction (a clear StorageError, nothing charged)
         # and SQLAlchemy then replaces every pooled connection made before it.
-        return create_async_engine(url, pool_size=10, max_overflow=20, **kw)
+        engine = create_async_engine(
+            url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_OVERFLOW, **kw
+        )
+        _turns[engine.sync_engine] = Turns(PG_POOL_SIZE + PG_POOL_OVERFLOW)
+        return engine
     raise ConfigError(f"DATABASE_URL: unsupported database {parsed.get_backend_name()!r}")
 
 
@@ -69,19 +74,22 @@ URGENT, NORMAL = 0, 1
 
 
 class Turns:
-    """Who uses SQLite's single connection next. Waiting in the pool is first come,
-    first served, so a burst of platform requests — each waiting for its write before
-    Slack may be told "OK" — would queue behind the transactions of every question
-    already being answered. Here urgent work goes first; the rest keeps its order."""
+    """Who gets one of the database's connections next. Waiting in SQLAlchemy's pool is
+    first come, first served, so a burst of platform requests (each waiting for its
+    write before Slack may be told "OK") would queue behind the transactions of every
+    question already being answered. Here urgent work goes first; the rest keeps its
+    order. ``capacity`` is the pool's size, so nobody waits inside the pool itself."""
 
-    def __init__(self) -> None:
-        self._busy = False
+    def __init__(self, capacity: int = 1) -> None:
+        self._free = capacity
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
     @contextlib.asynccontextmanager
     async def __call__(self, priority: int = NORMAL) -> AsyncIterator[None]:
-        if self._busy:
+        if self._free > 0:
+            self._free -= 1
+        else:
             turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             heapq.heappush(self._waiting, (priority, next(self._order), turn))
             try:
@@ -90,27 +98,26 @@ class Turns:
                 if turn.done() and not turn.cancelled():
                     self._next()  # handed the turn as it was cancelled: pass it on
                 raise
-        else:
-            self._busy = True
         try:
             yield
         finally:
             self._next()
 
     def _next(self) -> None:
+        """Hand a connection that was let go straight to the next in line."""
         while self._waiting:
             _, _, turn = heapq.heappop(self._waiting)
             if not turn.done():
                 turn.set_result(None)
                 return
-        self._busy = False
+        self._free += 1
 
 
 _turns: weakref.WeakKeyDictionary[Any, Turns] = weakref.WeakKeyDictionary()
 
 
 def turn(engine: AsyncEngine, priority: int = NORMAL) -> contextlib.AbstractAsyncContextManager:
-    """Wait for a turn on the database's connection (SQLite; PostgreSQL has a pool)."""
+    """Wait for a turn on one of the database's connections, urgent work first."""
     turns = _turns.get(engine.sync_engine)
     return turns(priority) if turns is not None else contextlib.nullcontext()
 

@@ -1,5 +1,6 @@
-"""`Turns`: SQLite's single connection goes to urgent work first, others in order, and
-a waiter cancelled while its turn arrives never blocks the ones after it."""
+"""`Turns`: the database's connections (SQLite's one, PostgreSQL's pool) go to urgent
+work first, others in order, and a waiter cancelled while its turn arrives never blocks
+the ones after it."""
 
 from __future__ import annotations
 
@@ -56,3 +57,27 @@ async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
     async with asyncio.timeout(1):  # the connection is free again
         async with turns():
             pass
+
+
+async def test_a_pool_of_connections_serves_that_many_at_once_then_urgent_first() -> None:
+    turns = Turns(capacity=2)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def use(name: str, priority: int = NORMAL) -> None:
+        async with turns(priority):
+            order.append(name)
+            if name.startswith("holder"):
+                await release.wait()
+
+    holders = [asyncio.create_task(use(f"holder{i}")) for i in range(2)]
+    await asyncio.sleep(0)
+    assert order == ["holder0", "holder1"]  # both connections in use, nobody waited
+    waiting = [asyncio.create_task(use("n1")), asyncio.create_task(use("u1", URGENT))]
+    await asyncio.sleep(0)
+    assert len(order) == 2
+    release.set()
+    await asyncio.gather(*holders, *waiting)
+    assert order[2:] == ["u1", "n1"]
+    async with asyncio.timeout(1), turns(), turns():  # both connections free again
+        pass
