@@ -125,10 +125,6 @@ class DispatchSettings:
     lease_s: float = 60.0  # a job whose worker stops renewing is resumed after this
     poll_s: float = 1.0  # how often to look for work submitted by other processes
     queue_refresh_s: float = 5.0  # how often queued askers see their position move
-    # Jobs claimed and started at once. After a burst, starting a thousand together
-    # fills the event loop for seconds, and every acknowledgement waits behind them;
-    # batches let the loop answer new requests in between.
-    claim_batch: int = 32
     grace_s: float = 30.0  # on shutdown, how long in-flight calls may finish
 
 
@@ -249,8 +245,7 @@ class Dispatcher:
         refresher = asyncio.create_task(self._refresh_queued(stop), name="queue-positions")
         try:
             while not stop.is_set():
-                if await self._fill() == self._settings.claim_batch:
-                    continue  # there may be more: claim again once these have started
+                await self._fill()
                 self._wake.clear()
                 waiters = [
                     asyncio.ensure_future(stop.wait()),
@@ -271,24 +266,22 @@ class Dispatcher:
             finally:
                 self._stopped.set_result(None)
 
-    async def _fill(self) -> int:
-        """Claim and start what capacity allows, up to a batch; how many were claimed."""
-        free = min(self._free_slots(), self._settings.claim_batch)
+    async def _fill(self) -> None:
+        free = self._free_slots()
         if free <= 0:
-            return 0
+            return
         try:
             jobs = await self._queue.claim(
                 worker=self.worker, limit=free, lease_s=self._settings.lease_s, now=self._clock()
             )
         except StorageError as exc:
             log.warning("could not claim work: %s", exc)
-            return 0
+            return
         self._limiter.take(len(jobs))
         for job in jobs:
             task = asyncio.create_task(self._run_job(job), name=f"job:{job.key}")
             self._inflight[job.key] = task
             task.add_done_callback(lambda _t, k=job.key: self._inflight.pop(k, None))
-        return len(jobs)
 
     async def _run_job(self, job: Job) -> None:
         queued = self._waiting.pop(job.key, None)
