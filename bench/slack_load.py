@@ -56,6 +56,16 @@ async def start_load_bot(
     )
 
 
+def mention_event(prefix: str, i: int, *, ts: str) -> dict[str, str]:
+    return {
+        "type": "app_mention",
+        "user": "U0ANN",
+        "channel": "C0001",
+        "text": f"<@UBOT> {prefix}{i}",
+        "ts": f"{ts}.{i:06d}",
+    }
+
+
 def rounds(n: int) -> tuple[tuple[str, int], ...]:
     """A small warm-up round (connection pools, caches), then the measured ones."""
     return (("/reason", 10), ("/reason", n), ("mention", n))
@@ -103,13 +113,7 @@ async def http_mode(n: int, latency: float, db: str) -> list[str]:
                         body = slash_command("/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}")
                         bodies.append((body, True))
                     else:
-                        event = {
-                            "type": "app_mention",
-                            "user": "U0ANN",
-                            "channel": "C0001",
-                            "text": f"<@UBOT> {prefix}{i}",
-                            "ts": f"1800000000.{i:06d}",
-                        }
+                        event = mention_event(prefix, i, ts="1800000000")
                         bodies.append((event_callback(event, event_id=f"Ev{prefix}{i}"), False))
                 acks, last = await fire(PORT, bodies, SECRET)
                 done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
@@ -145,13 +149,7 @@ async def socket_mode(n: int, latency: float, db: str) -> list[str]:
                         }
                         await slack.push("slash_commands", payload, envelope_id=f"{prefix}{i}")
                     else:
-                        event = {
-                            "type": "app_mention",
-                            "user": "U0ANN",
-                            "channel": "C0001",
-                            "text": f"<@UBOT> {prefix}{i}",
-                            "ts": f"1900000000.{i:06d}",
-                        }
+                        event = mention_event(prefix, i, ts="1900000000")
                         await slack.push(
                             "events_api",
                             {

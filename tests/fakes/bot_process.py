@@ -11,6 +11,7 @@ from typing import IO
 
 import aiohttp
 
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 
@@ -65,26 +66,37 @@ def slack_env(
 
 
 def discord_env(
+    discord: FakeDiscord,
+    model: FakeOpenAI,
     *,
     db: str,
-    model_url: str,
-    api_url: str,
-    gateway_url: str,
-    token: str,
     port: int,
+    token: str | None = None,
     **extra: str,
 ) -> dict[str, str]:
-    """The environment of a Discord-only `reasonbot run` against the fake Discord
-    (``extra``: e.g. DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)."""
+    """A Discord-only bot against the fake Discord (``token``: another than the fake's;
+    ``extra``: e.g. DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)."""
     return bot_env(
         db=db,
-        model_url=model_url,
+        model_url=model.base_url,
         port=port,
-        DISCORD_TOKEN=token,
-        DISCORD_API_URL=api_url,
-        DISCORD_GATEWAY_URL=gateway_url,
+        DISCORD_TOKEN=token or discord.token,
+        DISCORD_API_URL=discord.base,
+        DISCORD_GATEWAY_URL=discord.gateway,
         **extra,
     )
+
+
+async def run_to_exit(env: dict[str, str], *, timeout_s: float = STARTUP_S) -> tuple[int, str]:
+    """Run `reasonbot run` until it exits by itself: its exit code and what it printed
+    on stderr (for start-up failures)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(timeout_s):
+        _, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
 
 
 async def start_bot(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
 from tests.adapters.discord.conftest import running_discord
 from tests.dbutil import fresh_database, postgres_base_url
-from tests.fakes.bot_process import ROOT, discord_env, free_port, start_bot
+from tests.fakes.bot_process import discord_env, free_port, run_to_exit, start_bot
 from tests.fakes.discord_server import SECOND_GUILD, FakeDiscord, FakeGuild, shard_of
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S
@@ -127,11 +126,9 @@ async def test_two_shard_processes_answer_every_guild_once_with_exact_quotas(
         finally:
             await engine.dispose()
         env = discord_env(
+            fake,
+            model,
             db=db,
-            model_url=model.base_url,
-            api_url=fake.base,
-            gateway_url=fake.gateway,
-            token=fake.token,
             port=0,  # each process gets its own
             DISCORD_SHARD_COUNT=str(SHARDS),
         )
@@ -205,23 +202,17 @@ async def test_an_impossible_shard_is_refused_with_close_code_4010() -> None:
 async def test_an_impossible_shard_stops_the_bot_before_it_connects(tmp_path: Path) -> None:
     async with FakeOpenAI() as model, FakeDiscord() as fake:
         env = discord_env(
+            fake,
+            model,
             db=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
-            model_url=model.base_url,
-            api_url=fake.base,
-            gateway_url=fake.gateway,
-            token=fake.token,
             port=free_port(),
             DISCORD_SHARD_COUNT=str(SHARDS),
             DISCORD_SHARD_IDS=str(SHARDS),  # ids go from 0 to SHARDS - 1
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
-        )
-        async with asyncio.timeout(WAIT_S):
-            _, err = await proc.communicate()
-    assert proc.returncode == 2
-    assert "configuration error" in err.decode() and "discord_shard_ids" in err.decode()
-    assert "Traceback" not in err.decode()
+        code, err = await run_to_exit(env)
+    assert code == 2
+    assert "configuration error" in err and "discord_shard_ids" in err
+    assert "Traceback" not in err
     assert not fake.calls and not fake.identified  # nothing reached Discord
     assert not (tmp_path / "discord.db").exists()
 
@@ -231,20 +222,14 @@ async def test_a_token_discord_refuses_stops_the_bot_with_a_clear_message(
 ) -> None:
     async with FakeOpenAI() as model, FakeDiscord() as fake:
         env = discord_env(
+            fake,
+            model,
             db=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
-            model_url=model.base_url,
-            api_url=fake.base,
-            gateway_url=fake.gateway,
-            token="not.the.token",
             port=free_port(),
+            token="not.the.token",
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "run", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
-        )
-        async with asyncio.timeout(WAIT_S):
-            _, err = await proc.communicate()
-    text = err.decode()
-    assert proc.returncode == 2, text
+        code, text = await run_to_exit(env)
+    assert code == 2, text
     assert "DISCORD_TOKEN: Discord refused this bot token" in text
     assert "Traceback" not in text and "Unclosed" not in text and "not.the.token" not in text
     assert not fake.identified
