@@ -23,7 +23,20 @@ QUOTA_USAGE = (
     "• `/quota log` — recent quota changes (admins)"
 )
 MAX_QUOTA_VALUE = 1_000_000
-_MENTION = re.compile(r"^<@!?&?([A-Za-z0-9_.-]+)(?:\|[^>]*)?>$")
+# Only ASCII digits are numbers here: str.isdigit() also takes "²" (which int() then
+# refuses) and int() takes "١٢" as 12.
+_NUMBER = re.compile(r"[0-9]+")
+# An option is a whole word "--name" or "--name=value"; other text that starts with "-"
+# ("-1 times -1?") is the question.
+_OPTION = re.compile(r"--(?:[A-Za-z][A-Za-z-]*)?(?:=\S*)?")
+_FIRST_WORD = re.compile(r"(\S+)\s*(.*)", re.DOTALL)
+# User references: a platform mention (<@U123>, <@U123|ann>, <@!42>) or a bare id/name.
+# Role mentions (<@&1>), special mentions (<!channel>) and anything longer than a real
+# id are refused, so a cap can only ever be stored for someone who can ask.
+_MENTION = re.compile(r"<@!?([A-Za-z0-9]{1,32})(?:\|[^<>]{0,100})?>")
+_BARE_USER = re.compile(r"@?([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
+_NOT_USERS = frozenset({"here", "channel", "everyone", "all"})
+MAX_USER_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,24 +50,27 @@ def parse_reason(text: str) -> ReasonArgs:
     """Split leading ``--model``/``--effort`` options from the question.
 
     Options are only read before the question, so a question may itself contain
-    ``--model``; ``--`` ends the options explicitly.
+    ``--model``; ``--`` ends the options explicitly. Options and their values may be
+    separated by any whitespace (a tab, a newline); the question keeps its own.
     """
     rest = text.strip()
     model: str | None = None
     effort: Effort | None = None
-    while rest.startswith("-"):
-        head, _, tail = rest.partition(" ")
+    while (m := _FIRST_WORD.fullmatch(rest)) and _OPTION.fullmatch(m.group(1)):
+        head, tail = m.group(1), m.group(2)
         if head == "--":
-            rest = tail.strip()
+            rest = tail
             break
         name, eq, value = head.partition("=")
         if not eq:
-            value, _, tail = tail.strip().partition(" ")
-        if name in ("--model", "-m"):
+            v = _FIRST_WORD.fullmatch(tail)
+            value, tail = (v.group(1), v.group(2)) if v else ("", "")
+        name = name.lower()
+        if name == "--model":
             if not value:
                 raise UsageError("`--model` needs a model name", usage=REASON_USAGE)
             model = value.lower()
-        elif name in ("--effort", "-e"):
+        elif name == "--effort":
             try:
                 effort = Effort(value.lower())
             except ValueError:
@@ -63,8 +79,8 @@ def parse_reason(text: str) -> ReasonArgs:
                 ) from None
         else:
             raise UsageError(f"unknown option `{name}`", usage=REASON_USAGE)
-        rest = tail.strip()
-    return ReasonArgs(question=rest, model=model, effort=effort)
+        rest = tail
+    return ReasonArgs(question=rest.strip(), model=model, effort=effort)
 
 
 class QuotaVerb(enum.StrEnum):
@@ -92,16 +108,22 @@ class QuotaArgs:
 
 def normalise_user(who: str) -> str:
     """A user as typed in a command (``<@U123|ann>``, ``<@!42>``, ``@ann``, ``U123``) to
-    the bare id the adapters use as user key."""
+    the bare id the adapters use as user key. Anything else is a usage error."""
     who = who.strip()
-    m = _MENTION.match(who)
-    if m:
-        return m.group(1)
-    return who.removeprefix("@")
+    if len(who) <= MAX_USER_CHARS + 110:
+        m = _MENTION.fullmatch(who) or _BARE_USER.fullmatch(who)
+        if m and m.group(1).lower() not in _NOT_USERS:
+            return m.group(1)
+    shown = who if len(who) <= 40 else who[:40] + "…"
+    raise UsageError(f"`{shown}` is not a person: mention them, e.g. `@ann`", usage=QUOTA_USAGE)
+
+
+def _is_number(word: str) -> bool:
+    return _NUMBER.fullmatch(word) is not None
 
 
 def _count(word: str) -> int:
-    if not word.isdigit():
+    if not _is_number(word):
         raise UsageError(f"`{word}` is not a whole number", usage=QUOTA_USAGE)
     n = int(word)
     if n > MAX_QUOTA_VALUE:
@@ -130,11 +152,11 @@ def parse_quota(text: str) -> QuotaArgs:
         case QuotaVerb.SET:
             arity(2, 2)
             # Accept both `set mini 10` and `set 10 mini`.
-            model, n = (args[0], args[1]) if not args[0].isdigit() else (args[1], args[0])
+            model, n = (args[0], args[1]) if not _is_number(args[0]) else (args[1], args[0])
             return QuotaArgs(verb, model=model.lower(), value=_count(n))
         case QuotaVerb.GRANT:
             arity(1, 2)
-            if not args[0].isdigit() and len(args) == 2:
+            if not _is_number(args[0]) and len(args) == 2:
                 args = [args[1], args[0]]
             return QuotaArgs(
                 verb, value=_count(args[0]), model=args[1].lower() if len(args) == 2 else None

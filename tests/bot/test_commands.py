@@ -14,7 +14,13 @@ def test_plain_question_has_no_options() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["--model mini --effort high Why?", "--model=mini --effort=HIGH Why?", "-m mini -e high Why?"],
+    [
+        "--model mini --effort high Why?",
+        "--model=mini --effort=HIGH Why?",
+        "--model\tmini --effort high Why?",
+        "--model mini\n--effort high\nWhy?",
+        "--MODEL mini --effort high\tWhy?",
+    ],
 )
 def test_model_and_effort_options_before_the_question(text: str) -> None:
     args = parse_reason(text)
@@ -23,6 +29,20 @@ def test_model_and_effort_options_before_the_question(text: str) -> None:
 
 def test_options_inside_the_question_are_part_of_it() -> None:
     assert parse_reason("what does --model do?").question == "what does --model do?"
+
+
+@pytest.mark.parametrize(
+    "text", ["-1 times -1?", "-m is not an option", "--- a rule?", "-- -1 times -1?"]
+)
+def test_text_starting_with_a_dash_is_the_question(text: str) -> None:
+    args = parse_reason(text)
+    assert args.model is None and args.effort is None
+    assert args.question == text.removeprefix("-- ")
+
+
+def test_the_question_keeps_its_own_lines_after_the_options() -> None:
+    args = parse_reason("--model mini\nline one\n  line two")
+    assert (args.model, args.question) == ("mini", "line one\n  line two")
 
 
 def test_double_dash_ends_options() -> None:
@@ -60,6 +80,20 @@ def test_quota_grammar() -> None:
         "user ann",
         "grant 99999999",
         "show extra",
+        # Only ASCII digits: "²" passes str.isdigit() and "١٢" passes int().
+        "set mini ²",
+        "set ² mini",
+        "grant ³",
+        "grant ³ mini",
+        "user U5 ⁵",
+        "set mini ١٢",
+        # Only real user references get a cap.
+        "user <!channel> 3",
+        "user @ 3",
+        "user @here 3",
+        "user <@&123> 3",
+        "user <#C123|general> 3",
+        f"user {'U' * 5000} 3",
     ],
 )
 def test_quota_mistakes_give_usage(text: str) -> None:
