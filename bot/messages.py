@@ -10,12 +10,14 @@ from datetime import datetime
 
 from bot.domain import AuditEntry, ModelUsage, TeamUsage, Usage
 from bot.errors import (
+    AnswerBrokeOff,
     AnswerCutOff,
     BotError,
     ContextTooLong,
     InputRejected,
     ModelAuthError,
     ModelBadRequest,
+    ModelDeadlineExceeded,
     ModelError,
     ModelOutOfCredit,
     ModelRateLimited,
@@ -88,7 +90,11 @@ def quota_exhausted(exc: QuotaExhausted, now: datetime) -> str:
     return text
 
 
+# Subclasses come before their parents: the first match is the sentence.
 _MODEL_ERRORS: dict[type[ModelError], str] = {
+    ModelDeadlineExceeded: "The model had not finished after the longest time a question "
+    "may take, so we stopped waiting. Try a narrower question or `--effort low`.",
+    AnswerBrokeOff: "The model's answer broke off before it was finished, so it was not delivered.",
     ModelTimeout: "The model took too long to answer and the request timed out.",
     ModelRateLimited: "The model provider is rate limiting us right now.",
     ModelOutOfCredit: "The model provider says our account is out of credit; an admin "
