@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.domain import AuditEntry, ModelUsage, TeamUsage, Usage
+from bot.domain import AuditEntry, Effort, ModelUsage, TeamUsage, Usage
 from bot.errors import (
     AnswerBrokeOff,
     AnswerCutOff,
@@ -152,6 +152,7 @@ def footer(
     usage: Usage,
     remaining: int | None,
     truncated: bool,
+    note: str | None = None,
 ) -> str:
     parts = [model, duration(elapsed_s)]
     if usage.total_tokens:
@@ -162,9 +163,19 @@ def footer(
     if remaining is not None:
         parts.append(f"{remaining} left this week")
     text = " · ".join(parts)
+    if note:
+        text = f"{note} {text}"
     if truncated:
         text = "✂️ The answer hit the model's length limit and is cut off. " + text
     return text
+
+
+def effort_ignored(model: str, effort: Effort, efforts: Sequence[Effort]) -> str:
+    """Why an answer came without the ``--effort`` that was asked for."""
+    if not efforts:
+        return f"ℹ️ `{model}` takes no `--effort`, so it answered without `{effort}`."
+    taken = " or ".join(f"`{e}`" for e in efforts)
+    return f"ℹ️ `{model}` takes `--effort` {taken} only, so it answered without `{effort}`."
 
 
 def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:

@@ -179,7 +179,7 @@ class OpenAIClient:
         if spec.max_completion_tokens:
             payload["max_completion_tokens"] = spec.max_completion_tokens
         effort = call.effort or spec.reasoning_effort
-        if effort:
+        if effort and effort in spec.efforts:  # else the provider answers 400
             payload["reasoning_effort"] = effort.value
         if spec.streaming:
             payload["stream"] = True
@@ -230,9 +230,10 @@ class OpenAIClient:
             except ModelError as exc:
                 delay = self._retry_delay(exc, attempt, emitted)
                 when = scope.when()
-                if when is not None and delay is not None:
+                if delay is not None and isinstance(exc, ModelRateLimited) and when is not None:
                     if delay >= when - asyncio.get_running_loop().time():
-                        delay = None  # the deadline would pass while waiting: say why now
+                        # The server's own delay outlasts the deadline: say why now.
+                        delay = None
                 if delay is None:
                     raise
                 log.info("model call failed (%s); retry %d in %.1f s", exc, attempt, delay)
@@ -257,25 +258,7 @@ class OpenAIClient:
             raise ModelUnavailable(f"connection failed ({type(exc).__name__})") from exc
         if response.status_code >= 400:
             raise error_for(response.status_code, _json(response.text), response.headers)
-        try:
-            body = model_wire.loads(response.text)
-            if isinstance(body, dict) and body.get("error"):
-                raise error_for(500, body, response.headers)
-            completion = model_wire.completion(body)
-        except MalformedAnswer as exc:
-            raise ModelUnavailable(f"malformed answer from the provider ({exc})") from exc
-        choice = completion.choices[0]
-        message = choice.message or model_wire.Message()
-        splitter = ThinkSplitter()
-        splitter.feed(message.content or "")
-        answer, thought = splitter.finish()
-        return _reply(
-            answer,
-            "\n".join(p for p in (message.thought, thought) if p),
-            completion.usage,
-            choice.finish_reason,
-            completion.model or "",
-        )
+        return _completion(response.text, response.headers)
 
     async def _stream(
         self,
@@ -296,6 +279,10 @@ class OpenAIClient:
                 if resp.status_code >= 400:
                     await resp.aread()
                     raise error_for(resp.status_code, _json(resp.text), resp.headers)
+                if "json" in resp.headers.get("content-type", ""):
+                    # A server that ignores stream=true answers with one JSON body.
+                    await resp.aread()
+                    return _completion(resp.text, resp.headers)
                 async for data in sse_data(resp.aiter_lines()):
                     if data.strip() == "[DONE]":
                         done = True
@@ -325,6 +312,28 @@ class OpenAIClient:
             raise AnswerBrokeOff("the stream ended before the model finished its answer")
         answer, thought = splitter.finish()
         return _reply(answer, "".join(reasoning) + thought, usage, finish, model)
+
+
+def _completion(text: str, headers: Mapping[str, str]) -> ModelReply:
+    try:
+        body = model_wire.loads(text)
+        if isinstance(body, dict) and body.get("error"):
+            raise error_for(500, body, headers)
+        completion = model_wire.completion(body)
+    except MalformedAnswer as exc:
+        raise ModelUnavailable(f"malformed answer from the provider ({exc})") from exc
+    choice = completion.choices[0]
+    message = choice.message or model_wire.Message()
+    splitter = ThinkSplitter()
+    splitter.feed(message.content or "")
+    answer, thought = splitter.finish()
+    return _reply(
+        answer,
+        "\n".join(p for p in (message.thought, thought) if p),
+        completion.usage,
+        choice.finish_reason,
+        completion.model or "",
+    )
 
 
 def _chunk(data: str) -> model_wire.Chunk:

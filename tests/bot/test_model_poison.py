@@ -159,6 +159,16 @@ async def test_odd_descriptions_do_not_spoil_a_usable_answer(
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (3, 5)
 
 
+async def test_json_answer_to_a_stream_request_is_read_as_json(
+    fake: FakeOpenAI, client: OpenAIClient
+) -> None:
+    fake.raw(json.dumps(completion(choices=[ANSWER])))
+    assert (await client.complete(call(SSE))).text == "Four."
+    fake.raw('{"choices": [null]}')
+    with pytest.raises(ModelUnavailable):
+        await client.complete(call(SSE))
+
+
 async def test_stream_that_ends_without_finish_or_done_broke_off(
     fake: FakeOpenAI, client: OpenAIClient
 ) -> None:
@@ -198,11 +208,16 @@ async def test_keepalives_forever_end_at_the_deadline(fake: FakeOpenAI) -> None:
 
 
 async def test_deadline_counts_across_retries(fake: FakeOpenAI) -> None:
-    # Each attempt hangs for less than the read timeout, so only a total deadline stops
-    # the retries (which sleep for real here).
-    fake.hang(0.3, times=50)
+    # Each attempt hangs for less than the read timeout, and there are retries to
+    # spare: only a total deadline stops them.
+    fake.hang(0.4, times=50)
     client = OpenAIClient(
-        base_url=fake.base_url, api_key=None, deadline=1.0, read_timeout=60, max_retries=10
+        base_url=fake.base_url,
+        api_key=None,
+        deadline=1.0,
+        read_timeout=60,
+        max_retries=10,
+        sleep=Sleeps(),
     )
     try:
         async with asyncio.timeout(GENEROUS_S):
