@@ -4,6 +4,7 @@ refuses. Read like a chat transcript: what the asker sees, and what they are cha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec, Settings, load_settings
 from bot.domain import AskRequest, Effort, QuotaCommand
+from bot.errors import ConfigError
 from bot.ports import FailureKind, Progress
 from bot.service import AskOutcome
 from tests.dbutil import BACKENDS, fresh_database
@@ -20,6 +22,7 @@ from tests.fakes.openai_server import FakeOpenAI
 
 TEAM = "test:T1"
 DEADLINE_S = 1.0
+GENEROUS_S = 60.0  # bounds a hung test on a loaded machine; never a timing assertion
 
 
 @dataclass
@@ -48,7 +51,8 @@ class Chat:
         self.n += 1
         t = Transcript()
         request = AskRequest("test", TEAM, "C1", f"th-{self.n}", "ann", text, f"k{self.n}")
-        return await self.rt.service.ask(request, t), t
+        async with asyncio.timeout(GENEROUS_S):
+            return await self.rt.service.ask(request, t), t
 
     async def left(self) -> str:
         return (await self.rt.service.quota(QuotaCommand("test", TEAM, "ann", ""))).text
@@ -142,3 +146,12 @@ async def test_poison_answer_is_explained_and_refunded(chat: Chat) -> None:
     assert outcome is AskOutcome.FAILED
     assert "unavailable" in t.failures[0][0] and "not counted" in t.failures[0][0]
     assert "`o1`: 3 of 3 left" in await chat.left()
+
+
+def test_the_deadline_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).model_deadline_seconds == 900
+    monkeypatch.setenv("MODEL_DEADLINE_SECONDS", "120")
+    assert load_settings(_env_file=None).model_deadline_seconds == 120
+    monkeypatch.setenv("MODEL_DEADLINE_SECONDS", "0")
+    with pytest.raises(ConfigError, match="model_deadline_seconds"):
+        load_settings(_env_file=None)
