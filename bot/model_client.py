@@ -228,24 +228,25 @@ class OpenAIClient:
                     return await self._stream(url, payload, headers, on_text, emitted)
                 return await self._once(url, payload, headers)
             except ModelError as exc:
-                delay = self._retry_delay(exc, attempt, emitted)
                 when = scope.when()
-                if delay is not None and isinstance(exc, ModelRateLimited) and when is not None:
-                    if delay >= when - asyncio.get_running_loop().time():
-                        # The server's own delay outlasts the deadline: say why now.
-                        delay = None
+                left = None if when is None else when - asyncio.get_running_loop().time()
+                delay = self._retry_delay(exc, attempt, emitted, left=left)
                 if delay is None:
                     raise
                 log.info("model call failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 await self._sleep(delay)
 
-    def _retry_delay(self, exc: ModelError, attempt: int, emitted: _Emitted) -> float | None:
+    def _retry_delay(
+        self, exc: ModelError, attempt: int, emitted: _Emitted, *, left: float | None = None
+    ) -> float | None:
         if not exc.retryable or attempt > self._max_retries or emitted.any:
             # Text already shown to the user cannot be taken back by a fresh attempt.
             return None
         hint = exc.retry_after if isinstance(exc, ModelRateLimited) else None
         if hint is not None:
-            return hint if hint <= MAX_RETRY_AFTER_S else None
+            # A server delay past the deadline: report the real reason now, not a timeout.
+            too_long = hint > MAX_RETRY_AFTER_S or (left is not None and hint >= left)
+            return None if too_long else hint
         backoff = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
         return backoff * random.uniform(0.75, 1.0)
 
@@ -272,6 +273,7 @@ class OpenAIClient:
         reasoning: list[str] = []
         usage: WireUsage | None = None
         finish: str | None = None
+        refused = False
         done = False
         model = ""
         try:
@@ -300,6 +302,8 @@ class OpenAIClient:
                             if on_text is not None and splitter.answer != before:
                                 emitted.any = True
                                 await on_text(splitter.answer.lstrip())
+                        if delta.refusal:
+                            refused = True
                         finish = choice.finish_reason or finish
         except httpx.HTTPError as exc:
             if timed_out(exc):
@@ -311,6 +315,8 @@ class OpenAIClient:
             # up, a server crashed after flushing), and it must not be sold as whole.
             raise AnswerBrokeOff("the stream ended before the model finished its answer")
         answer, thought = splitter.finish()
+        if refused and not answer:
+            raise ModelRefused("the model refused (structured refusal)")
         return _reply(answer, "".join(reasoning) + thought, usage, finish, model)
 
 
@@ -327,6 +333,8 @@ def _completion(text: str, headers: Mapping[str, str]) -> ModelReply:
     splitter = ThinkSplitter()
     splitter.feed(message.content or "")
     answer, thought = splitter.finish()
+    if message.refusal and not answer:
+        raise ModelRefused("the model refused (structured refusal)")
     return _reply(
         answer,
         "\n".join(p for p in (message.thought, thought) if p),

@@ -75,6 +75,8 @@ class Message(_Wire):
     # DeepSeek and vLLM name it reasoning_content, OpenRouter and Ollama reasoning.
     reasoning_content: Note = None
     reasoning: Note = None
+    # OpenAI's structured refusal: content stays null and this says why.
+    refusal: Note = None
 
     @property
     def thought(self) -> str:

@@ -16,6 +16,7 @@ from bot.errors import (
     AnswerBrokeOff,
     ModelDeadlineExceeded,
     ModelRateLimited,
+    ModelRefused,
     ModelUnavailable,
 )
 from bot.model_client import OpenAIClient
@@ -157,6 +158,27 @@ async def test_odd_descriptions_do_not_spoil_a_usable_answer(
     reply = await client.complete(call(JSON))
     assert (reply.text, reply.reasoning, reply.model) == ("Four.", "", "")
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (3, 5)
+
+
+async def test_structured_refusal_is_a_refusal_not_an_outage(
+    fake: FakeOpenAI, client: OpenAIClient
+) -> None:
+    why = "I'm sorry, I can't help with that."
+    fake.raw(
+        json.dumps(
+            completion(
+                choices=[{"message": {"content": None, "refusal": why}, "finish_reason": "stop"}]
+            )
+        )
+    )
+    with pytest.raises(ModelRefused):
+        await client.complete(call(JSON))
+    fake.events(
+        chunk(choices=[{"index": 0, "delta": {"content": None, "refusal": why}}]),
+        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+    )
+    with pytest.raises(ModelRefused):
+        await client.complete(call(SSE))
 
 
 async def test_json_answer_to_a_stream_request_is_read_as_json(
