@@ -51,6 +51,7 @@ async def build_runtime(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         read_timeout=settings.openai_read_timeout,
         max_retries=settings.openai_max_retries,
+        deadline=settings.model_deadline_seconds,
         key_for=lambda spec: api_key_for(spec, settings),
     )
     try:

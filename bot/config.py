@@ -5,9 +5,10 @@ catalogue and quota policy from a TOML file. Invalid configuration raises one
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -27,6 +28,10 @@ from bot.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("reasonbot.toml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+ALL_EFFORTS = (Effort.LOW, Effort.MEDIUM, Effort.HIGH)
+# OpenAI's first reasoning models (and their dated snapshots) take neither
+# reasoning_effort nor a developer/system message: the provider answers 400.
+NO_EFFORT_NO_ROLES = re.compile(r"^o1-(mini|preview)(-|$)")
 
 
 class ModelSpec(BaseModel):
@@ -40,14 +45,36 @@ class ModelSpec(BaseModel):
     weekly_limit: int = Field(ge=0, description="messages per team per week")
     per_user_limit: int | None = Field(default=None, ge=0)
     reasoning_effort: Effort | None = None
+    # The `--effort` values this model takes; empty when effort cannot be set. Left
+    # out, it follows the model id: none for o1-mini/o1-preview, else all three.
+    efforts: tuple[Effort, ...] = ALL_EFFORTS
     max_completion_tokens: int | None = Field(default=None, ge=1)
     # How instructions reach the model: o1-class models take "developer", older
     # reasoning models (o1-mini, some R1 servers) take none, so they are folded into
-    # the first user message.
+    # the first user message. Left out, it follows the model id like `efforts`.
     instructions_role: Literal["developer", "system", "user"] = "developer"
     streaming: bool = True
     base_url: str | None = None
     api_key_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_limits(cls, data: Any) -> Any:
+        # A catalogue written before `efforts` existed (or by someone who does not know
+        # o1-mini's limits) must still not send what the provider refuses.
+        if isinstance(data, dict) and NO_EFFORT_NO_ROLES.match(str(data.get("id", ""))):
+            data = {"efforts": (), "instructions_role": "user", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _default_effort_is_taken(self) -> ModelSpec:
+        if self.reasoning_effort is not None and self.reasoning_effort not in self.efforts:
+            taken = ", ".join(self.efforts) or "none"
+            raise ValueError(
+                f"reasoning_effort {self.reasoning_effort.value!r} is not one of the "
+                f"efforts this model takes ({taken})"
+            )
+        return self
 
     @property
     def name(self) -> str:
@@ -90,7 +117,12 @@ def _default_models() -> list[ModelSpec]:
     return [
         ModelSpec(alias="o1", id="o1", label="o1", weekly_limit=30),
         ModelSpec(
-            alias="mini", id="o1-mini", label="o1-mini", weekly_limit=50, instructions_role="user"
+            alias="mini",
+            id="o1-mini",
+            label="o1-mini",
+            weekly_limit=50,
+            efforts=(),
+            instructions_role="user",
         ),
     ]
 
@@ -150,6 +182,9 @@ class Settings(BaseSettings):
     openai_base_url: str = "https://api.openai.com/v1"
     openai_read_timeout: float = Field(default=600.0, gt=0)
     openai_max_retries: int = Field(default=3, ge=0, le=10)
+    # The longest one question may wait for its model, retries included: a provider
+    # that only sends keep-alives, or nothing, is given up on after this (and refunded).
+    model_deadline_seconds: float = Field(default=900.0, gt=0)
     database_url: str = "sqlite+aiosqlite:///reasonbot.db"
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

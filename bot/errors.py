@@ -8,6 +8,7 @@
     ├── QuotaExhausted        the team (or the user) has no messages left this week
     ├── ModelError            the provider failed; the reservation is refunded
     │   ├── ModelTimeout
+    │   │   └── ModelDeadlineExceeded   the whole call, retries included, ran too long
     │   ├── ModelRateLimited
     │   ├── ModelOutOfCredit
     │   ├── ContextTooLong
@@ -16,6 +17,7 @@
     │   ├── ModelBadRequest
     │   ├── AnswerCutOff      the token budget ran out before any answer
     │   └── ModelUnavailable
+    │       └── AnswerBrokeOff  the stream ended before the answer was finished
     ├── PlatformError         Slack/Discord refused or failed a call
     ├── StorageError          the database failed
     └── ConfigError           invalid configuration (exit code 2 before connecting)
@@ -88,6 +90,17 @@ class ModelTimeout(ModelError):
     retryable = True
 
 
+class ModelDeadlineExceeded(ModelTimeout):
+    """The overall deadline of one model call passed; another attempt would start the
+    same wait over, so it is not retried."""
+
+    retryable = False
+
+    def __init__(self, message: str = "", *, deadline_s: float, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.deadline_s = deadline_s
+
+
 class ModelRateLimited(ModelError):
     retryable = True
 
@@ -122,6 +135,11 @@ class AnswerCutOff(ModelError):
 
 class ModelUnavailable(ModelError):
     retryable = True
+
+
+class AnswerBrokeOff(ModelUnavailable):
+    """A stream ended cleanly but with neither a ``finish_reason`` nor ``[DONE]``: what
+    arrived is only part of the answer."""
 
 
 class PlatformError(BotError):

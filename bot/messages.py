@@ -8,14 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.domain import AuditEntry, ModelUsage, TeamUsage, Usage
+from bot.domain import AuditEntry, Effort, ModelUsage, TeamUsage, Usage
 from bot.errors import (
+    AnswerBrokeOff,
     AnswerCutOff,
     BotError,
     ContextTooLong,
     InputRejected,
     ModelAuthError,
     ModelBadRequest,
+    ModelDeadlineExceeded,
     ModelError,
     ModelOutOfCredit,
     ModelRateLimited,
@@ -88,7 +90,11 @@ def quota_exhausted(exc: QuotaExhausted, now: datetime) -> str:
     return text
 
 
+# Subclasses come before their parents: the first match is the sentence.
 _MODEL_ERRORS: dict[type[ModelError], str] = {
+    ModelDeadlineExceeded: "The model had not finished after the longest time a question "
+    "may take, so we stopped waiting. Try a narrower question or `--effort low`.",
+    AnswerBrokeOff: "The model's answer broke off before it was finished, so it was not delivered.",
     ModelTimeout: "The model took too long to answer and the request timed out.",
     ModelRateLimited: "The model provider is rate limiting us right now.",
     ModelOutOfCredit: "The model provider says our account is out of credit; an admin "
@@ -146,6 +152,7 @@ def footer(
     usage: Usage,
     remaining: int | None,
     truncated: bool,
+    note: str | None = None,
 ) -> str:
     parts = [model, duration(elapsed_s)]
     if usage.total_tokens:
@@ -156,9 +163,19 @@ def footer(
     if remaining is not None:
         parts.append(f"{remaining} left this week")
     text = " · ".join(parts)
+    if note:
+        text = f"{note} {text}"
     if truncated:
         text = "✂️ The answer hit the model's length limit and is cut off. " + text
     return text
+
+
+def effort_ignored(model: str, effort: Effort, efforts: Sequence[Effort]) -> str:
+    """Why an answer came without the ``--effort`` that was asked for."""
+    if not efforts:
+        return f"ℹ️ `{model}` takes no `--effort`, so it answered without `{effort}`."
+    taken = " or ".join(f"`{e}`" for e in efforts)
+    return f"ℹ️ `{model}` takes `--effort` {taken} only, so it answered without `{effort}`."
 
 
 def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:

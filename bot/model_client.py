@@ -4,7 +4,10 @@ Azure, DeepSeek, vLLM, Ollama, llama.cpp), over one shared httpx connection pool
 Errors are decided on the body's ``error.code``/``error.type`` as well as the status:
 a 429 may be a rate limit (retry after the server's delay) or an empty account
 (``insufficient_quota``: retrying cannot help). Every foreign error is translated here,
-once, into a `bot.errors.ModelError`.
+once, into a `bot.errors.ModelError`: a body of an unexpected shape
+(`bot.model_wire`) is `ModelUnavailable`, a stream that stops without saying it is
+done is `AnswerBrokeOff`, and a call that is not finished within its overall deadline
+(retries and keep-alive trickles included) is `ModelDeadlineExceeded`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from typing import Any
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
+from bot import model_wire
 from bot.config import ModelSpec
 from bot.domain import ModelReply, Role, Usage
 from bot.errors import (
+    AnswerBrokeOff,
     AnswerCutOff,
     ContextTooLong,
     ModelAuthError,
     ModelBadRequest,
+    ModelDeadlineExceeded,
     ModelError,
     ModelOutOfCredit,
     ModelRateLimited,
@@ -35,6 +41,7 @@ from bot.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
+from bot.model_wire import MalformedAnswer, WireUsage
 from bot.ports import ModelCall, ProgressCallback
 from bot.sse import ThinkSplitter, sse_data
 
@@ -43,6 +50,9 @@ log = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is treated as unavailable now
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 8.0
+# A reasoning call at high effort can think for many minutes, but a provider that
+# sends only keep-alives, or nothing, must not hold a question (and its quota) for ever.
+DEFAULT_DEADLINE_S = 900.0
 OUT_OF_CREDIT = frozenset(
     {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
 )
@@ -125,6 +135,7 @@ class OpenAIClient:
         read_timeout: float = 600.0,
         connect_timeout: float = 10.0,
         max_retries: int = 3,
+        deadline: float = DEFAULT_DEADLINE_S,
         client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
         key_for: Callable[[ModelSpec], str | None] | None = None,
@@ -133,6 +144,7 @@ class OpenAIClient:
         self._api_key = api_key
         self._key_for = key_for
         self._max_retries = max_retries
+        self._deadline = deadline
         self._sleep = sleep
         self._own_client = client is None
         # Reasoning calls are long and many run at once: a large pool, and a read
@@ -167,7 +179,7 @@ class OpenAIClient:
         if spec.max_completion_tokens:
             payload["max_completion_tokens"] = spec.max_completion_tokens
         effort = call.effort or spec.reasoning_effort
-        if effort:
+        if effort and effort in spec.efforts:  # else the provider answers 400
             payload["reasoning_effort"] = effort.value
         if spec.streaming:
             payload["stream"] = True
@@ -187,6 +199,26 @@ class OpenAIClient:
         url = (call.spec.base_url or self._base_url).rstrip("/") + "/chat/completions"
         payload = self._payload(call)
         headers = self._headers(call.spec)
+        scope = asyncio.timeout(self._deadline)
+        try:
+            async with scope:
+                return await self._attempts(url, payload, headers, call, on_text, scope)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise ModelDeadlineExceeded(
+                f"no complete answer within {self._deadline:g} s", deadline_s=self._deadline
+            ) from exc
+
+    async def _attempts(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        call: ModelCall,
+        on_text: ProgressCallback | None,
+        scope: asyncio.Timeout,
+    ) -> ModelReply:
         attempt = 0
         while True:
             attempt += 1
@@ -196,19 +228,25 @@ class OpenAIClient:
                     return await self._stream(url, payload, headers, on_text, emitted)
                 return await self._once(url, payload, headers)
             except ModelError as exc:
-                delay = self._retry_delay(exc, attempt, emitted)
+                when = scope.when()
+                left = None if when is None else when - asyncio.get_running_loop().time()
+                delay = self._retry_delay(exc, attempt, emitted, left=left)
                 if delay is None:
                     raise
                 log.info("model call failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 await self._sleep(delay)
 
-    def _retry_delay(self, exc: ModelError, attempt: int, emitted: _Emitted) -> float | None:
+    def _retry_delay(
+        self, exc: ModelError, attempt: int, emitted: _Emitted, *, left: float | None = None
+    ) -> float | None:
         if not exc.retryable or attempt > self._max_retries or emitted.any:
             # Text already shown to the user cannot be taken back by a fresh attempt.
             return None
         hint = exc.retry_after if isinstance(exc, ModelRateLimited) else None
         if hint is not None:
-            return hint if hint <= MAX_RETRY_AFTER_S else None
+            # A server delay past the deadline: report the real reason now, not a timeout.
+            too_long = hint > MAX_RETRY_AFTER_S or (left is not None and hint >= left)
+            return None if too_long else hint
         backoff = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
         return backoff * random.uniform(0.75, 1.0)
 
@@ -219,26 +257,9 @@ class OpenAIClient:
             if timed_out(exc):
                 raise ModelTimeout(f"no answer in time ({type(exc).__name__})") from exc
             raise ModelUnavailable(f"connection failed ({type(exc).__name__})") from exc
-        body = _json(response.text)
         if response.status_code >= 400:
-            raise error_for(response.status_code, body, response.headers)
-        if not isinstance(body, dict) or not body.get("choices"):
-            if isinstance(body, dict) and body.get("error"):
-                raise error_for(500, body, response.headers)
-            raise ModelUnavailable("malformed response from the provider")
-        choice = body["choices"][0]
-        message = choice.get("message") or {}
-        splitter = ThinkSplitter()
-        splitter.feed(message.get("content") or "")
-        answer, thought = splitter.finish()
-        reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-        return _reply(
-            answer,
-            "\n".join(p for p in (reasoning, thought) if p),
-            body.get("usage"),
-            choice.get("finish_reason"),
-            body.get("model", ""),
-        )
+            raise error_for(response.status_code, _json(response.text), response.headers)
+        return _completion(response.text, response.headers)
 
     async def _stream(
         self,
@@ -250,44 +271,87 @@ class OpenAIClient:
     ) -> ModelReply:
         splitter = ThinkSplitter()
         reasoning: list[str] = []
-        usage: Any = None
+        usage: WireUsage | None = None
         finish: str | None = None
+        refused = False
+        done = False
         model = ""
         try:
             async with self._client.stream("POST", url, json=payload, headers=headers) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
                     raise error_for(resp.status_code, _json(resp.text), resp.headers)
+                if "json" in resp.headers.get("content-type", ""):
+                    # A server that ignores stream=true answers with one JSON body.
+                    await resp.aread()
+                    return _completion(resp.text, resp.headers)
                 async for data in sse_data(resp.aiter_lines()):
                     if data.strip() == "[DONE]":
+                        done = True
                         break
-                    chunk = _json(data)
-                    if not isinstance(chunk, dict):
-                        raise ModelUnavailable("malformed chunk in the model's stream")
-                    if chunk.get("error"):
-                        raise error_for(500, chunk, {})
-                    model = chunk.get("model") or model
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        piece = delta.get("reasoning_content") or delta.get("reasoning")
-                        if piece:
-                            reasoning.append(piece)
-                        if delta.get("content"):
+                    chunk = _chunk(data)
+                    model = chunk.model or model
+                    usage = chunk.usage or usage
+                    for choice in chunk.choices:
+                        delta = choice.delta or model_wire.Message()
+                        if delta.thought:
+                            reasoning.append(delta.thought)
+                        if delta.content:
                             before = splitter.answer
-                            splitter.feed(delta["content"])
+                            splitter.feed(delta.content)
                             if on_text is not None and splitter.answer != before:
                                 emitted.any = True
                                 await on_text(splitter.answer.lstrip())
-                        finish = choice.get("finish_reason") or finish
+                        if delta.refusal:
+                            refused = True
+                        finish = choice.finish_reason or finish
         except httpx.HTTPError as exc:
             if timed_out(exc):
                 raise ModelTimeout(f"the stream stalled ({type(exc).__name__})") from exc
             raise ModelUnavailable(f"the stream broke ({type(exc).__name__})") from exc
+        if not done and finish is None:
+            # A clean end of the response is not the end of the answer: without
+            # finish_reason or [DONE] what arrived may stop mid-sentence (a proxy gave
+            # up, a server crashed after flushing), and it must not be sold as whole.
+            raise AnswerBrokeOff("the stream ended before the model finished its answer")
         answer, thought = splitter.finish()
-        if finish is None and not answer:
-            raise ModelUnavailable("the stream ended without an answer")
+        if refused and not answer:
+            raise ModelRefused("the model refused (structured refusal)")
         return _reply(answer, "".join(reasoning) + thought, usage, finish, model)
+
+
+def _completion(text: str, headers: Mapping[str, str]) -> ModelReply:
+    try:
+        body = model_wire.loads(text)
+        if isinstance(body, dict) and body.get("error"):
+            raise error_for(500, body, headers)
+        completion = model_wire.completion(body)
+    except MalformedAnswer as exc:
+        raise ModelUnavailable(f"malformed answer from the provider ({exc})") from exc
+    choice = completion.choices[0]
+    message = choice.message or model_wire.Message()
+    splitter = ThinkSplitter()
+    splitter.feed(message.content or "")
+    answer, thought = splitter.finish()
+    if message.refusal and not answer:
+        raise ModelRefused("the model refused (structured refusal)")
+    return _reply(
+        answer,
+        "\n".join(p for p in (message.thought, thought) if p),
+        completion.usage,
+        choice.finish_reason,
+        completion.model or "",
+    )
+
+
+def _chunk(data: str) -> model_wire.Chunk:
+    try:
+        body = model_wire.loads(data)
+        if isinstance(body, dict) and body.get("error"):
+            raise error_for(500, body, {})
+        return model_wire.chunk(body)
+    except MalformedAnswer as exc:
+        raise ModelUnavailable(f"malformed chunk in the model's stream ({exc})") from exc
 
 
 def timed_out(exc: httpx.HTTPError) -> bool:
@@ -308,29 +372,26 @@ class _Emitted:
 
 
 def _json(text: str) -> Any:
+    """An error body, if it is JSON (what error_for reads defends itself)."""
     try:
         return json.loads(text)
     except ValueError:
         return None
 
 
-def _reply(answer: str, reasoning: str, usage: Any, finish: str | None, model: str) -> ModelReply:
+def _reply(
+    answer: str, reasoning: str, usage: WireUsage | None, finish: str | None, model: str
+) -> ModelReply:
     if not answer:
         if finish == "content_filter":
             raise ModelRefused("the provider filtered the answer")
         if finish == "length":
             raise AnswerCutOff("the model used all its tokens reasoning and gave no answer")
         raise ModelUnavailable("the model returned an empty answer")
-    u = usage if isinstance(usage, dict) else {}
-    details = u.get("completion_tokens_details") or {}
     return ModelReply(
         text=answer,
         reasoning=reasoning,
-        usage=Usage(
-            prompt_tokens=int(u.get("prompt_tokens") or 0),
-            completion_tokens=int(u.get("completion_tokens") or 0),
-            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
-        ),
+        usage=usage.to_usage() if usage is not None else Usage(),
         finish_reason=finish,
         model=model,
     )

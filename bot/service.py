@@ -76,6 +76,8 @@ class Prepared:
     question: str
     spec: ModelSpec
     effort: Effort | None
+    # Asked for but not taken by the model: answered without it, and the footer says so.
+    ignored_effort: Effort | None = None
 
 
 class AskService:
@@ -123,7 +125,11 @@ class AskService:
         limit = self.catalogue.max_prompt_chars
         if len(question) > limit:
             raise InputRejected(messages.too_long(len(question), limit))
-        return Prepared(request, question, spec, request.effort or args.effort)
+        effort = request.effort or args.effort
+        if effort is not None and effort not in spec.efforts:
+            # Sending it would only earn the provider's 400; the question is still good.
+            return Prepared(request, question, spec, None, ignored_effort=effort)
+        return Prepared(request, question, spec, effort)
 
     def error_text(self, exc: BotError) -> str:
         return messages.error_text(exc, now=self._clock())
@@ -262,12 +268,16 @@ class AskService:
                 if remaining is None:  # a resumed request: its reservation is older
                     remaining = await self.quotas.remaining(request.team, spec, window)
                 answer = neutralise_mentions(reply.text)
+                ignored = prepared.ignored_effort
                 footer = messages.footer(
                     model=spec.alias,
                     elapsed_s=self._monotonic() - started,
                     usage=reply.usage,
                     remaining=remaining,
                     truncated=reply.truncated,
+                    note=None
+                    if ignored is None
+                    else messages.effort_ignored(spec.alias, ignored, spec.efforts),
                 )
                 if checkpoint is not None:
                     await checkpoint.save_answer(answer, footer)

@@ -142,10 +142,9 @@ async def test_other_threads_do_not_share_history(chat: Chat) -> None:
 
 
 async def test_model_option_picks_the_model_and_its_quota(chat: Chat) -> None:
-    outcome, t = await chat.ask("--model mini --effort high hi")
+    outcome, t = await chat.ask("--model mini hi")
     assert outcome is AskOutcome.ANSWERED
-    body = chat.fake.requests[-1].body
-    assert body["model"] == "o1-mini" and body["reasoning_effort"] == "high"
+    assert chat.fake.requests[-1].body["model"] == "o1-mini"
     assert "4 left this week" in t.answers[0][1]
 
 

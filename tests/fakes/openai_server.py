@@ -5,8 +5,14 @@ Chat Completions as JSON or SSE (``data: {...}`` chunks, a usage chunk with empt
 (``{"error": {"message", "type", "param", "code"}}``) with ``retry-after`` /
 ``retry-after-ms`` headers, hangs, resets mid-stream and malformed bodies.
 
+Like OpenAI it refuses, before anything else, what a model family does not take
+(`refusal`): ``max_tokens`` or a ``temperature`` other than 1 for o-series models, and
+``reasoning_effort`` or a system/developer message for o1-mini and o1-preview.
+
 By default it answers ``You asked: <last user message>`` at once; tests script other
-behaviours in order with `reply`, `fail`, `hang`, `reset_mid_stream`, `malformed`.
+behaviours in order with `reply`, `fail`, `hang`, `reset_mid_stream`, `malformed`,
+`raw` (any body), `events` (any SSE data lines), `cut_off` (a stream that ends cleanly
+without ``finish_reason`` or ``[DONE]``) and `trickle` (keep-alives and nothing else).
 
     python -m tests.fakes.openai_server --port 8099 --latency 5   # for demos and benches
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections import deque
@@ -53,6 +60,54 @@ ERRORS: dict[str, tuple[str, str | None]] = {
 }
 
 
+# o1-mini and o1-preview (and their dated snapshots) launched without developer/system
+# messages or reasoning_effort; every o-series model refuses max_tokens and sampling
+# settings other than the defaults.
+EARLY_O1 = re.compile(r"^o1-(mini|preview)(-|$)")
+O_SERIES = re.compile(r"^o\d")
+
+
+def refusal(body: dict[str, Any]) -> tuple[str, str, str] | None:
+    """What OpenAI answers with a 400 for this request's model family, as
+    (code, param, message), or None when the model takes the request."""
+    model = str(body.get("model") or "")
+    if not O_SERIES.match(model):
+        return None
+    if "max_tokens" in body:
+        return (
+            "unsupported_parameter",
+            "max_tokens",
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return (
+            "unsupported_value",
+            "temperature",
+            f"Unsupported value: 'temperature' does not support {temperature} with this "
+            "model. Only the default (1) value is supported.",
+        )
+    if not EARLY_O1.match(model):
+        return None
+    if "reasoning_effort" in body:
+        return (
+            "unsupported_parameter",
+            "reasoning_effort",
+            "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+        )
+    for i, message in enumerate(body.get("messages") or ()):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            return (
+                "unsupported_value",
+                f"messages[{i}].role",
+                f"Unsupported value: 'messages[{i}].role' does not support '{role}' with "
+                "this model.",
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Recorded:
     body: dict[str, Any]
@@ -61,7 +116,7 @@ class Recorded:
 
 @dataclass
 class Behaviour:
-    kind: str  # reply | fail | hang | reset | malformed
+    kind: str  # reply | fail | hang | reset | malformed | raw | events | cutoff | trickle
     text: str | None = None
     reasoning: str | None = None
     think: bool = False
@@ -74,6 +129,10 @@ class Behaviour:
     type: str | None = None
     message: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    events: tuple[str, ...] = ()
+    done: bool = True
+    content_type: str = "application/json"
+    every: float = 0.05
 
 
 class FakeOpenAI:
@@ -172,6 +231,32 @@ class FakeOpenAI:
     def malformed(self, *, times: int = 1) -> None:
         self._push(Behaviour("malformed"), times)
 
+    def raw(
+        self,
+        body: str,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        times: int = 1,
+    ) -> None:
+        """Answer exactly ``body`` (a provider or proxy returning something odd)."""
+        self._push(Behaviour("raw", text=body, status=status, content_type=content_type), times)
+
+    def events(self, *data: str | dict[str, Any], done: bool = True, times: int = 1) -> None:
+        """Stream these SSE ``data:`` payloads verbatim (dicts as JSON), then
+        ``[DONE]`` unless ``done`` is false."""
+        lines = tuple(d if isinstance(d, str) else json.dumps(d) for d in data)
+        self._push(Behaviour("events", events=lines, done=done), times)
+
+    def cut_off(self, text: str = "An answer that stops in the mid", *, times: int = 1) -> None:
+        """Stream ``text`` normally, then end the response cleanly with neither a
+        ``finish_reason`` nor ``[DONE]`` (a proxy or server that gave up)."""
+        self._push(Behaviour("cutoff", text=text), times)
+
+    def trickle(self, seconds: float = 3600.0, *, every: float = 0.05, times: int = 1) -> None:
+        """Open the stream, then send only ``: keep-alive`` comments for ``seconds``."""
+        self._push(Behaviour("trickle", delay=seconds, every=every), times)
+
     # ---- server ------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeOpenAI:
@@ -208,13 +293,15 @@ class FakeOpenAI:
         type_: str | None = None,
         message: str | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        param: str | None = None,
     ) -> web.Response:
         known_type, known_message = ERRORS.get(code or "", ("server_error", None))
         body = {
             "error": {
                 "message": message or known_message or "error",
                 "type": type_ or known_type,
-                "param": None,
+                "param": param,
                 "code": code,
             }
         }
@@ -240,6 +327,10 @@ class FakeOpenAI:
             return self._error(
                 400, None, "invalid_request_error", "Missing required parameter: 'messages'."
             )
+        refused = refusal(body)
+        if refused is not None:
+            code, param, message = refused
+            return self._error(400, code, "invalid_request_error", message, param=param)
         behaviour = self._script.popleft() if self._script else Behaviour("reply")
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -262,6 +353,10 @@ class FakeOpenAI:
                 status=200,
                 content_type="application/json",
             )
+        if b.kind == "raw":
+            return web.Response(text=b.text or "", status=b.status, content_type=b.content_type)
+        if b.kind in ("events", "trickle"):
+            return await self._raw_stream(request, b)
         text = b.text if b.text is not None else self._echo(body)
         delay = self.latency if b.delay is None else b.delay
         if body.get("stream"):
@@ -327,10 +422,30 @@ class FakeOpenAI:
             if self.keepalive_every:
                 await resp.write(b": keep-alive\n\n")
             await send({"content": piece})
+        if b.kind == "cutoff":
+            await resp.write_eof()
+            return resp
         await send({}, finish=b.finish_reason)
         if (body.get("stream_options") or {}).get("include_usage"):
             await send(None, usage=b.usage or self._usage(body, text))
         await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def _raw_stream(self, request: web.Request, b: Behaviour) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        if b.kind == "trickle":
+            until = time.monotonic() + (b.delay or 0.0)
+            while time.monotonic() < until:
+                await resp.write(b": keep-alive\n\n")
+                await asyncio.sleep(b.every)
+        for data in b.events:
+            await resp.write(f"data: {data}\n\n".encode())
+        if b.done:
+            await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
