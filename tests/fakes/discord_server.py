@@ -5,8 +5,10 @@ the bot's token required elsewhere (401), channel messages with Discord's 2,000-
 limit, threads from a message and without one, typing) and a gateway WebSocket (HELLO,
 IDENTIFY → READY + GUILD_CREATE, heartbeats and ACKs, RESUME → RESUMED, dispatches
 pushed by the test). Errors use Discord's body: ``{"message", "code"}`` (e.g. 10062
-Unknown interaction, 40060 already acknowledged, 50035 invalid form body) and 429 with
-``retry_after`` and ``X-RateLimit-*`` headers.
+Unknown interaction, 40060 already acknowledged) and 429 with ``retry_after`` and
+``X-RateLimit-*`` headers. Every route that takes content refuses what Discord refuses
+(`discord_rules`: 2,000 characters, embeds, thread names, enums, flags) with 400 and
+Discord's ``{"code": 50035, "message": "Invalid Form Body", "errors": {...}}``.
 
 Sharding works as on Discord: any number of gateway connections at once, each IDENTIFY
 naming ``"shard": [shard_id, num_shards]`` (none means ``[0, 1]``; an impossible one is
@@ -31,8 +33,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-MESSAGE_LIMIT = 2_000
-THREAD_NAME_MAX = 100
+from tests.fakes import discord_rules as rules
+
 CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
 _ids = itertools.count(1_300_000_000_000_000_000)
 
@@ -45,6 +47,11 @@ def reply(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
         status=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
+
+
+def refused(errors: dict[str, Any]) -> web.Response:
+    """Discord's 400 for a body it refuses."""
+    return reply(rules.invalid_form_body(errors), status=400)
 
 
 def snowflake() -> str:
@@ -137,6 +144,7 @@ class FakeDiscord:
     extra_guilds: list[FakeGuild] = field(default_factory=list)
     recommended_shards: int = 1  # what GET /gateway/bot advises
     calls: list[Call] = field(default_factory=list)
+    refusals: list[Call] = field(default_factory=list)  # the calls answered 400
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
     responded: dict[str, int] = field(default_factory=dict)
@@ -293,7 +301,10 @@ class FakeDiscord:
                         else {}
                     )
                     return reply(err, status=status, headers=headers)
-            return await self._route(request.method, path, body or {})
+            response = await self._route(request.method, path, body or {})
+            if response.status == 400:
+                self.refusals.append(self.calls[-1])
+            return response
         finally:
             async with self._changed:
                 self._changed.notify_all()
@@ -347,6 +358,8 @@ class FakeDiscord:
         if parts[0] == "applications" and parts[-1] == "commands":
             return ok([])
         if parts[0] == "interactions" and parts[-1] == "callback":
+            if errors := rules.callback_errors(body):
+                return refused(errors)
             iid = parts[1]
             if iid not in self.responded:
                 if self.responded.get(iid + ":unknown"):
@@ -405,7 +418,16 @@ class FakeDiscord:
         answers 10008 Unknown Message before there is one)."""
         iid = (parts[2] if len(parts) > 2 else "").removeprefix("tok-")
         if parts[3:4] != ["messages"]:
+            errors = rules.message_errors(body, flags_allowed=rules.INTERACTION_FLAGS)
+            if (err := rules.thread_name_errors(body.get("thread_name"))) is not None:
+                errors["thread_name"] = err
+            if errors:
+                return refused(errors)
             return reply(self._message(self._interaction_channel(iid), body))
+        if method == "PATCH" and (
+            errors := rules.message_errors(body, flags_allowed=rules.EDIT_FLAGS)
+        ):
+            return refused(errors)
         mid = self.originals.get(iid) if parts[4:5] == ["@original"] else parts[4]
         msg = self.messages.get(mid or "")
         if msg is None:
@@ -431,31 +453,15 @@ class FakeDiscord:
         if parts[2:] == ["typing"]:
             return web.Response(status=204)
         if parts[2:] == ["messages"] and method == "POST":
-            if len(body.get("content") or "") > MESSAGE_LIMIT:
-                return ok(
-                    {
-                        "message": "Invalid Form Body",
-                        "code": 50035,
-                        "errors": {
-                            "content": {
-                                "_errors": [
-                                    {
-                                        "code": "BASE_TYPE_MAX_LENGTH",
-                                        "message": "Must be 2000 or fewer in length.",
-                                    }
-                                ]
-                            }
-                        },
-                    },
-                    status=400,
-                )
+            if errors := rules.message_errors(body, flags_allowed=rules.CREATE_FLAGS):
+                return refused(errors)
             return ok(self._message(cid, body))
         if len(parts) == 4 and parts[2] == "messages" and method == "PATCH":
             msg = self.messages.get(parts[3])
             if msg is None:
                 return ok({"message": "Unknown Message", "code": 10008}, status=404)
-            if len(body.get("content") or "") > MESSAGE_LIMIT:
-                return ok({"message": "Invalid Form Body", "code": 50035}, status=400)
+            if errors := rules.message_errors(body, flags_allowed=rules.EDIT_FLAGS):
+                return refused(errors)
             msg.update(
                 {k: v for k, v in body.items() if k in ("content", "embeds")},
                 edited_timestamp=datetime.now(UTC).isoformat(),
@@ -471,9 +477,9 @@ class FakeDiscord:
     async def _new_thread(
         self, parent: str, body: dict[str, Any], *, tid: str | None
     ) -> web.Response:
-        name = body.get("name") or ""
-        if not 1 <= len(name) <= THREAD_NAME_MAX:
-            return reply({"message": "Invalid Form Body", "code": 50035}, status=400)
+        if errors := rules.thread_errors(body, from_message=tid is not None):
+            return refused(errors)
+        name = body["name"]
         kind = 11 if tid else int(body.get("type") or 12)  # no type: private (12)
         thread = self._thread(parent, name, kind=kind, tid=tid)
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
