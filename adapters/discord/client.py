@@ -12,6 +12,7 @@ from discord import app_commands
 
 from adapters.discord import messages as discord_messages
 from adapters.discord import translate
+from adapters.discord.guard import guard_parsers
 from adapters.discord.replier import NO_PINGS, DiscordReplier
 from bot.commands import QuotaVerb
 from bot.config import Catalogue
@@ -50,7 +51,12 @@ class ReasonBotClient(discord.AutoShardedClient):
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
+        # The bot never joins voice: discord.py's start-up warnings that voice needs
+        # PyNaCl and davey only alarm operators.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents, allowed_mentions=NO_PINGS, **options)
+        guard_parsers(self._connection.parsers)
         self.fixed_gateway = fixed_gateway
         self.service = service
         self.dispatcher = dispatcher

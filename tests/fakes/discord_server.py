@@ -157,6 +157,7 @@ class FakeDiscord:
     identified: list[tuple[Any, ...]] = field(default_factory=list)  # each IDENTIFY's shard
     resumes: int = 0
     sessions: list[GatewaySession] = field(default_factory=list)
+    port: int = 0  # 0: any free port; a fixed one lets a test start Discord "later"
     base: str = ""
     gateway: str = ""
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
@@ -210,7 +211,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base = f"http://127.0.0.1:{port}/api/v10"
@@ -675,10 +676,12 @@ class FakeDiscord:
         admin: bool = False,
         channel_id: str | None = None,
         guild: bool = True,
+        drop: tuple[str, ...] = (),
     ) -> str:
         """A user runs an application command in ``channel_id`` (a text channel or
         thread of any guild; default: the default guild's channel); returns the
-        interaction id. `interactions` keeps the payload, so a test can send it again."""
+        interaction id. `interactions` keeps the payload, so a test can send it again.
+        ``drop``: fields left out of the payload (a malformed one)."""
         iid = snowflake()
         cid = channel_id or self.channel_id
         data: dict[str, Any] = {
@@ -706,6 +709,8 @@ class FakeDiscord:
             )
         else:
             data.update(user=user(uid, "dm-user"), channel={"id": cid, "type": 1})
+        for name in drop:
+            data.pop(name, None)
         self.interactions[iid] = data
         await self.dispatch("INTERACTION_CREATE", data)
         return iid
