@@ -159,17 +159,23 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from app.supervise import supervise
+
     async with build_runtime(settings, catalogue) as rt:
         tasks = []
+        # Each platform under its own supervisor: a crash in one (a malformed payload,
+        # the platform unreachable) is logged and retried while the other keeps serving.
         if settings.slack_enabled:
             from adapters.slack.runner import run_slack, slack_replies_only
 
-            job = run_slack(rt, stop=stop) if ingress else slack_replies_only(rt, stop=stop)
+            slack = run_slack if ingress else slack_replies_only
+            job = supervise("slack", lambda: slack(rt, stop=stop), stop=stop)
             tasks.append(asyncio.create_task(job, name="slack"))
         if settings.discord_enabled:
             from adapters.discord.runner import discord_replies_only, run_discord
 
-            job = run_discord(rt, stop=stop) if ingress else discord_replies_only(rt, stop=stop)
+            discord = run_discord if ingress else discord_replies_only
+            job = supervise("discord", lambda: discord(rt, stop=stop), stop=stop)
             tasks.append(asyncio.create_task(job, name="discord"))
         if not (settings.slack_enabled and ingress):
             # Slack's server carries /healthz and /metrics; without it, serve them alone.

@@ -12,7 +12,7 @@ from discord import app_commands
 
 from adapters.discord import messages as discord_messages
 from adapters.discord import translate
-from adapters.discord.guard import guard_parsers
+from adapters.discord.guard import guard_parsers, quiet_retries
 from adapters.discord.replier import NO_PINGS, DiscordReplier
 from bot.commands import QuotaVerb
 from bot.config import Catalogue
@@ -57,6 +57,7 @@ class ReasonBotClient(discord.AutoShardedClient):
         discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents, allowed_mentions=NO_PINGS, **options)
         guard_parsers(self._connection.parsers)
+        quiet_retries()
         self.fixed_gateway = fixed_gateway
         self.service = service
         self.dispatcher = dispatcher

@@ -9,6 +9,7 @@ from pathlib import Path
 import discord
 import pytest
 
+from adapters.discord.guard import quiet_retries
 from tests.adapters.discord.conftest import DiscordHarness, running_discord
 
 
@@ -52,3 +53,21 @@ async def test_start_up_does_not_warn_about_voice_the_bot_never_uses(
         await bot.until(lambda: answered(bot, "hello"))
     lines = [r.getMessage() for r in caplog.records]
     assert not [line for line in lines if "voice will NOT be supported" in line], lines
+
+
+def test_discord_retries_while_it_is_unreachable_log_one_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_retries()
+    caplog.set_level(logging.INFO)
+    refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+    logging.getLogger("discord.shard").error(
+        "Attempting a reconnect for shard ID %s in %.2fs", 0, 1.5, exc_info=refused
+    )
+    logging.getLogger("discord.client").exception("Attempting a reconnect in %.2fs", 2.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Attempting a reconnect for shard ID 0 in 1.50s "
+        "(ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9))",
+        "Attempting a reconnect in 2.00s",
+    ]
+    assert "Traceback" not in caplog.text
