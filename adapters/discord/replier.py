@@ -21,6 +21,9 @@ from bot.ports import FailureKind, Progress
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5  # status edits: well inside Discord's 5 per 5 s per channel
 NO_PINGS = discord.AllowedMentions.none()
+# A mention waiting in the queue gets this reaction rather than a thread: its thread is
+# started only once it is answered, so a refusal never leaves an empty thread behind.
+QUEUED_REACTION = "\N{HOURGLASS WITH FLOWING SAND}"
 
 
 class DiscordRenderer:
@@ -55,6 +58,7 @@ class DiscordReplier(RoutedReplier):
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._client = client
         self._pointed = False  # the interaction's reply no longer says "thinking…"
+        self._reacted = False  # the queued mention carries QUEUED_REACTION
 
     @property
     def thread(self) -> str | None:
@@ -135,7 +139,46 @@ class DiscordReplier(RoutedReplier):
         except discord.HTTPException as exc:
             raise _platform_error(exc, "edit") from exc
 
+    def _unthreaded_mention(self) -> bool:
+        """A mention in a channel whose thread has not been started yet."""
+        return (
+            self.route.get("kind") == "message"
+            and bool(self.route.get("message_id"))
+            and not self.route.get("thread_id")
+        )
+
+    async def _react_queued(self) -> None:
+        if self._reacted:
+            return
+        self._reacted = True
+        channel = await self._channel(int(self.route["channel_id"]))
+        try:
+            await channel.get_partial_message(int(self.route["message_id"])).add_reaction(
+                QUEUED_REACTION
+            )
+        except discord.HTTPException as exc:
+            log.info("could not mark a queued mention: %s", exc.code)
+
+    async def _reply_to_mention(self, text: str) -> None:
+        """A refusal of a mention: a reply to it, pinging no one, and no thread."""
+        channel = await self._channel(int(self.route["channel_id"]))
+        mention = discord.MessageReference(
+            message_id=int(self.route["message_id"]),
+            channel_id=int(self.route["channel_id"]),
+            guild_id=int(self.route["guild_id"]),
+            fail_if_not_exists=False,  # the asker may have deleted it meanwhile
+        )
+        try:
+            await channel.send(
+                text, reference=mention, allowed_mentions=NO_PINGS, mention_author=False
+            )
+        except discord.HTTPException as exc:
+            raise _platform_error(exc, "reply") from exc
+
     async def progress(self, progress: Progress) -> None:
+        if progress.queued_position is not None and self._unthreaded_mention():
+            await self._react_queued()
+            return
         thread = await self._thread()
         status = messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
         if progress.partial:
@@ -181,6 +224,9 @@ class DiscordReplier(RoutedReplier):
                 if not self.route.get("thread_id"):
                     raise _platform_error(exc, "interaction reply") from exc
                 log.info("interaction reply failed: %s; telling the thread", exc.code)
+        if self._unthreaded_mention():
+            await self._reply_to_mention(text)
+            return
         thread = await self._thread()
         if self.route.get("status_id"):
             await self._edit(thread, int(self.route["status_id"]), text)

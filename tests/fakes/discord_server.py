@@ -147,6 +147,8 @@ class FakeDiscord:
     refusals: list[Call] = field(default_factory=list)  # the calls answered 400
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dm_channels: set[str] = field(default_factory=set)  # direct-message channels seen
+    reactions: dict[str, list[str]] = field(default_factory=dict)  # message id -> the bot's
     responded: dict[str, int] = field(default_factory=dict)
     originals: dict[str, str] = field(default_factory=dict)  # interaction id -> message id
     failures: dict[str, deque[tuple[int, dict[str, Any]]]] = field(
@@ -231,7 +233,6 @@ class FakeDiscord:
         msg = {
             "id": mid,
             "channel_id": channel_id,
-            "guild_id": self.guild_of(channel_id).id,
             "author": author or user(self.bot_id, "reasonbot", bot=True),
             "content": body.get("content") or "",
             "timestamp": datetime.now(UTC).isoformat(),
@@ -248,6 +249,11 @@ class FakeDiscord:
             "components": [],
             "allowed_mentions": body.get("allowed_mentions"),
         }
+        if channel_id not in self.dm_channels:
+            msg["guild_id"] = self.guild_of(channel_id).id
+        if body.get("message_reference"):
+            msg["message_reference"] = body["message_reference"]
+            msg["type"] = 19  # REPLY
         self.messages[mid] = msg
         return msg
 
@@ -469,6 +475,13 @@ class FakeDiscord:
             )
             msg["allowed_mentions"] = body.get("allowed_mentions", msg["allowed_mentions"])
             return ok(msg)
+        if len(parts) == 7 and parts[2] == "messages" and parts[4] == "reactions":
+            if parts[6] != "@me" or method != "PUT":
+                return ok({"message": "404: Not Found", "code": 0}, status=404)
+            if parts[3] not in self.messages:
+                return ok({"message": "Unknown Message", "code": 10008}, status=404)
+            self.reactions.setdefault(parts[3], []).append(parts[5])
+            return web.Response(status=204)
         if len(parts) == 5 and parts[2] == "messages" and parts[4] == "threads":
             return await self._new_thread(cid, body, tid=parts[3])
         if parts[2:] == ["threads"]:
@@ -723,10 +736,14 @@ class FakeDiscord:
         channel_id: str | None = None,
         mention_bot: bool = False,
         mid: str | None = None,
+        dm: bool = False,
     ) -> str:
         """A user posts a message in ``channel_id`` (default: the default guild's
-        channel); returns its id."""
-        cid = channel_id or self.channel_id
+        channel; with ``dm``, their direct-message channel with the bot); returns its
+        id."""
+        cid = channel_id or (f"1500000000000000{uid[-3:]:0>3}" if dm else self.channel_id)
+        if dm:
+            self.dm_channels.add(cid)
         msg = self._message(cid, {"content": content}, author=user(uid, f"user{uid[-3:]}"))
         if mid:
             self.messages.pop(msg["id"])
@@ -734,7 +751,8 @@ class FakeDiscord:
             self.messages[mid] = msg
         if mention_bot:
             msg["mentions"] = [user(self.bot_id, "reasonbot", bot=True)]
-        msg["member"] = {k: v for k, v in self.member(uid).items() if k != "user"}
+        if not dm:
+            msg["member"] = {k: v for k, v in self.member(uid).items() if k != "user"}
         await self.dispatch("MESSAGE_CREATE", msg)
         return msg["id"]
 
