@@ -216,7 +216,9 @@ class ReasonBotClient(discord.AutoShardedClient):
         try:
             prepared = self.service.prepare(request)
         except (UsageError, InputRejected, UnknownModel) as exc:
-            await interaction.edit_original_response(content=self.service.error_text(exc))
+            await interaction.edit_original_response(
+                content=translate.fit(self.service.error_text(exc))
+            )
             return
         route = {
             "kind": "slash",
@@ -263,7 +265,9 @@ class ReasonBotClient(discord.AutoShardedClient):
         except BotError as exc:
             log.error("could not accept %s: %s", request.key, exc)
             if interaction is not None:
-                await interaction.edit_original_response(content=self.service.error_text(exc))
+                await interaction.edit_original_response(
+                    content=translate.fit(self.service.error_text(exc))
+                )
 
     # ---- /quota ------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 import discord
 
 from adapters.discord import messages as discord_messages
-from adapters.discord.translate import MESSAGE_LIMIT, thread_key, thread_name
+from adapters.discord.translate import MESSAGE_LIMIT, fit, thread_key, thread_name
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
@@ -115,11 +115,10 @@ class DiscordReplier(RoutedReplier):
         asked_here = str(thread.id) == str(self.route["channel_id"])
         where = discord_messages.ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
         try:
+            asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
             await self._webhook().edit_message(
                 "@original",
-                content=f"<@{self.route['user']}> "
-                + messages.asked(self.route.get("question", ""), self.route.get("model", ""))
-                + f"\n{where}",
+                content=fit(f"<@{self.route['user']}> {asked}\n{where}"),
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as exc:
@@ -128,14 +127,16 @@ class DiscordReplier(RoutedReplier):
 
     async def _send(self, channel: Any, text: str) -> int:
         try:
-            msg = await channel.send(text, allowed_mentions=NO_PINGS)
+            msg = await channel.send(fit(text), allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
             raise _platform_error(exc, "send") from exc
         return int(msg.id)
 
     async def _edit(self, channel: Any, mid: int, text: str) -> None:
         try:
-            await channel.get_partial_message(mid).edit(content=text, allowed_mentions=NO_PINGS)
+            await channel.get_partial_message(mid).edit(
+                content=fit(text), allowed_mentions=NO_PINGS
+            )
         except discord.HTTPException as exc:
             raise _platform_error(exc, "edit") from exc
 
@@ -170,7 +171,7 @@ class DiscordReplier(RoutedReplier):
         )
         try:
             await channel.send(
-                text, reference=mention, allowed_mentions=NO_PINGS, mention_author=False
+                fit(text), reference=mention, allowed_mentions=NO_PINGS, mention_author=False
             )
         except discord.HTTPException as exc:
             raise _platform_error(exc, "reply") from exc
@@ -217,7 +218,7 @@ class DiscordReplier(RoutedReplier):
             self._pointed = True
             try:
                 await self._webhook().edit_message(
-                    "@original", content=text, allowed_mentions=NO_PINGS
+                    "@original", content=fit(text), allowed_mentions=NO_PINGS
                 )
                 return
             except discord.HTTPException as exc:

@@ -88,3 +88,23 @@ async def test_a_direct_message_gets_the_use_me_in_a_server_reply_once(
         assert reply["channel_id"] == fake.messages[mid]["channel_id"]
         assert_pings_no_one(reply)
     assert not bot.model.requests and not bot.thread_ids()
+
+
+async def test_an_unknown_model_of_2000_characters_is_refused_within_discords_limit(
+    bot: DiscordHarness,
+) -> None:
+    fake = bot.discord
+    # Discord takes slash options of up to 6,000 characters and messages of 2,000; the
+    # refusal names the model asked for, so it can be longer than Discord accepts.
+    iid = await fake.slash(
+        "reason", [{"name": "question", "type": 3, "value": f"--model {'x' * 5_000} hi"}]
+    )
+    mid = await fake.say(f"<@{fake.bot_id}> --model {'y' * 1_950} hi", mention_bot=True)
+    await bot.until(lambda: bool(replies_to(bot, mid)))
+    await bot.until(lambda: not fake.messages[fake.originals[iid]]["flags"] & 128)
+    deferred = fake.messages[fake.originals[iid]]["content"]
+    (reply,) = replies_to(bot, mid)
+    for text in (deferred, reply["content"]):
+        assert text.startswith("There is no model called") and len(text) <= 2_000
+    assert not fake.refusals, [(c.method, c.path) for c in fake.refusals]
+    assert not bot.model.requests and not bot.thread_ids()
