@@ -36,6 +36,8 @@ from aiohttp import web
 from tests.fakes import discord_rules as rules
 
 CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
+CLOSE_DISALLOWED_INTENTS = 4014  # a privileged intent the portal has not enabled
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 _ids = itertools.count(1_300_000_000_000_000_000)
 
 
@@ -143,6 +145,7 @@ class FakeDiscord:
     token: str = "fake.discord.token"
     extra_guilds: list[FakeGuild] = field(default_factory=list)
     recommended_shards: int = 1  # what GET /gateway/bot advises
+    privileged_intents: bool = True  # the Developer Portal's switches for this bot
     calls: list[Call] = field(default_factory=list)
     refusals: list[Call] = field(default_factory=list)  # the calls answered 400
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -554,6 +557,9 @@ class FakeDiscord:
         )
         if not valid:
             await ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard")
+            return
+        if not self.privileged_intents and int(payload.get("intents") or 0) & PRIVILEGED_INTENTS:
+            await ws.close(code=CLOSE_DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
             return
         shard_id, num_shards = shard
         session = GatewaySession(

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import aiohttp
 
-from tests.fakes.bot_process import discord_env, free_port, slack_env, start_bot
+from tests.fakes.bot_process import discord_env, free_port, run_to_exit, slack_env, start_bot
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
@@ -153,3 +153,21 @@ async def wait_for_text(path: Path, fragment: str, *, count: int = 1) -> None:
     while (text := await asyncio.to_thread(path.read_text)).count(fragment) < count:
         assert time.monotonic() < deadline, text
         await asyncio.sleep(0.1)
+
+
+async def test_a_privileged_intent_discord_refuses_exits_2_with_the_setting_named(
+    tmp_path: Path,
+) -> None:
+    async with FakeOpenAI() as model, FakeDiscord(privileged_intents=False) as discord:
+        env = discord_env(
+            discord,
+            model,
+            db=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+            port=free_port(),
+            DISCORD_MESSAGE_CONTENT="true",
+        )
+        code, err = await run_to_exit(env)
+    assert code == 2, err
+    assert "configuration error: DISCORD_MESSAGE_CONTENT" in err
+    assert "Traceback" not in err
+    assert discord.identifies == 1  # refused once, not retried
