@@ -152,6 +152,7 @@ def _discord_invite(settings: Settings, client_id: int | None) -> int:
 async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True) -> int:
     """``ingress`` False (``reasonbot worker``): post answers to Slack and Discord but take
     no events, so any number of workers can share the queue behind the web processes."""
+    from app.supervise import supervise
     from app.wiring import build_runtime
 
     settings.check_platforms()
@@ -159,8 +160,6 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    from app.supervise import supervise
-
     async with build_runtime(settings, catalogue) as rt:
         tasks = []
         # Each platform under its own supervisor: a crash in one (a malformed payload,
