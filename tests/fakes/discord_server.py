@@ -1,14 +1,16 @@
 """A fake Discord on loopback for the real discord.py client: the REST API under
 ``/api/v10`` (users/@me, gateway/bot, application commands, interaction callbacks with
 ``with_response`` whose response message ``@original`` edits in place, webhook follow-ups,
-the bot's token required elsewhere (401), channel messages with Discord's 2,000-character
-limit, threads from a message and without one, typing) and a gateway WebSocket (HELLO,
-IDENTIFY → READY + GUILD_CREATE, heartbeats and ACKs, RESUME → RESUMED, dispatches
-pushed by the test). Errors use Discord's body: ``{"message", "code"}`` (e.g. 10062
-Unknown interaction, 40060 already acknowledged) and 429 with ``retry_after`` and
-``X-RateLimit-*`` headers. Every route that takes content refuses what Discord refuses
-(`discord_rules`: 2,000 characters, embeds, thread names, enums, flags) with 400 and
-Discord's ``{"code": 50035, "message": "Invalid Form Body", "errors": {...}}``.
+the bot's token required elsewhere (401), channel messages and replies (in servers and
+in direct-message channels), the bot's reactions, threads from a message and without
+one, typing) and a gateway WebSocket (HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats
+and ACKs, RESUME → RESUMED, dispatches pushed by the test; with ``privileged_intents``
+off, an IDENTIFY asking for one is closed with 4014 as Discord does). Errors use
+Discord's body: ``{"message", "code"}`` (e.g. 10062 Unknown interaction, 40060 already
+acknowledged) and 429 with ``retry_after`` and ``X-RateLimit-*`` headers. Every route
+that takes content refuses what Discord refuses (`discord_rules`: 2,000 characters,
+embeds, thread names, enums, flags) with 400 and Discord's body, ``{"code": 50035,
+"message": "Invalid Form Body", "errors": {...}}``.
 
 Sharding works as on Discord: any number of gateway connections at once, each IDENTIFY
 naming ``"shard": [shard_id, num_shards]`` (none means ``[0, 1]``; an impossible one is
