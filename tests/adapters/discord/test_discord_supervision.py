@@ -20,6 +20,7 @@ from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
 from tests.harness import WAIT_S
 
 SECRET = "supervision-secret"
+RETRY_FOUND_S = 90.0  # the supervisor's back-off is at most 60 s; generous on a busy CI
 
 
 def both_env(
@@ -114,7 +115,9 @@ async def test_discord_unreachable_at_start_is_retried_while_slack_answers(
                 )
                 await wait_for_text(log_path, "discord stopped (")
                 async with FakeDiscord(port=discord_port) as discord:
-                    await discord.connected()  # a retry found it
+                    # A retry finds it: the back-off has grown to a few seconds by now.
+                    async with asyncio.timeout(RETRY_FOUND_S):
+                        await discord.wait_for(lambda: bool(discord.sessions))
                     await discord.slash("reason", opt("discord is back"))
                     await until(discord, lambda: discord_answered(discord, "discord is back"))
                     assert proc.returncode is None
