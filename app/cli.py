@@ -152,6 +152,7 @@ def _discord_invite(settings: Settings, client_id: int | None) -> int:
 async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True) -> int:
     """``ingress`` False (``reasonbot worker``): post answers to Slack and Discord but take
     no events, so any number of workers can share the queue behind the web processes."""
+    from app.supervise import supervise
     from app.wiring import build_runtime
 
     settings.check_platforms()
@@ -161,15 +162,19 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         loop.add_signal_handler(sig, stop.set)
     async with build_runtime(settings, catalogue) as rt:
         tasks = []
+        # Each platform under its own supervisor: a crash in one (a malformed payload,
+        # the platform unreachable) is logged and retried while the other keeps serving.
         if settings.slack_enabled:
             from adapters.slack.runner import run_slack, slack_replies_only
 
-            job = run_slack(rt, stop=stop) if ingress else slack_replies_only(rt, stop=stop)
+            slack = run_slack if ingress else slack_replies_only
+            job = supervise("slack", lambda: slack(rt, stop=stop), stop=stop)
             tasks.append(asyncio.create_task(job, name="slack"))
         if settings.discord_enabled:
             from adapters.discord.runner import discord_replies_only, run_discord
 
-            job = run_discord(rt, stop=stop) if ingress else discord_replies_only(rt, stop=stop)
+            discord = run_discord if ingress else discord_replies_only
+            job = supervise("discord", lambda: discord(rt, stop=stop), stop=stop)
             tasks.append(asyncio.create_task(job, name="discord"))
         if not (settings.slack_enabled and ingress):
             # Slack's server carries /healthz and /metrics; without it, serve them alone.

@@ -5,6 +5,7 @@ request down — and the dispatcher answers it in a thread."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import discord
@@ -12,6 +13,7 @@ from discord import app_commands
 
 from adapters.discord import messages as discord_messages
 from adapters.discord import translate
+from adapters.discord.guard import guard_parsers, quiet_retries
 from adapters.discord.replier import NO_PINGS, DiscordReplier
 from bot.commands import QuotaVerb
 from bot.config import Catalogue
@@ -26,6 +28,7 @@ EMBED_LIMIT = 4_096  # an embed description
 # Discord's refusals of an interaction's acknowledgement.
 ALREADY_ACKNOWLEDGED = 40060  # the same interaction delivered twice, the other one won
 UNKNOWN_INTERACTION = 10062  # acknowledged too late (its 3 seconds, or 15 minutes, passed)
+DECLINED_REMEMBERED = 1_000  # recent direct messages, against replays after a resume
 
 
 def quota_embed(result: QuotaResult) -> discord.Embed:
@@ -50,8 +53,16 @@ class ReasonBotClient(discord.AutoShardedClient):
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
+        # The bot never joins voice: discord.py's start-up warnings that voice needs
+        # PyNaCl and davey only alarm operators.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(intents=intents, allowed_mentions=NO_PINGS, **options)
+        guard_parsers(self._connection.parsers)
+        quiet_retries()
         self.fixed_gateway = fixed_gateway
+        # Direct messages already answered: a gateway replay must not answer twice.
+        self._declined: deque[int] = deque(maxlen=DECLINED_REMEMBERED)
         self.service = service
         self.dispatcher = dispatcher
         self.sync_guild = discord.Object(id=guild_id) if guild_id else None
@@ -205,7 +216,9 @@ class ReasonBotClient(discord.AutoShardedClient):
         try:
             prepared = self.service.prepare(request)
         except (UsageError, InputRejected, UnknownModel) as exc:
-            await interaction.edit_original_response(content=self.service.error_text(exc))
+            await interaction.edit_original_response(
+                content=translate.fit(self.service.error_text(exc))
+            )
             return
         route = {
             "kind": "slash",
@@ -252,7 +265,9 @@ class ReasonBotClient(discord.AutoShardedClient):
         except BotError as exc:
             log.error("could not accept %s: %s", request.key, exc)
             if interaction is not None:
-                await interaction.edit_original_response(content=self.service.error_text(exc))
+                await interaction.edit_original_response(
+                    content=translate.fit(self.service.error_text(exc))
+                )
 
     # ---- /quota ------------------------------------------------------------------
 
@@ -280,6 +295,19 @@ class ReasonBotClient(discord.AutoShardedClient):
 
     # ---- mentions and thread replies -------------------------------------------------
 
+    async def _decline_direct_message(self, message: discord.Message) -> None:
+        """Any direct message (in a DM every message is meant for the bot) gets the
+        "ask me in a server" reply, once, even when the gateway delivers it again."""
+        if message.id in self._declined:
+            return
+        self._declined.append(message.id)
+        try:
+            await message.reply(
+                discord_messages.GUILD_ONLY, allowed_mentions=NO_PINGS, mention_author=False
+            )
+        except discord.HTTPException as exc:
+            log.info("could not answer a direct message: %s", exc.code)
+
     def _mentions_me(self, message: discord.Message) -> bool:
         me = self.user
         if me is None:
@@ -290,7 +318,10 @@ class ReasonBotClient(discord.AutoShardedClient):
         return any(r.tags is not None and r.tags.bot_id == me.id for r in message.role_mentions)
 
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.guild is None or self.user is None:
+        if message.author.bot or self.user is None:
+            return
+        if message.guild is None:
+            await self._decline_direct_message(message)
             return
         mentioned = self._mentions_me(message)
         channel = message.channel

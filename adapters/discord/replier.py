@@ -12,7 +12,7 @@ from typing import Any
 import discord
 
 from adapters.discord import messages as discord_messages
-from adapters.discord.translate import MESSAGE_LIMIT, thread_key, thread_name
+from adapters.discord.translate import MESSAGE_LIMIT, fit, thread_key, thread_name
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
@@ -21,6 +21,9 @@ from bot.ports import FailureKind, Progress
 log = logging.getLogger(__name__)
 EDIT_INTERVAL_S = 1.5  # status edits: well inside Discord's 5 per 5 s per channel
 NO_PINGS = discord.AllowedMentions.none()
+# A mention waiting in the queue gets this reaction rather than a thread: its thread is
+# started only once it is answered, so a refusal never leaves an empty thread behind.
+QUEUED_REACTION = "\N{HOURGLASS WITH FLOWING SAND}"
 
 
 class DiscordRenderer:
@@ -55,6 +58,7 @@ class DiscordReplier(RoutedReplier):
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
         self._client = client
         self._pointed = False  # the interaction's reply no longer says "thinking…"
+        self._reacted = False  # the queued mention carries QUEUED_REACTION
 
     @property
     def thread(self) -> str | None:
@@ -111,11 +115,10 @@ class DiscordReplier(RoutedReplier):
         asked_here = str(thread.id) == str(self.route["channel_id"])
         where = discord_messages.ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
         try:
+            asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
             await self._webhook().edit_message(
                 "@original",
-                content=f"<@{self.route['user']}> "
-                + messages.asked(self.route.get("question", ""), self.route.get("model", ""))
-                + f"\n{where}",
+                content=fit(f"<@{self.route['user']}> {asked}\n{where}"),
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as exc:
@@ -124,18 +127,59 @@ class DiscordReplier(RoutedReplier):
 
     async def _send(self, channel: Any, text: str) -> int:
         try:
-            msg = await channel.send(text, allowed_mentions=NO_PINGS)
+            msg = await channel.send(fit(text), allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:
             raise _platform_error(exc, "send") from exc
         return int(msg.id)
 
     async def _edit(self, channel: Any, mid: int, text: str) -> None:
         try:
-            await channel.get_partial_message(mid).edit(content=text, allowed_mentions=NO_PINGS)
+            await channel.get_partial_message(mid).edit(
+                content=fit(text), allowed_mentions=NO_PINGS
+            )
         except discord.HTTPException as exc:
             raise _platform_error(exc, "edit") from exc
 
+    def _unthreaded_mention(self) -> bool:
+        """A mention in a channel whose thread has not been started yet."""
+        return (
+            self.route.get("kind") == "message"
+            and bool(self.route.get("message_id"))
+            and not self.route.get("thread_id")
+        )
+
+    async def _react_queued(self) -> None:
+        if self._reacted:
+            return
+        self._reacted = True
+        channel = await self._channel(int(self.route["channel_id"]))
+        try:
+            await channel.get_partial_message(int(self.route["message_id"])).add_reaction(
+                QUEUED_REACTION
+            )
+        except discord.HTTPException as exc:
+            log.info("could not mark a queued mention: %s", exc.code)
+
+    async def _reply_to_mention(self, text: str) -> None:
+        """A refusal of a mention: a reply to it, pinging no one, and no thread."""
+        channel = await self._channel(int(self.route["channel_id"]))
+        mention = discord.MessageReference(
+            message_id=int(self.route["message_id"]),
+            channel_id=int(self.route["channel_id"]),
+            guild_id=int(self.route["guild_id"]),
+            fail_if_not_exists=False,  # the asker may have deleted it meanwhile
+        )
+        try:
+            await channel.send(
+                fit(text), reference=mention, allowed_mentions=NO_PINGS, mention_author=False
+            )
+        except discord.HTTPException as exc:
+            raise _platform_error(exc, "reply") from exc
+
     async def progress(self, progress: Progress) -> None:
+        if progress.queued_position is not None and self._unthreaded_mention():
+            await self._react_queued()
+            return
         thread = await self._thread()
         status = messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
         if progress.partial:
@@ -174,13 +218,16 @@ class DiscordReplier(RoutedReplier):
             self._pointed = True
             try:
                 await self._webhook().edit_message(
-                    "@original", content=text, allowed_mentions=NO_PINGS
+                    "@original", content=fit(text), allowed_mentions=NO_PINGS
                 )
                 return
             except discord.HTTPException as exc:
                 if not self.route.get("thread_id"):
                     raise _platform_error(exc, "interaction reply") from exc
                 log.info("interaction reply failed: %s; telling the thread", exc.code)
+        if self._unthreaded_mention():
+            await self._reply_to_mention(text)
+            return
         thread = await self._thread()
         if self.route.get("status_id"):
             await self._edit(thread, int(self.route["status_id"]), text)

@@ -69,8 +69,16 @@ async def run_discord(
     await client.close()
     stopping.cancel()
     await asyncio.wait({connection})
-    if connection in done and connection.exception() is not None:
-        raise connection.exception()  # type: ignore[misc]
+    failure = connection.exception() if connection in done else None
+    if isinstance(failure, discord.PrivilegedIntentsRequired):
+        # Gateway close 4014: a setting to change, not an outage to retry.
+        raise ConfigError(
+            "DISCORD_MESSAGE_CONTENT: Discord refused the Message Content intent; enable "
+            "it for the bot in the Developer Portal (Bot → Privileged Gateway Intents) "
+            "or unset DISCORD_MESSAGE_CONTENT"
+        ) from failure
+    if failure is not None:
+        raise failure
 
 
 async def discord_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:

@@ -34,6 +34,13 @@ def thread_name(question: str) -> str:
     return line if len(line) <= THREAD_NAME_MAX else line[: THREAD_NAME_MAX - 1] + "…"
 
 
+def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Text Discord will take as a message's content: at most 2,000 characters (it
+    refuses longer with 50035). Answers are split before this; it bounds what else
+    may echo the asker's input back, such as "no model called `…`"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def strip_mentions(text: str, *, bot_id: int, role_ids: tuple[int, ...] = ()) -> str:
     text = re.sub(_USER_MENTION.format(id=bot_id), " ", text)
     for rid in role_ids:

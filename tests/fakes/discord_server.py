@@ -1,12 +1,16 @@
 """A fake Discord on loopback for the real discord.py client: the REST API under
 ``/api/v10`` (users/@me, gateway/bot, application commands, interaction callbacks with
 ``with_response`` whose response message ``@original`` edits in place, webhook follow-ups,
-the bot's token required elsewhere (401), channel messages with Discord's 2,000-character
-limit, threads from a message and without one, typing) and a gateway WebSocket (HELLO,
-IDENTIFY → READY + GUILD_CREATE, heartbeats and ACKs, RESUME → RESUMED, dispatches
-pushed by the test). Errors use Discord's body: ``{"message", "code"}`` (e.g. 10062
-Unknown interaction, 40060 already acknowledged, 50035 invalid form body) and 429 with
-``retry_after`` and ``X-RateLimit-*`` headers.
+the bot's token required elsewhere (401), channel messages and replies (in servers and
+in direct-message channels), the bot's reactions, threads from a message and without
+one, typing) and a gateway WebSocket (HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats
+and ACKs, RESUME → RESUMED, dispatches pushed by the test; with ``privileged_intents``
+off, an IDENTIFY asking for one is closed with 4014 as Discord does). Errors use
+Discord's body: ``{"message", "code"}`` (e.g. 10062 Unknown interaction, 40060 already
+acknowledged) and 429 with ``retry_after`` and ``X-RateLimit-*`` headers. Every route
+that takes content refuses what Discord refuses (`discord_rules`: 2,000 characters,
+embeds, thread names, enums, flags) with 400 and Discord's body, ``{"code": 50035,
+"message": "Invalid Form Body", "errors": {...}}``.
 
 Sharding works as on Discord: any number of gateway connections at once, each IDENTIFY
 naming ``"shard": [shard_id, num_shards]`` (none means ``[0, 1]``; an impossible one is
@@ -31,9 +35,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-MESSAGE_LIMIT = 2_000
-THREAD_NAME_MAX = 100
+from tests.fakes import discord_rules as rules
+
 CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
+CLOSE_DISALLOWED_INTENTS = 4014  # a privileged intent the portal has not enabled
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 _ids = itertools.count(1_300_000_000_000_000_000)
 
 
@@ -45,6 +51,11 @@ def reply(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
         status=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
+
+
+def refused(errors: dict[str, Any]) -> web.Response:
+    """Discord's 400 for a body it refuses."""
+    return reply(rules.invalid_form_body(errors), status=400)
 
 
 def snowflake() -> str:
@@ -136,9 +147,13 @@ class FakeDiscord:
     token: str = "fake.discord.token"
     extra_guilds: list[FakeGuild] = field(default_factory=list)
     recommended_shards: int = 1  # what GET /gateway/bot advises
+    privileged_intents: bool = True  # the Developer Portal's switches for this bot
     calls: list[Call] = field(default_factory=list)
+    refusals: list[Call] = field(default_factory=list)  # the calls answered 400
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dm_channels: set[str] = field(default_factory=set)  # direct-message channels seen
+    reactions: dict[str, list[str]] = field(default_factory=dict)  # message id -> the bot's
     responded: dict[str, int] = field(default_factory=dict)
     originals: dict[str, str] = field(default_factory=dict)  # interaction id -> message id
     failures: dict[str, deque[tuple[int, dict[str, Any]]]] = field(
@@ -149,6 +164,7 @@ class FakeDiscord:
     identified: list[tuple[Any, ...]] = field(default_factory=list)  # each IDENTIFY's shard
     resumes: int = 0
     sessions: list[GatewaySession] = field(default_factory=list)
+    port: int = 0  # 0: any free port; a fixed one lets a test start Discord "later"
     base: str = ""
     gateway: str = ""
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
@@ -202,7 +218,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base = f"http://127.0.0.1:{port}/api/v10"
@@ -222,7 +238,6 @@ class FakeDiscord:
         msg = {
             "id": mid,
             "channel_id": channel_id,
-            "guild_id": self.guild_of(channel_id).id,
             "author": author or user(self.bot_id, "reasonbot", bot=True),
             "content": body.get("content") or "",
             "timestamp": datetime.now(UTC).isoformat(),
@@ -239,6 +254,11 @@ class FakeDiscord:
             "components": [],
             "allowed_mentions": body.get("allowed_mentions"),
         }
+        if channel_id not in self.dm_channels:
+            msg["guild_id"] = self.guild_of(channel_id).id
+        if body.get("message_reference"):
+            msg["message_reference"] = body["message_reference"]
+            msg["type"] = 19  # REPLY
         self.messages[mid] = msg
         return msg
 
@@ -293,7 +313,10 @@ class FakeDiscord:
                         else {}
                     )
                     return reply(err, status=status, headers=headers)
-            return await self._route(request.method, path, body or {})
+            response = await self._route(request.method, path, body or {})
+            if response.status == 400:
+                self.refusals.append(self.calls[-1])
+            return response
         finally:
             async with self._changed:
                 self._changed.notify_all()
@@ -347,6 +370,8 @@ class FakeDiscord:
         if parts[0] == "applications" and parts[-1] == "commands":
             return ok([])
         if parts[0] == "interactions" and parts[-1] == "callback":
+            if errors := rules.callback_errors(body):
+                return refused(errors)
             iid = parts[1]
             if iid not in self.responded:
                 if self.responded.get(iid + ":unknown"):
@@ -405,7 +430,16 @@ class FakeDiscord:
         answers 10008 Unknown Message before there is one)."""
         iid = (parts[2] if len(parts) > 2 else "").removeprefix("tok-")
         if parts[3:4] != ["messages"]:
+            errors = rules.message_errors(body, flags_allowed=rules.INTERACTION_FLAGS)
+            if (err := rules.thread_name_errors(body.get("thread_name"))) is not None:
+                errors["thread_name"] = err
+            if errors:
+                return refused(errors)
             return reply(self._message(self._interaction_channel(iid), body))
+        if method == "PATCH" and (
+            errors := rules.message_errors(body, flags_allowed=rules.EDIT_FLAGS)
+        ):
+            return refused(errors)
         mid = self.originals.get(iid) if parts[4:5] == ["@original"] else parts[4]
         msg = self.messages.get(mid or "")
         if msg is None:
@@ -431,37 +465,28 @@ class FakeDiscord:
         if parts[2:] == ["typing"]:
             return web.Response(status=204)
         if parts[2:] == ["messages"] and method == "POST":
-            if len(body.get("content") or "") > MESSAGE_LIMIT:
-                return ok(
-                    {
-                        "message": "Invalid Form Body",
-                        "code": 50035,
-                        "errors": {
-                            "content": {
-                                "_errors": [
-                                    {
-                                        "code": "BASE_TYPE_MAX_LENGTH",
-                                        "message": "Must be 2000 or fewer in length.",
-                                    }
-                                ]
-                            }
-                        },
-                    },
-                    status=400,
-                )
+            if errors := rules.message_errors(body, flags_allowed=rules.CREATE_FLAGS):
+                return refused(errors)
             return ok(self._message(cid, body))
         if len(parts) == 4 and parts[2] == "messages" and method == "PATCH":
             msg = self.messages.get(parts[3])
             if msg is None:
                 return ok({"message": "Unknown Message", "code": 10008}, status=404)
-            if len(body.get("content") or "") > MESSAGE_LIMIT:
-                return ok({"message": "Invalid Form Body", "code": 50035}, status=400)
+            if errors := rules.message_errors(body, flags_allowed=rules.EDIT_FLAGS):
+                return refused(errors)
             msg.update(
                 {k: v for k, v in body.items() if k in ("content", "embeds")},
                 edited_timestamp=datetime.now(UTC).isoformat(),
             )
             msg["allowed_mentions"] = body.get("allowed_mentions", msg["allowed_mentions"])
             return ok(msg)
+        if len(parts) == 7 and parts[2] == "messages" and parts[4] == "reactions":
+            if parts[6] != "@me" or method != "PUT":
+                return ok({"message": "404: Not Found", "code": 0}, status=404)
+            if parts[3] not in self.messages:
+                return ok({"message": "Unknown Message", "code": 10008}, status=404)
+            self.reactions.setdefault(parts[3], []).append(parts[5])
+            return web.Response(status=204)
         if len(parts) == 5 and parts[2] == "messages" and parts[4] == "threads":
             return await self._new_thread(cid, body, tid=parts[3])
         if parts[2:] == ["threads"]:
@@ -471,9 +496,9 @@ class FakeDiscord:
     async def _new_thread(
         self, parent: str, body: dict[str, Any], *, tid: str | None
     ) -> web.Response:
-        name = body.get("name") or ""
-        if not 1 <= len(name) <= THREAD_NAME_MAX:
-            return reply({"message": "Invalid Form Body", "code": 50035}, status=400)
+        if errors := rules.thread_errors(body, from_message=tid is not None):
+            return refused(errors)
+        name = body["name"]
         kind = 11 if tid else int(body.get("type") or 12)  # no type: private (12)
         thread = self._thread(parent, name, kind=kind, tid=tid)
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
@@ -534,6 +559,9 @@ class FakeDiscord:
         )
         if not valid:
             await ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard")
+            return
+        if not self.privileged_intents and int(payload.get("intents") or 0) & PRIVILEGED_INTENTS:
+            await ws.close(code=CLOSE_DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
             return
         shard_id, num_shards = shard
         session = GatewaySession(
@@ -669,10 +697,12 @@ class FakeDiscord:
         admin: bool = False,
         channel_id: str | None = None,
         guild: bool = True,
+        drop: tuple[str, ...] = (),
     ) -> str:
         """A user runs an application command in ``channel_id`` (a text channel or
         thread of any guild; default: the default guild's channel); returns the
-        interaction id. `interactions` keeps the payload, so a test can send it again."""
+        interaction id. `interactions` keeps the payload, so a test can send it again.
+        ``drop``: fields left out of the payload (a malformed one)."""
         iid = snowflake()
         cid = channel_id or self.channel_id
         data: dict[str, Any] = {
@@ -700,6 +730,8 @@ class FakeDiscord:
             )
         else:
             data.update(user=user(uid, "dm-user"), channel={"id": cid, "type": 1})
+        for name in drop:
+            data.pop(name, None)
         self.interactions[iid] = data
         await self.dispatch("INTERACTION_CREATE", data)
         return iid
@@ -712,10 +744,14 @@ class FakeDiscord:
         channel_id: str | None = None,
         mention_bot: bool = False,
         mid: str | None = None,
+        dm: bool = False,
     ) -> str:
         """A user posts a message in ``channel_id`` (default: the default guild's
-        channel); returns its id."""
-        cid = channel_id or self.channel_id
+        channel; with ``dm``, their direct-message channel with the bot); returns its
+        id."""
+        cid = channel_id or (f"1500000000000000{uid[-3:]:0>3}" if dm else self.channel_id)
+        if dm:
+            self.dm_channels.add(cid)
         msg = self._message(cid, {"content": content}, author=user(uid, f"user{uid[-3:]}"))
         if mid:
             self.messages.pop(msg["id"])
@@ -723,7 +759,8 @@ class FakeDiscord:
             self.messages[mid] = msg
         if mention_bot:
             msg["mentions"] = [user(self.bot_id, "reasonbot", bot=True)]
-        msg["member"] = {k: v for k, v in self.member(uid).items() if k != "user"}
+        if not dm:
+            msg["member"] = {k: v for k, v in self.member(uid).items() if k != "user"}
         await self.dispatch("MESSAGE_CREATE", msg)
         return msg["id"]
 
