@@ -4,6 +4,7 @@ and skips the answer pieces already posted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -54,6 +55,13 @@ STREAM_UNAVAILABLE = frozenset(
         "access_denied",
         "channel_type_not_supported",
     }
+)
+# An answer piece Slack failed to take for a passing reason (a 5xx, an error page, a
+# dropped connection) is sent again after each of these pauses; past them, the pieces
+# already delivered stay and a note says what is missing.
+PIECE_RETRY_DELAYS_S = (1.0, 3.0)
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 # The stream is over for good: Slack ended it (about five minutes after it began) or
 # the asker pressed Stop.
@@ -165,6 +173,20 @@ async def call(
     except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
         raise PlatformError(f"Slack {method} failed: {type(exc).__name__}") from exc
     return dict(resp.data) if isinstance(resp.data, dict) else {}
+
+
+async def _persist(send: Callable[[], Awaitable[object]]) -> None:
+    """``send`` once, and again after `PIECE_RETRY_DELAYS_S` while Slack's failure is
+    a passing one (no error code: a 5xx or an error page; or a transient code)."""
+    for delay in (*PIECE_RETRY_DELAYS_S, None):
+        try:
+            await send()
+            return
+        except PlatformError as exc:
+            if delay is None or (exc.code is not None and exc.code not in TRANSIENT_ERRORS):
+                raise
+            log.info("Slack refused an answer piece (%s); again in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
 
 
 class SlackReplier(RoutedReplier):
@@ -389,14 +411,28 @@ class SlackReplier(RoutedReplier):
         root = await self._thread_root()
 
         async def post(piece: str) -> None:
-            await self._post(piece, thread_ts=root)
+            await _persist(lambda: self._post(piece, thread_ts=root))
 
         async def replace(piece: str) -> None:
-            await self._replace_status(piece, root)
+            await _persist(lambda: self._replace_status(piece, root))
 
-        await self.deliver(
-            pieces, replace_status=replace, post=post, has_status=bool(self.route.get("status_ts"))
-        )
+        try:
+            await self.deliver(
+                pieces,
+                replace_status=replace,
+                post=post,
+                has_status=bool(self.route.get("status_ts")),
+            )
+        except PlatformError as exc:
+            delivered = int(self.route.get("delivered", 0))
+            if not delivered or exc.user_text:
+                raise
+            # Part of the answer is showing: `fail` adds a note under it with these words.
+            raise PlatformError(
+                f"answer cut after piece {delivered} of {len(pieces)}: {exc}",
+                code=exc.code,
+                user_text=slack_messages.answer_incomplete(delivered, len(pieces)),
+            ) from exc
 
     async def _replace_status(self, text: str, root: str) -> None:
         try:
@@ -422,9 +458,11 @@ class SlackReplier(RoutedReplier):
             # Nothing visible exists yet (a slash command refused before its thread
             # was started): only the asker hears about it.
             await self._tell_privately(body)
-        elif self.route.get("status_ts"):
+        elif self.route.get("status_ts") and not self.route.get("delivered"):
             await self._replace_status(body, str(root))
         else:
+            # Pieces of the answer already delivered stay as they are: the status
+            # message holds the first of them now.
             await self._post(body, thread_ts=str(root))
 
     async def _tell_privately(self, text: str) -> None:
