@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import messages as slack_messages
-from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown
+from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown, streamable_markdown
 from adapters.slack.translate import thread_key
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
@@ -311,7 +311,7 @@ class SlackReplier(RoutedReplier):
             return False
         if self.route.get("stream_ts") and self._streamed is None:
             return False  # another worker's stream: what it showed is unknown here
-        markdown = slack_markdown(partial)
+        markdown = streamable_markdown(partial)
         if self._streamed is None:
             return await self._start_stream(markdown[:STREAM_MAX_CHARS], root, team)
         if self._stream_over or not markdown.startswith(self._streamed):
