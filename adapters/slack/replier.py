@@ -4,22 +4,20 @@ and skips the answer pieces already posted."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import messages as slack_messages
 from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown, streamable_markdown
 from adapters.slack.translate import thread_key
+from adapters.slack.webapi import call, persist
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
@@ -55,13 +53,6 @@ STREAM_UNAVAILABLE = frozenset(
         "access_denied",
         "channel_type_not_supported",
     }
-)
-# An answer piece Slack failed to take for a passing reason (a 5xx, an error page, a
-# dropped connection) is sent again after each of these pauses; past them, the pieces
-# already delivered stay and a note says what is missing.
-PIECE_RETRY_DELAYS_S = (1.0, 3.0)
-TRANSIENT_ERRORS = frozenset(
-    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 # The stream is over for good: Slack ended it (about five minutes after it began) or
 # the asker pressed Stop.
@@ -102,91 +93,7 @@ class Streaming:
     unavailable: set[str] = field(default_factory=set)
 
 
-# How each Web API method takes its arguments, as slack_sdk's own typed methods send
-# them. Slack reads a JSON body only on write methods; read methods take form or query
-# arguments and *ignore* a JSON body (users.info then answers user_not_found).
-JSON_METHODS = frozenset(
-    {
-        "chat.postMessage",
-        "chat.update",
-        "chat.postEphemeral",
-        "chat.startStream",
-        "chat.appendStream",
-        "chat.stopStream",
-        "assistant.threads.setStatus",
-    }
-)
-QUERY_METHODS = frozenset(
-    {
-        "users.info",
-        "conversations.replies",
-        "conversations.history",
-        "conversations.info",
-        "chat.getPermalink",
-        "team.info",
-    }
-)
-
-
-def _form_value(value: Any) -> str:
-    # Form and query strings carry text: booleans as Slack spells them, lists and
-    # objects (blocks) JSON-encoded, as Slack documents for form-encoded calls.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def _error_code(response: object) -> str | None:
-    """Slack's ``error`` when the failed response was Slack's JSON; None for an HTML or
-    plain-text error page (a proxy's 503), whose body slack_sdk may hand over as a
-    string or an unread aiohttp response."""
-    data = getattr(response, "data", None)
-    if isinstance(data, dict) and data.get("error"):
-        return str(data["error"])
-    return None
-
-
-async def call(
-    client: AsyncWebClient, method: str, *, token: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    """One Web API call; Slack's errors become `PlatformError` here, once. (429s were
-    already retried after Retry-After by the client's retry handler.)"""
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    args = {k: v for k, v in kw.items() if v is not None}
-    try:
-        if method in JSON_METHODS:
-            resp = await client.api_call(method, json=args, headers=headers)
-        elif method in QUERY_METHODS:
-            params = {k: _form_value(v) for k, v in args.items()}
-            resp = await client.api_call(method, http_verb="GET", params=params, headers=headers)
-        else:
-            data = {k: _form_value(v) for k, v in args.items()}
-            resp = await client.api_call(method, data=data, headers=headers)
-    except SlackApiError as exc:
-        code = _error_code(exc.response)
-        status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", None)
-        raise PlatformError(
-            f"Slack {method} failed: {code or f'HTTP {status}'}", code=code
-        ) from exc
-    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-        raise PlatformError(f"Slack {method} failed: {type(exc).__name__}") from exc
-    return dict(resp.data) if isinstance(resp.data, dict) else {}
-
-
-async def _persist(send: Callable[[], Awaitable[object]]) -> None:
-    """``send`` once, and again after `PIECE_RETRY_DELAYS_S` while Slack's failure is
-    a passing one (no error code: a 5xx or an error page; or a transient code)."""
-    for delay in (*PIECE_RETRY_DELAYS_S, None):
-        try:
-            await send()
-            return
-        except PlatformError as exc:
-            if delay is None or (exc.code is not None and exc.code not in TRANSIENT_ERRORS):
-                raise
-            log.info("Slack refused an answer piece (%s); again in %.0f s", exc, delay)
-            await asyncio.sleep(delay)
+__all__ = ["EditBudget", "SlackReplier", "Streaming", "call"]
 
 
 class SlackReplier(RoutedReplier):
@@ -411,10 +318,10 @@ class SlackReplier(RoutedReplier):
         root = await self._thread_root()
 
         async def post(piece: str) -> None:
-            await _persist(lambda: self._post(piece, thread_ts=root))
+            await persist(lambda: self._post(piece, thread_ts=root))
 
         async def replace(piece: str) -> None:
-            await _persist(lambda: self._replace_status(piece, root))
+            await persist(lambda: self._replace_status(piece, root))
 
         try:
             await self.deliver(

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.replier import PIECE_RETRY_DELAYS_S, call
+from adapters.slack.webapi import PIECE_RETRY_DELAYS_S, call
 from bot.dispatch import AskOutcome
 from bot.errors import PlatformError
 from tests.adapters.slack.conftest import SlackHarness, as_json, mention

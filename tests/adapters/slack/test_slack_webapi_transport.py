@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.replier import JSON_METHODS, QUERY_METHODS, call
+from adapters.slack.webapi import JSON_METHODS, QUERY_METHODS, call
 from tests.adapters.slack.conftest import SlackHarness, as_json, mention, reply
-from tests.fakes.slack_api import METHODS, FakeSlack
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_methods import METHODS
 
 # ../shared/specs/ from the checkout (or from any folder above a worktree).
 SPEC = next(
