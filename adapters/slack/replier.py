@@ -191,7 +191,8 @@ class SlackReplier(RoutedReplier):
                 messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
             )
         if not self.route.get("status_ts"):
-            ts = await self._post(status, thread_ts=root)
+            # The first sign of life for the asker: worth a retry if Slack hiccups.
+            ts = await persist(lambda: self._post(status, thread_ts=root))
             self.edited_now()
             await self.remember(status_ts=ts)
             return

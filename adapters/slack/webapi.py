@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import PlatformError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # An answer piece Slack failed to take for a passing reason (a 5xx, an error page, a
 # dropped connection) is sent again after each of these pauses; past them, the pieces
@@ -99,15 +100,15 @@ async def call(
     return dict(resp.data) if isinstance(resp.data, dict) else {}
 
 
-async def persist(send: Callable[[], Awaitable[object]]) -> None:
+async def persist(send: Callable[[], Awaitable[T]]) -> T:
     """``send`` once, and again after `PIECE_RETRY_DELAYS_S` while Slack's failure is
     a passing one (no error code: a 5xx or an error page; or a transient code)."""
-    for delay in (*PIECE_RETRY_DELAYS_S, None):
+    for delay in PIECE_RETRY_DELAYS_S:
         try:
-            await send()
-            return
+            return await send()
         except PlatformError as exc:
-            if delay is None or (exc.code is not None and exc.code not in TRANSIENT_ERRORS):
+            if exc.code is not None and exc.code not in TRANSIENT_ERRORS:
                 raise
             log.info("Slack failed a call (%s); again in %.0f s", exc, delay)
             await asyncio.sleep(delay)
+    return await send()

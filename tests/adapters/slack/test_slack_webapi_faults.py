@@ -88,6 +88,18 @@ async def test_slack_failing_for_good_keeps_what_was_delivered_and_says_what_is_
     assert "30 of 30 left" in as_json(body)["text"]
 
 
+async def test_a_5xx_on_the_status_message_is_sent_again_and_the_question_answered(
+    bot: SlackHarness,
+) -> None:
+    bot.slack.no_streaming.add("T0001")
+    bot.slack.http_error("chat.postMessage", status=502, body=HTML_503, content_type="text/html")
+    await bot.event(mention("still there?", ts=ROOT), event_id="EvStatus")
+    await bot.settled(1)
+    assert bot.rt.dispatcher.outcomes == {AskOutcome.ANSWERED: 1}
+    (text,) = bot.answers_in("C0001", ROOT)
+    assert "You asked: still there?" in text
+
+
 @pytest.mark.parametrize(("content_type", "page"), ERROR_PAGES)
 async def test_quota_answers_when_users_info_returns_an_error_page(
     bot: SlackHarness, content_type: str, page: str
