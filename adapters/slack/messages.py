@@ -1,7 +1,20 @@
 """Sentences only Slack needs (how to invite the bot, ...)."""
 
+from __future__ import annotations
+
 NOT_IN_CHANNEL = (
     "I can't post in this channel. Invite me with `/invite @reasonbot` (or ask in a "
     "channel I'm in) and try again — nothing was charged."
 )
 MISSING_COMMAND_CONFIG = "This workspace has not set up that command."
+
+
+def answer_incomplete(delivered: int, total: int) -> str:
+    """Under the pieces of an answer that did reach the thread, when Slack kept refusing
+    the rest."""
+    missing = total - delivered
+    rest = "its last part" if missing == 1 else f"its last {missing} parts"
+    return (
+        f"⚠️ Slack kept failing while I posted this answer: {rest} (of {total}) could not "
+        "be posted. Nothing was charged; ask again for the whole answer."
+    )

@@ -10,13 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import messages as slack_messages
-from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown
+from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown, streamable_markdown
 from adapters.slack.translate import thread_key
+from adapters.slack.webapi import call, persist
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
@@ -92,20 +93,7 @@ class Streaming:
     unavailable: set[str] = field(default_factory=set)
 
 
-async def call(
-    client: AsyncWebClient, method: str, *, token: str | None = None, **kw: Any
-) -> dict[str, Any]:
-    """One Web API call; Slack's errors become `PlatformError` here, once. (429s were
-    already retried after Retry-After by the client's retry handler.)"""
-    try:
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        resp = await client.api_call(method, json=kw, headers=headers)
-    except SlackApiError as exc:
-        code = exc.response.get("error") if exc.response is not None else None
-        raise PlatformError(f"Slack {method} failed: {code}", code=code) from exc
-    except (SlackClientError, OSError, TimeoutError) as exc:
-        raise PlatformError(f"Slack {method} failed: {type(exc).__name__}") from exc
-    return dict(resp.data) if isinstance(resp.data, dict) else {}
+__all__ = ["EditBudget", "SlackReplier", "Streaming", "call"]
 
 
 class SlackReplier(RoutedReplier):
@@ -203,7 +191,8 @@ class SlackReplier(RoutedReplier):
                 messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
             )
         if not self.route.get("status_ts"):
-            ts = await self._post(status, thread_ts=root)
+            # The first sign of life for the asker: worth a retry if Slack hiccups.
+            ts = await persist(lambda: self._post(status, thread_ts=root))
             self.edited_now()
             await self.remember(status_ts=ts)
             return
@@ -230,7 +219,7 @@ class SlackReplier(RoutedReplier):
             return False
         if self.route.get("stream_ts") and self._streamed is None:
             return False  # another worker's stream: what it showed is unknown here
-        markdown = slack_markdown(partial)
+        markdown = streamable_markdown(partial)
         if self._streamed is None:
             return await self._start_stream(markdown[:STREAM_MAX_CHARS], root, team)
         if self._stream_over or not markdown.startswith(self._streamed):
@@ -330,14 +319,28 @@ class SlackReplier(RoutedReplier):
         root = await self._thread_root()
 
         async def post(piece: str) -> None:
-            await self._post(piece, thread_ts=root)
+            await persist(lambda: self._post(piece, thread_ts=root))
 
         async def replace(piece: str) -> None:
-            await self._replace_status(piece, root)
+            await persist(lambda: self._replace_status(piece, root))
 
-        await self.deliver(
-            pieces, replace_status=replace, post=post, has_status=bool(self.route.get("status_ts"))
-        )
+        try:
+            await self.deliver(
+                pieces,
+                replace_status=replace,
+                post=post,
+                has_status=bool(self.route.get("status_ts")),
+            )
+        except PlatformError as exc:
+            delivered = int(self.route.get("delivered", 0))
+            if not delivered or exc.user_text:
+                raise
+            # Part of the answer is showing: `fail` adds a note under it with these words.
+            raise PlatformError(
+                f"answer cut after piece {delivered} of {len(pieces)}: {exc}",
+                code=exc.code,
+                user_text=slack_messages.answer_incomplete(delivered, len(pieces)),
+            ) from exc
 
     async def _replace_status(self, text: str, root: str) -> None:
         try:
@@ -363,9 +366,11 @@ class SlackReplier(RoutedReplier):
             # Nothing visible exists yet (a slash command refused before its thread
             # was started): only the asker hears about it.
             await self._tell_privately(body)
-        elif self.route.get("status_ts"):
+        elif self.route.get("status_ts") and not self.route.get("delivered"):
             await self._replace_status(body, str(root))
         else:
+            # Pieces of the answer already delivered stay as they are: the status
+            # message holds the first of them now.
             await self._post(body, thread_ts=str(root))
 
     async def _tell_privately(self, text: str) -> None:

@@ -6,6 +6,14 @@ into a bot's real ``/slack/events`` endpoint.
 Behaviour follows Slack's documentation: ``chat.update`` refuses text over 4,000
 characters (``msg_too_long``), ``chat.postMessage`` into a channel the bot has not
 joined fails with ``not_in_channel``, ``users.info`` carries ``is_admin``/``is_owner``.
+
+Arguments are read as Slack reads them (see `METHODS`): a JSON body only on the methods
+that accept one (write methods); on read methods (``users.info``,
+``conversations.replies``, ...) a JSON body is ignored, so their arguments are missing
+and Slack's own error comes back. Argument names Slack would refuse
+(``invalid_arg_name``, ``invalid_array_arg``) or values of the wrong type
+(``invalid_arguments``) are refused; names a method does not take are ignored, as on
+Slack, and recorded in `Call.ignored` so tests can see them.
 """
 
 from __future__ import annotations
@@ -26,6 +34,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.slack_methods import (
+    ARG_NAME,
+    EVERY_METHOD,
+    FORM_TYPES,
+    METHODS,
+    Refused,
+    check_value,
+)
+
 UPDATE_LIMIT = 4_000  # chat.update: msg_too_long past this (in practice)
 STREAM_CHUNK_LIMIT = 12_000  # markdown_text per streaming call
 STREAM_LIFETIME_S = 300.0  # a streamed message stops taking appends after about 5 min
@@ -36,8 +53,13 @@ REPLIES_MAX = 15  # conversations.replies for non-Marketplace apps (2025)
 @dataclass
 class Call:
     method: str
-    args: dict[str, Any]
+    args: dict[str, Any]  # what Slack read: query, then the body it accepts
     token: str | None
+    # What the request carried that Slack does not read: a JSON body on a form-only
+    # method, argument names the method does not take.
+    ignored: dict[str, Any] = field(default_factory=dict)
+    http_verb: str = "POST"
+    content_type: str = ""
 
 
 @dataclass
@@ -51,7 +73,7 @@ class FakeSlack:
     admins: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    failures: dict[str, deque[tuple[int, dict[str, Any], dict[str, str]]]] = field(
+    failures: dict[str, deque[tuple[int, dict[str, Any] | str, dict[str, str]]]] = field(
         default_factory=lambda: defaultdict(deque)
     )
     base_url: str = ""
@@ -88,6 +110,25 @@ class FakeSlack:
                 (429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
             )
 
+    def http_error(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        body: dict[str, Any] | str | None = None,
+        content_type: str = "application/json",
+        times: int = 1,
+    ) -> None:
+        """Answer ``method`` with an HTTP error: Slack's JSON (``{"ok": false, "error":
+        "internal_error"}`` by default) or, given a string, a page as a proxy or load
+        balancer sends it (e.g. an HTML 503)."""
+        for _ in range(times):
+            if body is None:
+                self.failures[method].append((status, {"ok": False, "error": "internal_error"}, {}))
+            else:
+                headers = {"Content-Type": content_type} if isinstance(body, str) else {}
+                self.failures[method].append((status, body, headers))
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -113,6 +154,7 @@ class FakeSlack:
     async def __aenter__(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -131,17 +173,66 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
+    async def _read(
+        self, request: web.Request, method: str
+    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """The arguments Slack reads from ``request``, what it ignores, and whether
+        they came in a JSON body. Raises `Refused` for what Slack refuses outright."""
+        spec = METHODS.get(method)
+        pairs: list[tuple[str, Any]] = list(request.query.items())
+        ignored: dict[str, Any] = {}
+        from_json = False
+        if request.method == "POST" and request.body_exists:
+            ctype = request.content_type
+            if ctype == "application/json":
+                try:
+                    parsed = json.loads(await request.text())
+                except ValueError:
+                    raise Refused("invalid_json") from None
+                if not isinstance(parsed, dict):
+                    raise Refused("json_not_object")
+                if spec is not None and not spec.json:
+                    ignored.update(parsed)  # read methods take form or query only
+                else:
+                    pairs += list(parsed.items())
+                    from_json = True
+            elif ctype in FORM_TYPES:
+                pairs += list((await request.post()).items())
+            elif ctype and ctype != "application/octet-stream":
+                raise Refused("invalid_post_type")
+            else:
+                raise Refused("missing_post_type")
+        args: dict[str, Any] = {}
+        for name, value in pairs:
+            if name.endswith("[]") or "[" in name or (name in args and not from_json):
+                raise Refused("invalid_array_arg")
+            if not ARG_NAME.fullmatch(name):
+                raise Refused("invalid_arg_name")
+            if spec is not None and name not in EVERY_METHOD and name not in spec.args:
+                ignored[name] = value  # Slack ignores arguments a method does not take
+                continue
+            if spec is not None and name in spec.args:
+                check_value(name, spec.args[name], value)
+            args[name] = value
+        return args, ignored, from_json
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.content_type == "application/json":
-            args = await request.json()
-        else:
-            args = dict(await request.post())
         auth = request.headers.get("Authorization", "")
-        token = auth.removeprefix("Bearer ") or args.get("token")
-        self.calls.append(Call(method, dict(args), token))
+        try:
+            args, ignored, from_json = await self._read(request, method)
+        except Refused as exc:
+            self.calls.append(Call(method, {}, None, {}, request.method, request.content_type))
+            return web.json_response(exc.body)
+        # A JSON body cannot carry the token: Slack wants it in the Authorization header.
+        token = auth.removeprefix("Bearer ") or (None if from_json else args.get("token"))
+        self.calls.append(
+            Call(method, dict(args), token, ignored, request.method, request.content_type)
+        )
         if self.failures[method]:
             status, body, headers = self.failures[method].popleft()
+            if isinstance(body, str):  # an error page from a proxy, not Slack's JSON
+                return web.Response(body=body.encode(), status=status, headers=headers)
             return web.json_response(body, status=status, headers=headers)
         if method in self.min_interval:
             now = time.monotonic()
@@ -204,7 +295,9 @@ class FakeSlack:
         }
 
     async def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = args.get("channel", "")
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
         if channel not in self.members and not channel.startswith("D"):
             return {"ok": False, "error": "not_in_channel"}
         text = str(args.get("text") or "")
@@ -339,7 +432,9 @@ class FakeSlack:
         return {"ok": True, "message_ts": self._next_ts()}
 
     async def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = args.get("user", "")
+        user = str(args.get("user") or "")
+        if not user:
+            return {"ok": False, "error": "user_not_found"}
         admin = user in self.admins
         return {
             "ok": True,
@@ -361,7 +456,15 @@ class FakeSlack:
         return {"ok": True, "channel": {"id": channel}}
 
     async def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = args.get("channel", ""), args.get("ts", "")
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not ts:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": ["[ERROR] missing required field: ts"]},
+            }
         root = self.messages.get((channel, ts))
         msgs = ([root] if root else []) + self.thread(channel, ts)
         # Non-Marketplace apps get at most 15 messages per call since 2025.

@@ -108,3 +108,19 @@ async def test_streamed_text_never_pings_anyone(bot: SlackHarness) -> None:
     for text in sent:
         for ping in ("<!channel>", "<!here>", "@everyone", "](!here)"):
             assert ping not in text
+
+
+async def test_streamed_links_are_neutralised_as_in_posted_answers(bot: SlackHarness) -> None:
+    hostile = "See <https://evil.example|https://good.example> or <slack://open?team=T1|this>. "
+    await ask_slowly(bot, hostile + ANSWER)
+    await bot.settled(1)
+    sent = [
+        str(c.args.get("markdown_text", "")) for c in bot.slack.calls if c.method.endswith("Stream")
+    ]
+    assert sent and "https://good.example (https://evil.example)" in "".join(sent)
+    for text in sent:
+        assert "<https://evil" not in text and "<slack://" not in text and "|this>" not in text
+    # The stream carried the answer to its end (it was never taken away for a repost).
+    thread = bot.slack.thread("C0001", ROOT)
+    assert len(thread) == 1 and thread[0].get("streaming") is False
+    assert thread[0]["text"].startswith("See https://good.example (https://evil.example)")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
 from adapters.slack import translate
-from adapters.slack.render import MESSAGE_LIMIT, SlackRenderer, inert_links, mrkdwn
+from adapters.slack.render import (
+    MESSAGE_LIMIT,
+    SlackRenderer,
+    inert_links,
+    mrkdwn,
+    quota_blocks,
+    slack_markdown,
+)
 from bot.domain import Role
 from bot.render import render_chunks
 
@@ -148,3 +158,49 @@ def test_status_edits_share_a_per_workspace_budget() -> None:
     assert budget.take("T2")  # another workspace has its own allowance
     now[0] += 2.0  # 30 a minute: one more every 2 s
     assert budget.take("T1") and not budget.take("T1")
+
+
+def test_quota_replies_show_user_mentions_as_names() -> None:
+    text = "*Usage by person*\n• <@U0ANN> · `o1`: 3 (1,000 tokens)\n\n• <@W0ORG1>: set"
+    sections = " ".join(b["text"]["text"] for b in quota_blocks(text, None))
+    assert "<@U0ANN>" in sections and "<@W0ORG1>" in sections and "&lt;@" not in sections
+
+
+@pytest.mark.parametrize(
+    "typed", ["<@<!channel>>", "<!here>", "<@U0ANN|boss> <!subteam^S1|@ops>", "<@u0ann>"]
+)
+def test_quota_replies_never_turn_typed_text_into_a_ping(typed: str) -> None:
+    sections = " ".join(b["text"]["text"] for b in quota_blocks(f"✅ {typed} may now", None))
+    for ping in PINGS:
+        assert ping not in sections
+
+
+HOSTILE_LINKS = [
+    "<https://evil.example|https://good.example>",
+    "<slack://open?team=T1|open Slack>",
+    "<javascript:alert(1)|click>",
+    "[https://good.example](https://evil.example)",
+    "[x](slack://app?id=1)",
+    "<https://evil.example>",
+]
+_MRKDWN_TARGET = re.compile(r"<([^<>|]+)(?:\|[^<>]*)?>")
+_MD_TARGET = re.compile(r"\[[^\]]*\]\(([^)\s]*)\)|<([^<>|\s]+)(?:\|[^<>]*)?>")
+
+
+@pytest.mark.parametrize("link", HOSTILE_LINKS)
+def test_streamed_and_posted_answers_neutralise_links_alike(link: str) -> None:
+    text = f"Read {link} now, or [the docs](https://docs.example/a)."
+    posted = mrkdwn(text)
+    streamed = slack_markdown(text)
+    posted_targets = {m.group(1) for m in _MRKDWN_TARGET.finditer(posted)}
+    streamed_targets = {m.group(1) or m.group(2) for m in _MD_TARGET.finditer(streamed)}
+    # Both keep the honest link, and only it.
+    assert posted_targets == streamed_targets == {"https://docs.example/a"}
+    # Both show the same words where the hostile link was.
+    assert html.unescape(posted.split(" now")[0]) == streamed.split(" now")[0]
+
+
+def test_code_keeps_what_looks_like_links() -> None:
+    text = "`<https://a|b>` and std::vector<std::string>"
+    assert slack_markdown(text) == text
+    assert "std::vector&lt;std::string&gt;" in mrkdwn(text)
