@@ -5,24 +5,19 @@ only what must happen before Slack is acknowledged — validate, write the reque
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import messages as slack_messages
 from adapters.slack import translate
+from adapters.slack.auth import TokenOwner, ephemeral_args, on_error
 from adapters.slack.render import mrkdwn, quota_blocks
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
@@ -44,50 +39,11 @@ REPLIES_TIMEOUT_S = 1.0  # conversations.replies before acknowledging: never wai
 REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
 # ... at one call a minute: after a refusal (or a slow answer) leave the team alone.
 REPLIES_BACKOFF_S = 60.0
-# Slack gives 3 s to acknowledge. Before it, auth.test (once per process, retried
-# briefly), then writing the request down: each bounded so the ack always goes out,
-# and the asker hears why when it fails.
-AUTH_WAIT_S = 1.5
-AUTH_RETRY_DELAYS_S = (0.1, 0.3)
+# Slack gives 3 s to acknowledge. Before it, auth.test (auth.py), then writing the
+# request down: each bounded so the ack always goes out, and the asker hears why when
+# it fails.
 ACCEPT_TIMEOUT_S = 2.0
 ADMIN_CHECK_TIMEOUT_S = 1.5
-# auth.test errors that mean the token itself is dead: only a reinstall helps. Any
-# other failure (HTTP 5xx, network, Slack's internal_error, ...) may pass on retry.
-TOKEN_DEAD = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "team_access_not_granted",
-    }
-)
-SLACK_UNREACHABLE = "slack_unreachable"
-TOKEN_REFUSED = "token_refused"
-OTHER_WORKSPACE = "other_workspace"
-ADMIN_CHECK_FAILED = "admin_check_failed"
-
-
-@dataclass(frozen=True, slots=True)
-class _Identity:
-    """Who the bot token belongs to (auth.test): the one installation requests are
-    bound to in single-workspace mode."""
-
-    result: AuthorizeResult
-    enterprise_install: bool
-
-    def admits(self, *, enterprise_id: str | None, team_id: str | None) -> bool:
-        me = self.result
-        if self.enterprise_install:  # an org-wide install serves all the org's teams
-            return enterprise_id is not None and enterprise_id == me.enterprise_id
-        same_org = enterprise_id is None or me.enterprise_id in (None, enterprise_id)
-        return team_id == me.team_id and same_org
-
-
-def _slack_error(exc: SlackApiError) -> str | None:
-    data = getattr(exc.response, "data", None)
-    return data.get("error") if isinstance(data, dict) else None
 
 
 class _ExpectedSetupNotes(logging.Filter):
@@ -130,14 +86,7 @@ class SlackBot:
         self.dispatcher = dispatcher
         self.client = client
         self.installations = oauth.installation_store if oauth else None
-        self._me: _Identity | None = None
-        self._me_lock = asyncio.Lock()
         self._notices: set[asyncio.Task[None]] = set()
-
-        async def authorize(  # bolt passes these by name
-            enterprise_id: str | None, team_id: str | None
-        ) -> AuthorizeResult:
-            return await self._authorize(enterprise_id=enterprise_id, team_id=team_id)
 
         self.app = AsyncApp(
             client=client,
@@ -152,10 +101,10 @@ class SlackBot:
             # One workspace: auth.test once for every request. (bolt's own single-team
             # check caches it too, but every request that arrives before the first
             # answer calls auth.test again: hundreds after a restart under load.)
-            authorize=None if oauth else authorize,
+            authorize=None if oauth else TokenOwner(client).for_bolt(),
             user_facing_authorize_error_message=slack_messages.REINSTALL,
         )
-        self.app.error(self._on_error)
+        self.app.error(on_error)
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
         self._edits = EditBudget()
@@ -185,89 +134,6 @@ class SlackBot:
             raise PlatformError(f"no Slack installation for team {team_id}", code="not_installed")
         return bot.bot_token
 
-    async def _authorize(
-        self, *, enterprise_id: str | None, team_id: str | None
-    ) -> AuthorizeResult:
-        """Bind every request to the installation the token belongs to: a payload
-        signed with our secret but naming another workspace gets no quota of its own."""
-        me = await self._identity()
-        if not me.admits(enterprise_id=enterprise_id, team_id=team_id):
-            raise PlatformError(
-                f"a request for team {team_id} (enterprise {enterprise_id}) reached the bot "
-                f"of team {me.result.team_id}",
-                code=OTHER_WORKSPACE,
-                user_text=slack_messages.OTHER_WORKSPACE,
-            )
-        if me.enterprise_install and team_id:
-            return AuthorizeResult(
-                enterprise_id=me.result.enterprise_id,
-                team_id=team_id,
-                bot_user_id=me.result.bot_user_id,
-                bot_id=me.result.bot_id,
-                bot_token=me.result.bot_token,
-            )
-        return me.result
-
-    async def _identity(self) -> _Identity:
-        if self._me is not None:
-            return self._me
-        try:
-            async with asyncio.timeout(AUTH_WAIT_S), self._me_lock:
-                if self._me is None:  # one auth.test for a burst of waiting requests
-                    self._me = await self._who_am_i()
-        except TimeoutError as exc:
-            raise self._unreachable("auth.test took too long") from exc
-        return self._me
-
-    async def _who_am_i(self) -> _Identity:
-        failure: Exception | None = None
-        for delay in (*AUTH_RETRY_DELAYS_S, None):
-            try:
-                resp = await self.client.auth_test()
-            except SlackApiError as exc:
-                if _slack_error(exc) in TOKEN_DEAD:
-                    raise PlatformError(
-                        f"auth.test: {_slack_error(exc)}",
-                        code=TOKEN_REFUSED,
-                        user_text=slack_messages.REINSTALL,
-                    ) from exc
-                failure = exc
-            except (aiohttp.ClientError, OSError) as exc:
-                failure = exc
-            else:
-                return _Identity(
-                    AuthorizeResult.from_auth_test_response(
-                        bot_token=self.client.token, auth_test_response=resp
-                    ),
-                    enterprise_install=bool(resp.get("is_enterprise_install")),
-                )
-            if delay is not None:
-                await asyncio.sleep(delay)
-        raise self._unreachable(f"auth.test failed: {failure!r}") from failure
-
-    @staticmethod
-    def _unreachable(why: str) -> PlatformError:
-        return PlatformError(
-            why, code=SLACK_UNREACHABLE, user_text=slack_messages.SLACK_UNREACHABLE
-        )
-
-    async def _on_error(
-        self, error: Exception, request: AsyncBoltRequest, response: BoltResponse | None
-    ) -> BoltResponse | None:
-        """bolt's error handler (middleware and listeners). A request Slack could not
-        confirm is refused so that it is not lost: commands say "try again", events
-        get a 503, which Slack retries (HTTP and Socket Mode alike, unacknowledged).
-        A dead token or another workspace: commands say why, events are dropped."""
-        code = error.code if isinstance(error, PlatformError) else None
-        if code not in (SLACK_UNREACHABLE, OTHER_WORKSPACE, TOKEN_REFUSED):
-            log.error("Slack request failed: %r", error, exc_info=error)
-            return None
-        assert isinstance(error, PlatformError) and error.user_text is not None
-        log.warning("refused a Slack request: %s", error)
-        if "command" in request.body:
-            return _ephemeral(error.user_text)
-        return BoltResponse(status=503 if code == SLACK_UNREACHABLE else 200, body="")
-
     @staticmethod
     def _team(context: Any) -> str:
         """The workspace the request was authorized for (never only the payload's say)."""
@@ -280,7 +146,7 @@ class SlackBot:
         try:
             prepared = self.service.prepare(request)
         except (UsageError, InputRejected, UnknownModel) as exc:
-            await ack(response_type="ephemeral", text=mrkdwn(self.service.error_text(exc)))
+            await ack(**ephemeral_args(self.service.error_text(exc)))
             return
         route = {
             "kind": "command",
@@ -294,7 +160,7 @@ class SlackBot:
         try:
             await self._accept(request, route)
         except BotError as exc:
-            await ack(response_type="ephemeral", text=mrkdwn(self.service.error_text(exc)))
+            await ack(**ephemeral_args(self.service.error_text(exc)))
             return
         await ack()
 
@@ -317,7 +183,7 @@ class SlackBot:
         except PlatformError as exc:
             if translate.wants_admin(command.get("text", "")):
                 log.warning("users.info failed (%s); asked %s to try again", exc.code, user)
-                await ack(**_ephemeral_args(slack_messages.ADMIN_CHECK_FAILED))
+                await ack(**ephemeral_args(slack_messages.ADMIN_CHECK_FAILED))
                 return
             admin = False  # what is left is shown to everyone; admin extras need the check
         try:
@@ -327,7 +193,7 @@ class SlackBot:
                 )
         except TimeoutError:
             text = self.service.error_text(StorageError("quota read took too long"))
-            await ack(response_type="ephemeral", text=mrkdwn(text))
+            await ack(**ephemeral_args(text))
             return
         await ack(
             response_type="ephemeral",
@@ -479,16 +345,3 @@ class SlackBot:
         return translate.thread_context(
             data.get("messages") or [], bot_user_id=bot, before_ts=before
         )
-
-
-def _ephemeral_args(text: str) -> dict[str, Any]:
-    return {"response_type": "ephemeral", "text": mrkdwn(text)}
-
-
-def _ephemeral(text: str) -> BoltResponse:
-    """A slash command's immediate answer, seen only by its user."""
-    return BoltResponse(
-        status=200,
-        body=json.dumps(_ephemeral_args(text)),
-        headers={"content-type": "application/json;charset=utf-8"},
-    )
