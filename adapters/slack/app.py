@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import messages as slack_messages
 from adapters.slack import translate
-from adapters.slack.auth import TokenOwner, ephemeral_args, on_error
+from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
 from adapters.slack.render import mrkdwn, quota_blocks
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
@@ -98,10 +98,11 @@ class SlackBot:
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,
             oauth_settings=oauth,
-            # One workspace: auth.test once for every request. (bolt's own single-team
-            # check caches it too, but every request that arrives before the first
-            # answer calls auth.test again: hundreds after a restart under load.)
-            authorize=None if oauth else TokenOwner(client).for_bolt(),
+            # Requests bound to the token's workspace, auth.test once per token, and a
+            # Slack outage never taken for a revoked token (auth.py).
+            authorize=InstalledTokens(oauth.installation_store, client)
+            if oauth
+            else TokenOwner(client).for_bolt(),
             user_facing_authorize_error_message=slack_messages.REINSTALL,
         )
         self.app.error(on_error)

@@ -13,9 +13,12 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import messages as slack_messages
@@ -68,8 +71,9 @@ class TokenOwner:
     hundreds after a restart under load), and a payload signed with our secret but
     naming another workspace is refused, not given a quota of its own."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, token: str | None = None) -> None:
         self._client = client
+        self._token = token  # else the client's
         self._me: Identity | None = None
         self._lock = asyncio.Lock()
 
@@ -115,7 +119,7 @@ class TokenOwner:
         failure: Exception | None = None
         for delay in (*AUTH_RETRY_DELAYS_S, None):
             try:
-                resp = await self._client.auth_test()
+                resp = await self._client.auth_test(token=self._token or self._client.token)
             except SlackApiError as exc:
                 error = _slack_error(exc)
                 if error in TOKEN_DEAD:
@@ -129,12 +133,44 @@ class TokenOwner:
                 failure = exc
             else:
                 result = AuthorizeResult.from_auth_test_response(
-                    bot_token=self._client.token, auth_test_response=resp
+                    bot_token=self._token or self._client.token, auth_test_response=resp
                 )
                 return Identity(result, enterprise_install=bool(resp.get("is_enterprise_install")))
             if delay is not None:
                 await asyncio.sleep(delay)
         raise _unreachable(f"auth.test failed: {failure!r}") from failure
+
+
+class InstalledTokens(AsyncAuthorize):
+    """bolt's ``authorize`` for many workspaces: the payload's installation from bolt's
+    store, then its token's auth.test as for one workspace (once per token; a Slack
+    outage is "try again", never "reinstall" as bolt's own would have it)."""
+
+    def __init__(self, store: AsyncInstallationStore, client: AsyncWebClient) -> None:
+        self._store = store
+        self._client = client
+        self._owners: dict[str, TokenOwner] = {}  # bot token -> its auth.test
+
+    async def __call__(  # type: ignore[override]  # bolt may add actor_* arguments
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **_: object,
+    ) -> AuthorizeResult | None:
+        bot = await self._store.async_find_bot(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=context.is_enterprise_install,
+        )
+        if bot is None or not bot.bot_token:
+            return None  # not installed: bolt says so
+        owner = self._owners.get(bot.bot_token)
+        if owner is None:
+            owner = self._owners[bot.bot_token] = TokenOwner(self._client, token=bot.bot_token)
+        return await owner.authorize(enterprise_id=enterprise_id, team_id=team_id)
 
 
 async def on_error(

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.errors import StorageError
-from tests.adapters.slack.conftest import SlackHarness, as_json, mention
+from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, mention, running_bot
+from tests.adapters.slack.test_slack_intake_security import install
+from tests.fakes.slack_api import event_callback, post_signed, slash_command
 
 
 async def test_one_failed_auth_test_is_retried_and_both_requests_answered(
@@ -102,3 +105,37 @@ async def test_a_failed_admin_check_still_shows_what_is_left(bot: SlackHarness) 
     bot.slack.fail("users.info", "internal_error")
     _, body, _ = await bot.command("/quota", "")
     assert "30 of 30 left" in as_json(body)["text"]
+
+
+async def test_distributed_app_survives_an_auth_test_outage(tmp_path: Path) -> None:
+    async with running_bot(
+        tmp_path, slack_client_id="111.222", slack_client_secret="oauth-secret"
+    ) as bot:
+        await install(bot, "T0002")
+        bot.slack.server_error("auth.test")
+        event = event_callback(mention("hi", ts="1700000640.000100"), event_id="EvO", team="T0002")
+        status, _, _ = await post_signed(bot.http, bot.url, event, secret=SECRET, form=False)
+        assert status == 200
+        await bot.until(lambda: any("You asked: hi" in t for t in bot.posted()))
+        command = slash_command("/reason", "again", team="T0002", trigger_id="t-outage")
+        bot.slack.server_error("auth.test", times=1000)
+        # The token's auth.test is known by now: an outage no longer stands in the way.
+        status, body, _ = await post_signed(bot.http, bot.url, command, secret=SECRET, form=True)
+        assert status == 200 and body == ""
+        await bot.until(lambda: any("You asked: again" in t for t in bot.posted()))
+
+
+async def test_distributed_app_asks_to_try_again_when_slack_is_down_at_first(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(
+        tmp_path, slack_client_id="111.222", slack_client_secret="oauth-secret"
+    ) as bot:
+        await install(bot, "T0002")
+        bot.slack.server_error("auth.test", times=1000)
+        command = slash_command("/reason", "now?", team="T0002")
+        status, body, _ = await post_signed(bot.http, bot.url, command, secret=SECRET, form=True)
+        assert status == 200 and "try again" in as_json(body)["text"]
+        event = event_callback(mention("hm", ts="1700000650.000100"), event_id="EvD", team="T0002")
+        status, _, _ = await post_signed(bot.http, bot.url, event, secret=SECRET, form=False)
+        assert status >= 500
