@@ -43,7 +43,7 @@ REPLIES_BACKOFF_S = 60.0
 # request down: each bounded so the ack always goes out, and the asker hears why when
 # it fails.
 ACCEPT_TIMEOUT_S = 2.0
-ADMIN_CHECK_TIMEOUT_S = 1.5
+ADMIN_CHECK_TIMEOUT_S = 1.0  # users.info before a /quota ack; with the read, inside 3 s
 
 
 class _ExpectedSetupNotes(logging.Filter):
