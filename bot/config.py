@@ -135,6 +135,7 @@ class Catalogue(BaseModel):
     default_model: str = "o1"
     models: list[ModelSpec] = Field(default_factory=_default_models, min_length=1)
     week: WeekPolicy = Field(default_factory=WeekPolicy)
+    # "slack:T0001:U123" is an admin of that team only; "U123" or "slack:U123" of all.
     admins: list[str] = Field(default_factory=list, description="user keys that are admins")
     instructions: str = (
         "You are reasonbot, answering a team in a chat thread. Answer in Markdown; be"
@@ -225,10 +226,13 @@ class Settings(BaseSettings):
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
 
-    @field_validator("discord_shard_count", "discord_shard_ids", mode="before")
+    @field_validator(
+        "discord_shard_count", "discord_shard_ids", "slack_signing_secret", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
-        # `DISCORD_SHARD_COUNT=` in a .env file, as .env.example lists it: not set.
+        # `DISCORD_SHARD_COUNT=` in a .env file, as .env.example lists it: not set. A
+        # blank signing secret verifies nothing: unset, so HTTP mode refuses to start.
         return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("discord_shard_ids", mode="before")

@@ -70,11 +70,15 @@ class QuotaDesk:
         )
 
     def is_admin(self, command: QuotaCommand) -> bool:
+        """The platform said so, or the catalogue lists the user: ``<team key>:<user>``
+        (``slack:T0001:U123``) in that team only; a bare ``U123`` or ``slack:U123`` in
+        every team (one workspace, or an operator trusted everywhere)."""
         admins = self.catalogue.admins
         return (
             command.is_admin
             or command.user in admins
             or f"{command.platform}:{command.user}" in admins
+            or f"{command.team}:{command.user}" in admins
         )
 
     async def quota(self, command: QuotaCommand) -> QuotaResult:

@@ -11,16 +11,25 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import messages as slack_messages
 from adapters.slack import translate
-from adapters.slack.render import mrkdwn, quota_blocks
+from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
+from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
-from bot.errors import BotError, InputRejected, PlatformError, UnknownModel, UsageError
+from bot.domain import AskRequest
+from bot.errors import (
+    BotError,
+    InputRejected,
+    PlatformError,
+    StorageError,
+    UnknownModel,
+    UsageError,
+)
 from bot.service import AskService
 
 log = logging.getLogger(__name__)
@@ -30,6 +39,11 @@ REPLIES_TIMEOUT_S = 1.0  # conversations.replies before acknowledging: never wai
 REPLIES_LIMIT = 15  # what Slack serves non-Marketplace apps since 2025
 # ... at one call a minute: after a refusal (or a slow answer) leave the team alone.
 REPLIES_BACKOFF_S = 60.0
+# Slack gives 3 s to acknowledge. Before it, auth.test (auth.py), then writing the
+# request down: each bounded so the ack always goes out, and the asker hears why when
+# it fails.
+ACCEPT_TIMEOUT_S = 2.0
+ADMIN_CHECK_TIMEOUT_S = 1.0  # users.info before a /quota ack; with the read, inside 3 s
 
 
 class _ExpectedSetupNotes(logging.Filter):
@@ -72,24 +86,26 @@ class SlackBot:
         self.dispatcher = dispatcher
         self.client = client
         self.installations = oauth.installation_store if oauth else None
-        self._auth_test: asyncio.Future[AuthorizeResult] | None = None
-
-        async def authorize() -> AuthorizeResult:  # bolt reads the argument names
-            return await self._authorize()
+        self._notices: set[asyncio.Task[None]] = set()
 
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
-            request_verification_enabled=not socket_mode,
+            # HTTP mode checks the signature once, over the raw body, before bolt
+            # (runner.http_app); Socket Mode needs none.
+            request_verification_enabled=False,
             # Listeners only validate and enqueue, so Slack is answered after they
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,
             oauth_settings=oauth,
-            # One workspace: auth.test once for every request. (bolt's own single-team
-            # check caches it too, but every request that arrives before the first
-            # answer calls auth.test again: hundreds after a restart under load.)
-            authorize=None if oauth else authorize,
+            # Requests bound to the token's workspace, auth.test once per token, and a
+            # Slack outage never taken for a revoked token (auth.py).
+            authorize=InstalledTokens(oauth.installation_store, client)
+            if oauth
+            else TokenOwner(client).for_bolt(),
+            user_facing_authorize_error_message=slack_messages.REINSTALL,
         )
+        self.app.error(on_error)
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
         self._edits = EditBudget()
@@ -119,25 +135,19 @@ class SlackBot:
             raise PlatformError(f"no Slack installation for team {team_id}", code="not_installed")
         return bot.bot_token
 
-    async def _authorize(self) -> AuthorizeResult:
-        if self._auth_test is None or (
-            self._auth_test.done() and self._auth_test.exception() is not None
-        ):
-            self._auth_test = asyncio.ensure_future(self._who_am_i())
-        return await asyncio.shield(self._auth_test)
+    @staticmethod
+    def _team(context: Any) -> str:
+        """The workspace the request was authorized for (never only the payload's say)."""
+        result = context.get("authorize_result")
+        return str(getattr(result, "team_id", None) or context.get("team_id") or "")
 
-    async def _who_am_i(self) -> AuthorizeResult:
-        resp = await self.client.auth_test()
-        return AuthorizeResult.from_auth_test_response(
-            bot_token=self.client.token, auth_test_response=resp
-        )
-
-    async def _reason(self, ack: Any, command: dict[str, Any]) -> None:
-        request = translate.command_request(command)
+    async def _reason(self, ack: Any, command: dict[str, Any], context: Any) -> None:
+        team = self._team(context)
+        request = translate.command_request(command, team_id=team)
         try:
             prepared = self.service.prepare(request)
         except (UsageError, InputRejected, UnknownModel) as exc:
-            await ack(response_type="ephemeral", text=mrkdwn(self.service.error_text(exc)))
+            await ack(**ephemeral_args(self.service.error_text(exc)))
             return
         route = {
             "kind": "command",
@@ -145,87 +155,165 @@ class SlackBot:
             "user": request.user,
             "question": prepared.question,
             "model": prepared.spec.alias,
-            "team_id": command.get("team_id", ""),
+            "team_id": team,
             "response_url": command.get("response_url"),
         }
         try:
-            await self.dispatcher.submit(request, route)
+            await self._accept(request, route)
         except BotError as exc:
-            await ack(response_type="ephemeral", text=mrkdwn(self.service.error_text(exc)))
+            await ack(**ephemeral_args(self.service.error_text(exc)))
             return
         await ack()
 
-    async def _quota(self, ack: Any, command: dict[str, Any], client: AsyncWebClient) -> None:
-        team, user = command.get("team_id", ""), command.get("user_id", "")
-        admin = await self._is_admin(team, user, client)
-        result = await self.service.quota(translate.quota_command(command, is_admin=admin))
+    async def _accept(self, request: AskRequest, route: dict[str, Any]) -> None:
+        """Write the request down, within the ack's budget (a slow database must not
+        keep Slack waiting: it would retry, and the asker would hear nothing)."""
+        try:
+            async with asyncio.timeout(ACCEPT_TIMEOUT_S):
+                await self.dispatcher.submit(request, route)
+        except TimeoutError as exc:
+            raise StorageError("writing the request down took too long") from exc
+
+    async def _quota(
+        self, ack: Any, command: dict[str, Any], client: AsyncWebClient, context: Any
+    ) -> None:
+        team, user = self._team(context), command.get("user_id", "")
+        as_member = translate.quota_command(command, is_admin=False, team_id=team)
+        try:
+            admin = self.service.is_admin(as_member) or await self._is_admin(team, user, client)
+        except PlatformError as exc:
+            if translate.wants_admin(command.get("text", "")):
+                log.warning("users.info failed (%s); asked %s to try again", exc.code, user)
+                await ack(**ephemeral_args(slack_messages.ADMIN_CHECK_FAILED))
+                return
+            admin = False  # what is left is shown to everyone; admin extras need the check
+        try:
+            async with asyncio.timeout(ACCEPT_TIMEOUT_S):
+                result = await self.service.quota(
+                    translate.quota_command(command, is_admin=admin, team_id=team)
+                )
+        except TimeoutError:
+            text = self.service.error_text(StorageError("quota read took too long"))
+            await ack(**ephemeral_args(text))
+            return
         await ack(
             response_type="ephemeral",
-            text=mrkdwn(result.text),
+            text=quota_mrkdwn(result.text),
             blocks=quota_blocks(result.text, result.usage),
         )
 
     async def _is_admin(self, team: str, user: str, client: AsyncWebClient) -> bool:
+        """A workspace admin or owner *of this team* (users.info); a failed check
+        raises `PlatformError` and is not remembered."""
         cached = self._admins.get((team, user))
         if cached and time.monotonic() - cached[1] < ADMIN_CACHE_S:
             return cached[0]
         try:
-            info = await call(client, "users.info", user=user)
-        except PlatformError as exc:
-            log.warning("users.info failed (%s); treating %s as a member", exc.code, user)
-            return False
+            async with asyncio.timeout(ADMIN_CHECK_TIMEOUT_S):
+                info = await call(client, "users.info", user=user)
+        except TimeoutError as exc:
+            raise PlatformError("users.info took too long", code="timeout") from exc
         profile = info.get("user") or {}
-        admin = bool(
+        grid_teams = (profile.get("enterprise_user") or {}).get("teams") or []
+        # An admin elsewhere (another workspace reached through the same org or a
+        # Slack Connect channel) is no admin of this team's quotas.
+        of_this_team = profile.get("team_id") == team or team in grid_teams
+        admin = of_this_team and bool(
             profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")
         )
         self._admins[(team, user)] = (admin, time.monotonic())
         return admin
 
-    async def _mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+    async def _mention(self, event: dict[str, Any], context: Any, client: AsyncWebClient) -> None:
         if translate.is_triggering_message(event):
-            await self._submit_message(event, body, context)
+            await self._submit_message(event, context, client)
 
-    async def _message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+    async def _message(self, event: dict[str, Any], context: Any, client: AsyncWebClient) -> None:
         if not translate.is_triggering_message(event):
             return
         bot = context.get("bot_user_id")
-        if bot and f"<@{bot}" in event.get("text", ""):
+        if bot and f"<@{bot}" in translate.text_of(event):
             return  # the app_mention event carries this one (same key in any case)
         if event.get("channel_type") == "im":
-            await self._submit_message(event, body, context)
+            await self._submit_message(event, context, client)
             return
         root = event.get("thread_ts")
         if not root or root == event.get("ts"):
             return
-        team_id = body.get("team_id") or context.get("team_id") or ""
-        key = translate.thread_key(team_id, event.get("channel", ""), root)
-        if await self.service.knows_thread(key):
-            await self._submit_message(event, body, context)
+        key = translate.thread_key(self._team(context), event.get("channel", ""), root)
+        try:
+            async with asyncio.timeout(ACCEPT_TIMEOUT_S):
+                ours = await self.service.knows_thread(key)
+        except (BotError, TimeoutError) as exc:
+            # Whether the reply was meant for the bot is unknown: nobody to tell.
+            log.error("could not look up thread %s: %r", key, exc)
+            return
+        if ours:
+            await self._submit_message(event, context, client)
 
     async def _submit_message(
-        self, event: dict[str, Any], body: dict[str, Any], context: Any
+        self, event: dict[str, Any], context: Any, client: AsyncWebClient
     ) -> None:
-        team_id = body.get("team_id") or context.get("team_id") or ""
+        team_id = self._team(context)
         bot = context.get("bot_user_id")
         channel, ts = event.get("channel", ""), event.get("ts", "")
         root = event.get("thread_ts") or ts
-        turns: tuple = ()
-        key = translate.thread_key(team_id, channel, root)
-        if root != ts and not await self.service.knows_thread(key):
-            client = getattr(context, "client", None) or self.client
-            turns = await self._earlier_messages(client, team_id, channel, root, before=ts, bot=bot)
-        request = translate.event_request(event, team_id=team_id, bot_user_id=bot, context=turns)
-        route = {
-            "kind": "message",
-            "channel": channel,
-            "user": request.user,
-            "thread_ts": root,
-            "team_id": team_id,
-        }
+        key = translate.message_key(team_id, channel, ts)
         try:
-            await self.dispatcher.submit(request, route)
-        except BotError as exc:
-            log.error("could not accept %s: %s", request.key, exc)
+            async with asyncio.timeout(ACCEPT_TIMEOUT_S):
+                turns: tuple = ()
+                thread = translate.thread_key(team_id, channel, root)
+                if root != ts and not await self.service.knows_thread(thread):
+                    turns = await self._earlier_messages(
+                        client, team_id, channel, root, before=ts, bot=bot
+                    )
+                request = translate.event_request(
+                    event, team_id=team_id, bot_user_id=bot, context=turns
+                )
+                route = {
+                    "kind": "message",
+                    "channel": channel,
+                    "user": request.user,
+                    "thread_ts": root,
+                    "team_id": team_id,
+                }
+                await self.dispatcher.submit(request, route)
+        except (BotError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                exc = StorageError("writing the request down took too long")
+            log.error("could not accept %s: %r", key, exc)
+            # Acknowledge first (the listener returns), then tell the asker privately.
+            self._tell_later(
+                client,
+                channel=channel,
+                user=str(event.get("user", "")),
+                thread_ts=root,
+                text=self.service.error_text(exc),
+            )
+
+    def _tell_later(
+        self, client: AsyncWebClient, *, channel: str, user: str, thread_ts: str, text: str
+    ) -> None:
+        task = asyncio.create_task(
+            self._tell(client, channel=channel, user=user, thread_ts=thread_ts, text=text)
+        )
+        self._notices.add(task)  # a task nobody references can be collected mid-flight
+        task.add_done_callback(self._notices.discard)
+
+    async def _tell(
+        self, client: AsyncWebClient, *, channel: str, user: str, thread_ts: str, text: str
+    ) -> None:
+        try:
+            await call(
+                client,
+                "chat.postEphemeral",
+                channel=channel,
+                user=user,
+                thread_ts=thread_ts,
+                text=mrkdwn(text),
+            )
+        except PlatformError as exc:
+            log.warning("could not tell %s their request was not accepted: %s", user, exc.code)
 
     async def _earlier_messages(
         self,

@@ -7,6 +7,19 @@ NOT_IN_CHANNEL = (
     "channel I'm in) and try again — nothing was charged."
 )
 MISSING_COMMAND_CONFIG = "This workspace has not set up that command."
+REINSTALL = (
+    "Slack no longer accepts my token for this workspace. Ask a workspace admin to "
+    "reinstall the app."
+)
+SLACK_UNREACHABLE = (
+    "⚠️ I couldn't reach Slack to confirm this workspace just now; nothing was charged. "
+    "Please try again in a minute."
+)
+OTHER_WORKSPACE = "This app isn't installed for your workspace, so I can't answer here."
+ADMIN_CHECK_FAILED = (
+    "⚠️ I couldn't check with Slack whether you're an admin, so nothing was changed. "
+    "Please try again in a minute."
+)
 
 
 def answer_incomplete(delivered: int, total: int) -> str:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.commands import ADMIN_VERBS, parse_quota
 from bot.domain import AskRequest, QuotaCommand, Role, Turn
+from bot.errors import UsageError
 
 PLATFORM = "slack"
+# Message subtypes that are still a person talking: a thread reply also sent to the
+# channel, and a message with files attached (its text is answered; files are not read).
+_PERSON_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
@@ -31,10 +36,17 @@ def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
     return " ".join(text.split(" ")).strip()
 
 
-def command_request(body: dict[str, Any]) -> AskRequest:
+def text_of(event: dict[str, Any]) -> str:
+    """The message's text; Slack sends a string, anything else counts as none."""
+    text = event.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def command_request(body: dict[str, Any], *, team_id: str | None = None) -> AskRequest:
     """``/reason …`` (form fields) to a request. Slash commands cannot run inside
-    threads, so the bot starts one; its key is the invocation's trigger id."""
-    team = body.get("team_id", "")
+    threads, so the bot starts one; its key is the invocation's trigger id.
+    ``team_id``: the workspace the request was authorized for (else the payload's)."""
+    team = team_id if team_id is not None else body.get("team_id", "")
     return AskRequest(
         platform=PLATFORM,
         team=team_key(team),
@@ -60,20 +72,31 @@ def event_request(
         channel=channel,
         thread=thread_key(team_id, channel, root),
         user=event.get("user", ""),
-        text=strip_bot_mention(event.get("text", ""), bot_user_id),
+        text=strip_bot_mention(text_of(event), bot_user_id),
         key=message_key(team_id, channel, ts),
         context=context,
     )
 
 
-def quota_command(body: dict[str, Any], *, is_admin: bool) -> QuotaCommand:
+def quota_command(
+    body: dict[str, Any], *, is_admin: bool, team_id: str | None = None
+) -> QuotaCommand:
     return QuotaCommand(
         PLATFORM,
-        team_key(body.get("team_id", "")),
+        team_key(team_id if team_id is not None else body.get("team_id", "")),
         body.get("user_id", ""),
         body.get("text", ""),
         is_admin=is_admin,
     )
+
+
+def wants_admin(text: str) -> bool:
+    """Whether ``/quota <text>`` is an admin command (so an unanswered admin check
+    must stop it; a malformed one is left to the core to explain)."""
+    try:
+        return parse_quota(text).verb in ADMIN_VERBS
+    except UsageError:
+        return False
 
 
 def thread_context(
@@ -91,10 +114,15 @@ def thread_context(
 
 
 def is_triggering_message(event: dict[str, Any]) -> bool:
-    """A person's plain message (no edits, joins, bot posts or file shares)."""
+    """A person's message with text: plain, broadcast from a thread, or with files (no
+    edits, joins or bot posts)."""
+    subtype = event.get("subtype")
     return (
         event.get("type") in ("message", "app_mention")
-        and not event.get("subtype")
+        and (not subtype or subtype in _PERSON_SUBTYPES)
         and not event.get("bot_id")
+        and isinstance(event.get("user"), str)
         and bool(event.get("user"))
+        # A file shared without a word has nothing to answer.
+        and (subtype != "file_share" or bool(text_of(event).strip()))
     )

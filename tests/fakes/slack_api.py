@@ -71,6 +71,8 @@ class FakeSlack:
     app_token: str = "xapp-test-token"
     members: set[str] = field(default_factory=lambda: {"C0001"})
     admins: set[str] = field(default_factory=set)
+    # users.info's user.team_id: a user's home workspace (default: ``team_id``).
+    user_teams: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, deque[tuple[int, dict[str, Any] | str, dict[str, str]]]] = field(
@@ -103,6 +105,15 @@ class FakeSlack:
         """Answer ``method`` with ``{"ok": false, "error": error}`` (HTTP 200)."""
         for _ in range(times):
             self.failures[method].append((200, {"ok": False, "error": error}, {}))
+
+    def server_error(self, method: str, *, status: int = 500, times: int = 1) -> None:
+        """Answer ``method`` with an HTTP error (a Slack outage), as many times."""
+        for _ in range(times):
+            self.failures[method].append((status, {"ok": False, "error": "fatal_error"}, {}))
+
+    def clear_failures(self, method: str) -> None:
+        """Drop the failures still scripted for ``method`` (the outage is over)."""
+        self.failures[method].clear()
 
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         for _ in range(times):
@@ -231,6 +242,8 @@ class FakeSlack:
         )
         if self.failures[method]:
             status, body, headers = self.failures[method].popleft()
+            async with self._changed:  # a refused call is a call too (tests wait on it)
+                self._changed.notify_all()
             if isinstance(body, str):  # an error page from a proxy, not Slack's JSON
                 return web.Response(body=body.encode(), status=status, headers=headers)
             return web.json_response(body, status=status, headers=headers)
@@ -257,18 +270,20 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        body = await handler(args)
+        body = await handler({**args, "token": token} if method == "auth.test" else args)
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(body)
 
     async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        # The workspace the token belongs to: an installed workspace's, or the default.
+        team = next((t for t, tok in self.installed.items() if tok == args["token"]), None)
         return {
             "ok": True,
             "url": "https://fake.slack.com/",
             "team": "Fake",
             "user": "reasonbot",
-            "team_id": self.team_id,
+            "team_id": team or self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
@@ -440,7 +455,7 @@ class FakeSlack:
             "ok": True,
             "user": {
                 "id": user,
-                "team_id": self.team_id,
+                "team_id": self.user_teams.get(user, self.team_id),
                 "name": user.lower(),
                 "is_admin": admin,
                 "is_owner": False,
