@@ -1,0 +1,121 @@
+"""How the terminal shows things: Markdown rendered by rich on a terminal, plain text
+when stdout is a pipe or a file, and ``/quota`` as tables.
+
+The core writes Markdown with the platforms' mention syntax (``<@U123>``); in a terminal
+nobody can be pinged, so mentions become plain ``@U123``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+from bot import messages
+from bot.domain import TeamUsage
+
+_MENTION = re.compile(r"<[@#]!?&?([^>|]+)(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!(?:subteam\^)?([^>|]*)(?:\|([^>]*))?>")
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def plain_mentions(text: str) -> str:
+    """``<@U1|ann>`` → ``@ann``, ``<@U1>`` → ``@U1``, ``<!here>`` → ``@here``."""
+    text = _MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)).lstrip("@"), text)
+    return _SPECIAL.sub(lambda m: "@" + (m.group(2) or m.group(1)).lstrip("@"), text)
+
+
+def inline(text: str, *, style: str = "") -> Text:
+    """One line of core Markdown as terminal text: `code` bold, the backticks gone."""
+    out = Text(style=style)
+    last = 0
+    for m in _CODE.finditer(text):
+        out.append(text[last : m.start()])
+        out.append(m.group(1), style="bold")
+        last = m.end()
+    out.append(text[last:])
+    return out
+
+
+def plain(text: str) -> str:
+    """Core Markdown as plain text for pipes and files: mentions flattened, inline code
+    unquoted. Block Markdown (lists, fences) is left as written: it reads fine."""
+    return _CODE.sub(r"\1", plain_mentions(text))
+
+
+def console_for(stream: TextIO, *, color: bool | None = None) -> Console:
+    """A console on ``stream``; rich itself decides colour from whether it is a tty
+    (and honours NO_COLOR / FORCE_COLOR)."""
+    return Console(file=stream, force_terminal=color, highlight=False, soft_wrap=False)
+
+
+def answer_markdown(text: str) -> Markdown:
+    return Markdown(plain_mentions(text), code_theme="monokai", hyperlinks=False)
+
+
+def thinking_lines(lines: Sequence[str]) -> Text:
+    """The model's thinking summary: dim lines shown above the answer."""
+    return Text("\n".join(lines), style="dim")
+
+
+def _cap(used: int | None, cap: int | None) -> str:
+    if cap == 0:
+        return "turned off"
+    if cap is None:
+        return str(used or 0)
+    return f"{used or 0} of {cap}"
+
+
+def quota_tables(usage: TeamUsage, *, user: str, now: datetime, admin: bool) -> RenderableType:
+    """``/quota`` for the terminal: a table of models, and for admins one of people."""
+    own = {u.model: u.used for u in usage.users if u.user == user}
+    models = Table(
+        title=f"Quota this week · resets {messages.when(usage.window.end, now)}",
+        title_justify="left",
+    )
+    for name, justify in (
+        ("Model", "left"),
+        ("Left", "right"),
+        ("Allowance", "right"),
+        ("Granted", "right"),
+        (f"Used by @{user}", "right"),
+    ):
+        models.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for m in usage.models:
+        models.add_row(
+            m.model,
+            str(m.remaining),
+            str(m.allowance),
+            str(m.granted) if m.granted else "",
+            _cap(own.get(m.model, 0), m.user_limit),
+        )
+    parts: list[RenderableType] = [models]
+    if admin:
+        people = [u for u in usage.users if u.used]
+        if people:
+            table = Table(title="Usage by person", title_justify="left")
+            table.add_column("Who")
+            table.add_column("Model")
+            table.add_column("Messages", justify="right")
+            table.add_column("Tokens", justify="right")
+            for u in sorted(people, key=lambda u: (-u.used, u.user, u.model)):
+                table.add_row(f"@{u.user}", u.model, str(u.used), f"{u.tokens:,}")
+            parts.append(table)
+        else:
+            parts.append(Text("Nobody has asked anything this week.", style="italic"))
+    return Group(*parts)
+
+
+def show_markdown(console: Console, text: str) -> None:
+    """Core Markdown (a quota change, the audit log, an error) on this console."""
+    if console.is_terminal:
+        console.print(answer_markdown(text))
+    else:
+        console.file.write(plain(text) + "\n")
+        console.file.flush()
