@@ -75,10 +75,8 @@ def _cap(used: int | None, cap: int | None) -> str:
 def quota_tables(usage: TeamUsage, *, user: str, now: datetime, admin: bool) -> RenderableType:
     """``/quota`` for the terminal: a table of models, and for admins one of people."""
     own = {u.model: u.used for u in usage.users if u.user == user}
-    models = Table(
-        title=f"Quota this week · resets {messages.when(usage.window.end, now)}",
-        title_justify="left",
-    )
+    title = Text(f"Quota this week · resets {messages.when(usage.window.end, now)}", style="bold")
+    models = Table()
     for name, justify in (
         ("Model", "left"),
         ("Left", "right"),
@@ -95,11 +93,12 @@ def quota_tables(usage: TeamUsage, *, user: str, now: datetime, admin: bool) -> 
             str(m.granted) if m.granted else "",
             _cap(own.get(m.model, 0), m.user_limit),
         )
-    parts: list[RenderableType] = [models]
+    parts: list[RenderableType] = [title, models]
     if admin:
         people = [u for u in usage.users if u.used]
         if people:
-            table = Table(title="Usage by person", title_justify="left")
+            parts.append(Text("Usage by person", style="bold"))
+            table = Table()
             table.add_column("Who")
             table.add_column("Model")
             table.add_column("Messages", justify="right")

@@ -158,7 +158,7 @@ async def test_a_local_provider_needs_no_key(tmp_path: Path) -> None:
 async def test_unreachable_base_url_is_named_once_with_the_url(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     env = base_env(tmp_path, OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-x", OPENAI_MAX_RETRIES="0")
-    code, out, err = await run_cli(["chat"], "one\ntwo\n", env)
+    code, out, _ = await run_cli(["chat"], "one\ntwo\n", env)
     assert out.count(f"Cannot reach the model provider at {url} (connection refused)") == 1
     assert "OPENAI_BASE_URL" in out
     assert code == 1
