@@ -227,7 +227,7 @@ async def _quota(
         result = await rt.service.quota(
             QuotaCommand(platform, team, "operator", " ".join(words), is_admin=True)
         )
-    show_quota(console_for(sys.stdout), result.text, result.usage, user="operator", admin=True)
+    show_quota(console_for(sys.stdout), result.text, result.usage, user=None, admin=True)
     return 0 if result.ok else 1
 
 

@@ -6,6 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from bot import messages
 from bot.domain import Effort
 from bot.errors import UsageError
 
@@ -102,7 +103,7 @@ def normalise_user(who: str) -> str:
 
 def _count(word: str) -> int:
     if not word.isdigit():
-        raise UsageError(f"`{word}` is not a whole number", usage=QUOTA_USAGE)
+        raise UsageError(messages.not_a_count(word, MAX_QUOTA_VALUE), usage=QUOTA_USAGE)
     n = int(word)
     if n > MAX_QUOTA_VALUE:
         raise UsageError(f"`{word}` is too large (at most {MAX_QUOTA_VALUE:,})", usage=QUOTA_USAGE)

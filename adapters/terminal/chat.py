@@ -233,7 +233,7 @@ def show_quota(
     text: str,
     usage: TeamUsage | None,
     *,
-    user: str,
+    user: str | None,
     admin: bool,
     now: datetime | None = None,
 ) -> None:

@@ -72,27 +72,22 @@ def _cap(used: int | None, cap: int | None) -> str:
     return f"{used or 0} of {cap}"
 
 
-def quota_tables(usage: TeamUsage, *, user: str, now: datetime, admin: bool) -> RenderableType:
-    """``/quota`` for the terminal: a table of models, and for admins one of people."""
+def quota_tables(
+    usage: TeamUsage, *, user: str | None, now: datetime, admin: bool
+) -> RenderableType:
+    """``/quota`` for the terminal: a table of models, and for admins one of people.
+    ``user`` None (the operator CLI): nobody's own usage, as the operator asks nothing."""
     own = {u.model: u.used for u in usage.users if u.user == user}
     title = Text(f"Quota this week · resets {messages.when(usage.window.end, now)}", style="bold")
     models = Table()
-    for name, justify in (
-        ("Model", "left"),
-        ("Left", "right"),
-        ("Allowance", "right"),
-        ("Granted", "right"),
-        (f"Used by @{user}", "right"),
-    ):
-        models.add_column(name, justify=justify)  # type: ignore[arg-type]
+    models.add_column("Model")
+    for name in ("Left", "Allowance", "Granted", *([f"Used by @{user}"] if user else [])):
+        models.add_column(name, justify="right")
     for m in usage.models:
-        models.add_row(
-            m.model,
-            str(m.remaining),
-            str(m.allowance),
-            str(m.granted) if m.granted else "",
-            _cap(own.get(m.model, 0), m.user_limit),
-        )
+        cells = [m.model, str(m.remaining), str(m.allowance), str(m.granted) if m.granted else ""]
+        if user:
+            cells.append(_cap(own.get(m.model, 0), m.user_limit))
+        models.add_row(*cells)
     parts: list[RenderableType] = [title, models]
     if admin:
         people = [u for u in usage.users if u.used]
