@@ -110,7 +110,8 @@ def sqlite_path(database_url: str) -> Path | None:
     url = make_url(normalise_url(database_url))
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
-    return Path(url.database).resolve()
+    # A URI filename (``file:/path?mode=ro`` with ``uri=true``) names the same file.
+    return Path(url.database.removeprefix("file:")).resolve()
 
 
 def _head_revision() -> str | None:

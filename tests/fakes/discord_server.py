@@ -136,6 +136,7 @@ class FakeDiscord:
     token: str = "fake.discord.token"
     extra_guilds: list[FakeGuild] = field(default_factory=list)
     recommended_shards: int = 1  # what GET /gateway/bot advises
+    app_flags: int = 0  # GET /applications/@me flags (1 << 18: Message Content intent on)
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -326,7 +327,7 @@ class FakeDiscord:
                     "bot_public": True,
                     "bot_require_code_grant": False,
                     "verify_key": "0" * 64,
-                    "flags": 0,
+                    "flags": self.app_flags,
                     "owner": user("1", "owner"),
                 }
             )
