@@ -163,7 +163,7 @@ async def _chat(settings: Settings, catalogue: Catalogue, args: argparse.Namespa
             rt.service, sys.stdout, sys.stderr, team=args.team, user=args.user, admin=args.admin
         )
         for warning in await preflight(settings, catalogue):
-            session.say(warning)
+            session.warn(warning)
         source = EditorInput(data_dir() / "history") if interactive else PipedInput(sys.stdin)
         await session.run(source, greeting=interactive)
     return 1 if session.failures else 0

@@ -167,6 +167,10 @@ class TerminalSession:
     def say(self, markdown: str) -> None:
         render.show_markdown(self._out, markdown)
 
+    def warn(self, markdown: str) -> None:
+        """On stderr, so piped answers (``> answers.md``) stay only answers."""
+        render.show_markdown(self._err, markdown)
+
     async def handle(self, line: str) -> bool:
         """Handle one question or command; False means the user asked to leave."""
         line = line.strip()

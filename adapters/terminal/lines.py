@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Protocol, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.output import create_output
 
 PROMPT = "> "
 
@@ -32,7 +34,8 @@ def data_dir() -> Path:
     ~/.local/share/reasonbot."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     path = Path(base) / "reasonbot"
-    path.mkdir(parents=True, exist_ok=True)
+    # Private: the history holds every question asked here.
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
@@ -53,10 +56,14 @@ class EditorInput:
     away (the caller leaves); Ctrl-D on an empty line ends the chat."""
 
     def __init__(self, history: Path) -> None:
+        # With answers redirected (`reasonbot chat > answers.md`) the prompt and the
+        # editing stay on the terminal.
+        output = None if sys.stdout.isatty() else create_output(stdout=sys.stderr)
         self._session: PromptSession[str] = PromptSession(
             history=FileHistory(str(history)),
             key_bindings=_bindings(),
             enable_history_search=False,
+            output=output,
         )
 
     async def read(self) -> str | None:

@@ -141,8 +141,9 @@ async def test_missing_key_is_named_before_the_first_question(tmp_path: Path) ->
     # A provider on the internet needs a key (the URL does not resolve here, so no
     # request can leave the machine either way).
     env = base_env(tmp_path, OPENAI_BASE_URL="https://api.openai.invalid/v1")
-    code, out, _ = await run_cli(["chat"], "", env)
-    assert "OPENAI_API_KEY is not set" in out and "o1, mini" in out
+    code, out, err = await run_cli(["chat"], "", env)
+    # On stderr: piped answers stay only answers.
+    assert "OPENAI_API_KEY is not set" in err and "o1, mini" in err and out == ""
     assert code == 0  # nothing was asked, so nothing failed
 
 
@@ -152,15 +153,15 @@ async def test_a_local_provider_needs_no_key(tmp_path: Path) -> None:
             ["chat"], "hello\n", base_env(tmp_path, OPENAI_BASE_URL=fake.base_url)
         )
     assert code == 0, out + err
-    assert "is not set" not in out and "You asked: hello" in out
+    assert "is not set" not in out + err and "You asked: hello" in out
 
 
 async def test_unreachable_base_url_is_named_once_with_the_url(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     env = base_env(tmp_path, OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-x", OPENAI_MAX_RETRIES="0")
-    code, out, _ = await run_cli(["chat"], "one\ntwo\n", env)
-    assert out.count(f"Cannot reach the model provider at {url} (connection refused)") == 1
-    assert "OPENAI_BASE_URL" in out
+    code, _, err = await run_cli(["chat"], "one\ntwo\n", env)
+    assert err.count(f"Cannot reach the model provider at {url} (connection refused)") == 1
+    assert "OPENAI_BASE_URL" in err
     assert code == 1
 
 
