@@ -23,6 +23,11 @@ from bot.domain import TeamUsage
 _MENTION = re.compile(r"<[@#]!?&?([^>|]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(?:subteam\^)?([^>|]*)(?:\|([^>]*))?>")
 _CODE = re.compile(r"`([^`\n]+)`")
+# The inline Markdown the core's own sentences use: `code`, **bold**, _italic_.
+_INLINE = re.compile(
+    r"`(?P<code>[^`\n]+)`|\*\*(?P<bold>[^*\n]+)\*\*|(?<!\w)_(?P<em>[^_\n]+)_(?!\w)"
+)
+_STYLES = {"code": "bold", "bold": "bold", "em": "italic"}
 
 
 def plain_mentions(text: str) -> str:
@@ -32,21 +37,24 @@ def plain_mentions(text: str) -> str:
 
 
 def inline(text: str, *, style: str = "") -> Text:
-    """One line of core Markdown as terminal text: `code` bold, the backticks gone."""
+    """A sentence of the core (not a model's answer) as terminal text, line breaks kept
+    as written: `code` and **bold** in bold, _this_ in italics, the marks gone."""
+    text = plain_mentions(text)
     out = Text(style=style)
     last = 0
-    for m in _CODE.finditer(text):
+    for m in _INLINE.finditer(text):
         out.append(text[last : m.start()])
-        out.append(m.group(1), style="bold")
+        kind = m.lastgroup or "code"
+        out.append(m.group(kind), style=_STYLES[kind])
         last = m.end()
     out.append(text[last:])
     return out
 
 
 def plain(text: str) -> str:
-    """Core Markdown as plain text for pipes and files: mentions flattened, inline code
-    unquoted. Block Markdown (lists, fences) is left as written: it reads fine."""
-    return _CODE.sub(r"\1", plain_mentions(text))
+    """A sentence of the core as plain text for pipes and files: mentions flattened,
+    the inline marks gone."""
+    return _INLINE.sub(lambda m: m.group(m.lastgroup or "code"), plain_mentions(text))
 
 
 def console_for(stream: TextIO, *, color: bool | None = None) -> Console:
@@ -107,9 +115,11 @@ def quota_tables(
 
 
 def show_markdown(console: Console, text: str) -> None:
-    """Core Markdown (a quota change, the audit log, an error) on this console."""
+    """A sentence of the core (a quota change, the audit log, an error) on this
+    console. Its line breaks are meant as written (as on Slack), so it is not run
+    through a Markdown renderer, which would join its lines into one paragraph."""
     if console.is_terminal:
-        console.print(answer_markdown(text))
+        console.print(inline(text))
     else:
         console.file.write(plain(text) + "\n")
         console.file.flush()
