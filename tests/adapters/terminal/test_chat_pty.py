@@ -96,3 +96,17 @@ async def test_the_answer_streams_as_markdown_and_quota_is_a_table(tmp_path: Pat
         await chat.wait_for(lambda t: table_row(t, "o1", "29", "30"))
         assert "Model" in chat.text and "Left" in chat.text
         assert "*Quota this week*" not in chat.text and "<@" not in chat.text
+
+
+async def test_alt_enter_starts_a_new_line_and_history_survives_a_restart(tmp_path: Path) -> None:
+    async with chat_at_terminal(tmp_path) as (chat, fake):
+        chat.send("line one\x1b\rline two\r")  # Alt-Enter arrives as Escape, Enter
+        await chat.wait_for(lambda t: "left this week" in t)
+        await chat.prompt()
+        chat.send("\x04")
+        await chat.exited()
+    assert fake.requests[0].body["messages"][-1]["content"] == "line one\nline two"
+    async with chat_at_terminal(tmp_path) as (chat, fake):
+        chat.send("\x1b[A\r")  # Up: the question asked in the previous session
+        await chat.wait_for(lambda t: "left this week" in t)
+    assert fake.requests[0].body["messages"][-1]["content"] == "line one\nline two"
