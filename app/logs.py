@@ -64,6 +64,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged: the chat's live view
+    swaps in a proxy that prints above it, so ``-v`` lines never cut through it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
 def secrets_of(settings: Settings) -> list[str]:
     values = []
     for name in type(settings).model_fields:
@@ -89,8 +102,10 @@ def setup_logging(
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     handlers: list[logging.Handler] = []
-    if log_file is None or verbose:
+    if log_file is None:
         handlers.append(logging.StreamHandler(sys.stderr))
+    elif verbose:
+        handlers.append(CurrentStderr())
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8", delay=True))
     for handler in handlers:
