@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.doctor import SLACK_SCOPES
+from app.doctor_platforms import SLACK_SCOPES
 from bot.config import Catalogue, ModelSpec, Settings, WeekPolicy, load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
