@@ -1,10 +1,14 @@
 # Two commands on a fresh machine:  `make chat` (or `make run`)  and  `make test`.
+# Pass options with ARGS, e.g.  make chat ARGS="--admin --team acme".
+# After the first `make`, the commands are in .venv/bin (`. .venv/bin/activate`).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run chat test lint format bench clean
+ARGS ?=
+
+.PHONY: run chat doctor test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +17,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)          ## start every configured platform (Slack and/or Discord)
-	$(BIN)/reasonbot run
+	$(BIN)/reasonbot run $(ARGS)
 
 chat: $(STAMP)         ## talk to the bot in this terminal
-	$(BIN)/reasonbot chat
+	$(BIN)/reasonbot chat $(ARGS)
+
+doctor: $(STAMP)       ## check configuration, database, models and platforms
+	$(BIN)/reasonbot doctor $(ARGS)
 
 test: $(STAMP)         ## lint, format check and the whole test suite
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
 """``reasonbot``: the command line and the one place where everything is wired."""
+# The description `reasonbot --help` shows is DESCRIPTION, not this docstring.
 
 from __future__ import annotations
 
@@ -26,45 +27,82 @@ Put them in the environment or in .env (see .env.example).
 To try the bot without a platform: reasonbot chat"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="reasonbot", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+TEAM_PLATFORMS = ("slack", "discord", "terminal")
+# A Discord id (snowflake) is a positive 64-bit integer.
+SNOWFLAKE_MAX = 2**63 - 1
 
-    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+
+def _parser() -> argparse.ArgumentParser:
+    from app import help as h
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="reasonbot", description=h.DESCRIPTION, epilog=h.EPILOG, formatter_class=fmt
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, text: str, epilog: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=summary, description=text, epilog=epilog, formatter_class=fmt
+        )
+
+    chat = command("chat", "talk to the bot in this terminal", h.CHAT, h.CHAT_EPILOG)
     chat.add_argument("--team", default="local", help="team to charge (default: local)")
     chat.add_argument("--user", default="me", help="who you are (default: me)")
     chat.add_argument("--admin", action="store_true", help="act as a team admin")
-
-    sub.add_parser("run", help="serve every configured platform (Slack and/or Discord)")
-    sub.add_parser(
-        "worker",
-        help="answer queued questions only (no incoming traffic): "
-        "extra capacity beside `run` processes on one PostgreSQL database",
+    chat.add_argument(
+        "-v", "--verbose", action="store_true", help="show log lines here (else: a log file)"
     )
 
-    db = sub.add_parser("db", help="database operations")
+    command("run", "serve every configured platform (Slack and/or Discord)", h.RUN, h.RUN_EPILOG)
+    command("worker", "answer queued questions only (extra capacity)", h.WORKER, h.WORKER_EPILOG)
+
+    db = command("db", "database operations", h.DB, h.DB_EPILOG)
     db.add_argument("action", choices=["upgrade"])
 
-    quota = sub.add_parser("quota", help="show or change a team's quotas (as an operator)")
-    quota.add_argument(
-        "--team", required=True, help="team key, e.g. slack:T0123, discord:123456, terminal:local"
+    quota = command(
+        "quota", "show or change a team's quotas (as an operator)", h.QUOTA, h.QUOTA_EPILOG
     )
-    quota.add_argument(
-        "words",
-        nargs=argparse.REMAINDER,
-        help="show | set <model> <n> | grant <n> [model] | reset [model] | "
-        "user <who> <n|off> [model] | log",
-    )
+    quota.add_argument("--team", help="team key, e.g. slack:T0123, discord:123456, terminal:local")
+    quota.add_argument("words", nargs=argparse.REMAINDER, help=h.QUOTA_WORDS)
 
-    discord = sub.add_parser("discord", help="Discord helpers")
+    discord = command("discord", "Discord helpers", h.DISCORD, h.DISCORD_EPILOG)
     discord.add_argument("action", choices=["invite-url"])
     discord.add_argument(
         "--client-id",
-        type=int,
+        type=_snowflake,
         default=None,
         help="application id (default: read from DISCORD_TOKEN)",
     )
+
+    command(
+        "doctor", "check configuration, database, models and platforms", h.DOCTOR, h.DOCTOR_EPILOG
+    )
     return p
+
+
+def _snowflake(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= SNOWFLAKE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Discord application id (a positive whole number, e.g. "
+            "1234567890123456789: Developer Portal → your app → General Information)"
+        )
+    return int(text)
+
+
+def _bad_team(team: str | None, teams: list[str]) -> str | None:
+    """Why ``--team`` cannot be used (missing, or no platform in front), listing the
+    teams that exist; None when it is a proper team key."""
+    listed = ", ".join(teams) if teams else "none yet"
+    if team is None:
+        return f"reasonbot quota: --team is required. Teams in the database: {listed}"
+    platform, colon, rest = team.partition(":")
+    if colon and platform in TEAM_PLATFORMS and rest:
+        return None
+    return (
+        f"reasonbot quota: {team!r} is not a team key: put its platform in front "
+        f"({', '.join(p + ':' for p in TEAM_PLATFORMS)}). Teams in the database: {listed}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,7 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     from app.logs import setup_logging
 
-    setup_logging(settings, quiet=args.command in ("chat", "quota", "db", "discord"))
+    if args.command == "chat":
+        from adapters.terminal.lines import data_dir
+
+        setup_logging(settings, log_file=data_dir() / "chat.log", verbose=args.verbose)
+    else:
+        setup_logging(settings, quiet=args.command in ("quota", "db", "discord", "doctor"))
     try:
         match args.command:
             case "chat":
@@ -93,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_quota(settings, catalogue, args.team, args.words))
             case "discord":
                 return _discord_invite(settings, args.client_id)
+            case "doctor":
+                from app.doctor import doctor
+
+                return asyncio.run(doctor(settings, catalogue, out=sys.stdout))
     except ConfigError as exc:
         print(f"reasonbot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -106,12 +153,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _chat(settings: Settings, catalogue: Catalogue, args: argparse.Namespace) -> int:
     from adapters.terminal.chat import TerminalSession
+    from adapters.terminal.lines import EditorInput, PipedInput, data_dir
+    from app.preflight import preflight
     from app.wiring import build_runtime
 
+    interactive = sys.stdin.isatty()
     async with build_runtime(settings, catalogue) as rt:
-        session = TerminalSession(rt.service, team=args.team, user=args.user, admin=args.admin)
-        await session.run()
-    return 0
+        session = TerminalSession(
+            rt.service, sys.stdout, sys.stderr, team=args.team, user=args.user, admin=args.admin
+        )
+        for warning in await preflight(settings, catalogue):
+            session.warn(warning)
+        source = EditorInput(data_dir() / "history") if interactive else PipedInput(sys.stdin)
+        await session.run(source, greeting=interactive)
+    return 1 if session.failures else 0
 
 
 async def _db_upgrade(settings: Settings) -> int:
@@ -126,15 +181,53 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
-async def _quota(settings: Settings, catalogue: Catalogue, team: str, words: list[str]) -> int:
-    from app.wiring import build_runtime
+READS = ("", "show", "log", "help", "teams")
 
+
+def _missing_database(settings: Settings) -> str | None:
+    """Where a SQLite database would be, if it does not exist yet: a read must not
+    create an empty one (and then report an empty ledger)."""
+    from app.doctor import sqlite_path
+
+    path = sqlite_path(settings.database_url)
+    if path is None or path.exists():
+        return None
+    how = (
+        "DATABASE_URL points there"
+        if "database_url" in settings.model_fields_set
+        else "DATABASE_URL is not set, so reasonbot uses reasonbot.db in the directory it runs in"
+    )
+    return (
+        f"reasonbot: no quota database at {path} ({how}).\n"
+        "Run the command where the bot runs, or set DATABASE_URL to the bot's database."
+    )
+
+
+async def _quota(
+    settings: Settings, catalogue: Catalogue, team: str | None, words: list[str]
+) -> int:
+    from adapters.terminal.chat import show_quota
+    from adapters.terminal.render import console_for
+    from app.wiring import build_runtime
+    from storage.teams import known_teams
+
+    verb = words[0].lower() if words else ""
+    if verb in READS and (missing := _missing_database(settings)):
+        print(missing, file=sys.stderr)
+        return 1
     async with build_runtime(settings, catalogue) as rt:
+        teams = await known_teams(rt.engine)
+        if verb == "teams":
+            print("\n".join(teams) if teams else "No team has used or changed a quota yet.")
+            return 0
+        if (refusal := _bad_team(team, teams)) is not None or team is None:
+            print(refusal, file=sys.stderr)
+            return EXIT_CONFIG
         platform = team.partition(":")[0]
         result = await rt.service.quota(
             QuotaCommand(platform, team, "operator", " ".join(words), is_admin=True)
         )
-    print(result.text)
+    show_quota(console_for(sys.stdout), result.text, result.usage, user=None, admin=True)
     return 0 if result.ok else 1
 
 

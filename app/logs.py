@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.config import Settings
 
@@ -63,6 +64,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged: the chat's live view
+    swaps in a proxy that prints above it, so ``-v`` lines never cut through it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
 def secrets_of(settings: Settings) -> list[str]:
     values = []
     for name in type(settings).model_fields:
@@ -72,18 +86,32 @@ def secrets_of(settings: Settings) -> list[str]:
     return values
 
 
-def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
-    """``quiet`` (the terminal chat) shows warnings and errors only, unless LOG_LEVEL
-    was set explicitly."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(
+    settings: Settings,
+    *,
+    quiet: bool = False,
+    log_file: Path | None = None,
+    verbose: bool = False,
+) -> None:
+    """``quiet`` (operator commands) shows warnings and errors only, unless LOG_LEVEL
+    was set explicitly. With ``log_file`` (the terminal chat) logs go to that file, so
+    no log line lands in the conversation; ``verbose`` shows them on stderr as well."""
     formatter = (
         JsonFormatter()
         if settings.log_format == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
-    handler.setFormatter(Masked(formatter, secrets_of(settings)))
+    handlers: list[logging.Handler] = []
+    if log_file is None:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    elif verbose:
+        handlers.append(CurrentStderr())
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8", delay=True))
+    for handler in handlers:
+        handler.setFormatter(Masked(formatter, secrets_of(settings)))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     explicit = "log_level" in settings.model_fields_set
     root.setLevel("WARNING" if quiet and not explicit else settings.log_level)
     if root.level < logging.INFO:

@@ -6,6 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from bot import messages
 from bot.domain import Effort
 from bot.errors import UsageError
 
@@ -124,7 +125,7 @@ def _is_number(word: str) -> bool:
 
 def _count(word: str) -> int:
     if not _is_number(word):
-        raise UsageError(f"`{word}` is not a whole number", usage=QUOTA_USAGE)
+        raise UsageError(messages.not_a_count(word, MAX_QUOTA_VALUE), usage=QUOTA_USAGE)
     n = int(word)
     if n > MAX_QUOTA_VALUE:
         raise UsageError(f"`{word}` is too large (at most {MAX_QUOTA_VALUE:,})", usage=QUOTA_USAGE)

@@ -48,6 +48,11 @@ def when(at: datetime, now: datetime) -> str:
     return f"{at:%a %d %b %H:%M} UTC ({rel})"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 message``, ``0 messages``, ``1,000 messages``."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def duration(seconds: float) -> str:
     s = round(seconds)
     if s < 60:
@@ -74,12 +79,23 @@ def unknown_model(alias: str, known: Sequence[str]) -> str:
     )
 
 
+def not_a_count(word: str, maximum: int) -> str:
+    """A quota value that is not a count (``-5``, ``ten``, ``2.5``)."""
+    what = "is negative" if word.startswith("-") else "is not a number"
+    return f"`{word}` {what}: give a whole number from 0 to {maximum:,}"
+
+
 def quota_exhausted(exc: QuotaExhausted, now: datetime) -> str:
-    who = "You have" if exc.scope == "user" else "This team has"
-    text = (
-        f"{who} used all {exc.limit} `{exc.model}` messages for this week. "
-        f"The quota resets {when(exc.resets_at, now)}."
-    )
+    if exc.limit == 0:
+        # A cap of 0 is an admin's way to turn a model off, not a week's quota used up.
+        whom = "for you" if exc.scope == "user" else "for this team"
+        text = f"`{exc.model}` is turned off {whom}; an admin can turn it back on."
+    else:
+        who = "You have" if exc.scope == "user" else "This team has"
+        text = (
+            f"{who} used all {plural(exc.limit, f'`{exc.model}` message')} for this week. "
+            f"The quota resets {when(exc.resets_at, now)}."
+        )
     if exc.alternatives:
         alts = ", ".join(f"`{a}` ({n} left)" for a, n in exc.alternatives)
         first = exc.alternatives[0][0]
@@ -198,9 +214,12 @@ def _model_line(m: ModelUsage, own: int | None) -> str:
     if m.granted:
         line += f" ({m.limit} + {m.granted} granted)"
     if own is not None:
-        line += f" · you used {own}"
-        if m.user_limit is not None:
-            line += f" of your {m.user_limit}"
+        if m.user_limit == 0:
+            line += " · turned off for you"
+        else:
+            line += f" · you used {own}"
+            if m.user_limit is not None:
+                line += f" of your {m.user_limit}"
     return line
 
 
@@ -209,14 +228,14 @@ def quota_summary(usage: TeamUsage, *, user: str, now: datetime, admin: bool) ->
     for u in usage.users:
         if u.user == user:
             own[u.model] = u.used
-    lines = [f"*Quota this week* — resets {when(usage.window.end, now)}"]
+    lines = [f"**Quota this week** — resets {when(usage.window.end, now)}"]
     lines += ["• " + _model_line(m, own.get(m.model, 0)) for m in usage.models]
     if admin:
         others = [u for u in usage.users if u.used]
         if others:
-            lines.append("*Usage by person*")
+            lines.append("**Usage by person**")
             for u in sorted(others, key=lambda u: (-u.used, u.user, u.model)):
-                lines.append(f"• <@{u.user}> · `{u.model}`: {u.used} ({u.tokens:,} tokens)")
+                lines.append(f"• <@{u.user}> · `{u.model}`: {u.used} ({plural(u.tokens, 'token')})")
         else:
             lines.append("_Nobody has asked anything this week._")
     return "\n".join(lines)
@@ -227,24 +246,29 @@ def quota_changed(action: str, *, model: str | None, value: int | None, who: str
         case "set":
             return f"✅ `{model}` weekly limit set to {value}."
         case "grant":
-            return f"✅ Granted {value} extra `{model}` messages for this week."
+            return f"✅ Granted {plural(value or 0, 'extra message')} of `{model}` for this week."
         case "reset":
-            return f"✅ This week's `{model}` usage reset to zero."
+            return f"✅ This week's usage of {model_scope(model)} reset to zero."
         case "user" if value is None:
             return f"✅ Removed the weekly cap of <@{who}> on {model_scope(model)}."
+        case "user" if value == 0:
+            return f"✅ {model_scope(model).capitalize()} is now turned off for <@{who}>."
         case "user":
-            return f"✅ <@{who}> may now send {value} messages a week to {model_scope(model)}."
+            return (
+                f"✅ <@{who}> may now send {plural(value or 0, 'message')} a week to "
+                f"{model_scope(model)}."
+            )
     return "✅ Done."
 
 
 def model_scope(model: str | None) -> str:
-    return "every model" if model in (None, "*") else f"`{model}`"
+    return "every model" if model in (None, "*", "every model") else f"`{model}`"
 
 
 def audit(entries: Sequence[AuditEntry]) -> str:
     if not entries:
         return "No quota changes yet."
-    lines = ["*Recent quota changes*"]
+    lines = ["**Recent quota changes**"]
     for e in entries:
         detail = " ".join(
             p

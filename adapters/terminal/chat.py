@@ -1,114 +1,212 @@
-"""The terminal adapter: the same pipeline as Slack and Discord, over stdin/stdout.
+"""The terminal adapter: the same pipeline as Slack and Discord, in a terminal.
 
-Reads lines until end of input, so it works interactively and piped. Answers go to
-stdout; progress goes to stderr (one updating line on a terminal, a line per update
-otherwise), so ``reasonbot chat < questions.txt > answers.md`` keeps answers clean.
+Interactive, a line editor reads questions and the answer streams in as rendered
+Markdown. Piped (``reasonbot chat < questions.txt > answers.md``) there is no prompt,
+answers go to stdout as plain text and progress to stderr, so the answers stay clean.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
+import difflib
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TextIO
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.live import Live
+from rich.segment import Segment
+from rich.text import Text
+
+from adapters.terminal import messages as terminal_messages
+from adapters.terminal import render
+from adapters.terminal.lines import LineSource
 from bot import messages
-from bot.domain import AskRequest, QuotaCommand
+from bot.domain import AskRequest, QuotaCommand, TeamUsage
 from bot.ports import FailureKind, Progress
 from bot.service import AskService
 
 PLATFORM = "terminal"
-HELP = (
-    "Type a question, or `/reason [--model NAME] [--effort low|medium|high] <question>`.\n"
-    "`/quota …` shows or changes quotas, `/new` starts a new conversation, `/help` shows this,"
-    " `/quit` (or end of input) leaves."
-)
+COMMANDS = ("/reason", "/quota", "/new", "/help", "/quit", "/exit")
 
 
 class TerminalRenderer:
     max_chars = 1_000_000
 
     def to_platform(self, markdown: str) -> str:
-        return markdown
+        return render.plain_mentions(markdown)
+
+
+class _Tail:
+    """The streaming view: the newest lines of the answer that fit on the screen,
+    then the status line. Lines that scrolled off could not be redrawn, so they are
+    never drawn in the first place; the whole answer is printed once it is complete."""
+
+    def __init__(self, body: RenderableType | None, status: Text | None) -> None:
+        self.body = body
+        self.status = status
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = max((options.height or console.height) - 2, 3)
+        if self.body is not None:
+            lines = console.render_lines(self.body, options.update(height=None), pad=False)
+            for line in lines[-room:]:
+                yield from line
+                yield Segment.line()
+        if self.status is not None:
+            yield self.status
 
 
 @dataclass(slots=True)
 class TerminalReplier:
-    out: TextIO
-    err: TextIO
-    interactive: bool
-    _last_status: str = field(default="", init=False)
+    """One question's status and answer. On a terminal a transient live view shows the
+    status and the answer as it streams, then the full answer is printed; otherwise the
+    answer's text is written as it arrives and status lines go to stderr."""
+
+    out: Console
+    err: Console
+    failed: bool = field(default=False, init=False)
     thread: str | None = field(default=None, init=False)
+    _live: Live | None = field(default=None, init=False)
+    _status: Text | None = field(default=None, init=False)
+    _partial: str = field(default="", init=False)
+    _written: str = field(default="", init=False)
+    _last_status: str = field(default="", init=False)
 
     async def progress(self, progress: Progress) -> None:
         status = messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
-        if status == self._last_status:
+        if self.out.is_terminal:
+            self._status = render.inline(status, style="dim")
+            self._partial = progress.partial or self._partial
+            self._show_live()
             return
-        self._last_status = status
-        if self.interactive:
-            self.err.write("\r\x1b[2K" + status)
-        else:
-            self.err.write(status + "\n")
-        self.err.flush()
+        if progress.partial:
+            self._stream_plain(progress.partial)
+        elif status != self._last_status and not self._written:
+            self._last_status = status
+            self.err.file.write(render.plain(status) + "\n")
+            self.err.file.flush()
 
-    def _clear(self) -> None:
-        if self.interactive and self._last_status:
-            self.err.write("\r\x1b[2K")
-            self.err.flush()
+    def thinking_summary(self, lines: list[str]) -> None:
+        """Dim lines above the answer: what the model says it is thinking about."""
+        if self.out.is_terminal:
+            self.out.print(render.thinking_lines(lines))
+        else:
+            self.err.file.write("\n".join(lines) + "\n")
+            self.err.file.flush()
+
+    def _show_live(self) -> None:
+        body = render.answer_markdown(self._partial) if self._partial else None
+        view = _Tail(body, self._status)
+        if self._live is None:
+            self._live = Live(
+                view, console=self.out, auto_refresh=False, transient=True, redirect_stdout=False
+            )
+            self._live.start()
+        self._live.update(view, refresh=True)
+
+    def _stop_live(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
+
+    def _stream_plain(self, text: str) -> None:
+        # Streamed text only ever grows; if it did not (mentions neutralised late),
+        # the rest waits for the final answer.
+        if text.startswith(self._written) and len(text) > len(self._written):
+            self.out.file.write(render.plain_mentions(text[len(self._written) :]))
+            self.out.file.flush()
+            self._written = text
 
     async def answer(self, text: str, *, footer: str) -> None:
-        self._clear()
-        self.out.write(f"{text}\n\n— {footer}\n")
-        self.out.flush()
+        if self.out.is_terminal:
+            self._stop_live()
+            self.out.print(render.answer_markdown(text))
+            self.out.print(render.inline("— " + footer, style="dim"))
+            self.out.print()
+            return
+        if self._written and not text.startswith(self._written):
+            self.out.file.write("\n\n")
+            self._written = ""
+        rest = text[len(self._written) :]
+        self.out.file.write(render.plain_mentions(rest) + f"\n\n— {render.plain(footer)}\n\n")
+        self.out.file.flush()
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
-        self._clear()
-        self.out.write(f"{text}\n")
-        self.out.flush()
+        self.failed = True
+        self._stop_live()
+        if self._written:
+            self.out.file.write("\n")
+        render.show_markdown(self.out, text)
+
+    def close(self) -> None:
+        self._stop_live()
 
 
 @dataclass(slots=True)
 class TerminalSession:
     service: AskService
+    out: TextIO
+    err: TextIO
     team: str = "local"
     user: str = "me"
     admin: bool = False
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
     thread: str = field(default_factory=lambda: f"terminal:{uuid.uuid4().hex}")
+    failures: int = 0
+    _out: Console = field(init=False)
+    _err: Console = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._out = render.console_for(self.out)
+        self._err = render.console_for(self.err)
 
     @property
     def team_key(self) -> str:
         return f"{PLATFORM}:{self.team}"
 
+    def say(self, markdown: str) -> None:
+        render.show_markdown(self._out, markdown)
+
+    def warn(self, markdown: str) -> None:
+        """On stderr, so piped answers (``> answers.md``) stay only answers."""
+        render.show_markdown(self._err, markdown)
+
     async def handle(self, line: str) -> bool:
-        """Handle one line; False means the user asked to leave."""
+        """Handle one question or command; False means the user asked to leave."""
         line = line.strip()
         if not line:
             return True
         command, _, rest = line.partition(" ")
-        match command.lower():
+        command = command.lower()
+        match command:
             case "/quit" | "/exit":
                 return False
             case "/help":
-                self.out.write(HELP + "\n")
+                self.say(terminal_messages.HELP)
             case "/new":
                 self.thread = f"terminal:{uuid.uuid4().hex}"
-                self.out.write("Started a new conversation.\n")
+                self.say(terminal_messages.NEW_CONVERSATION)
             case "/quota":
-                result = await self.service.quota(
-                    QuotaCommand(PLATFORM, self.team_key, self.user, rest, is_admin=self.admin)
-                )
-                self.out.write(result.text + "\n")
+                await self.quota(rest)
+            case "/reason":
+                await self.ask(rest)
+            case _ if command.startswith("/"):
+                close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
+                self.say(terminal_messages.unknown_command(command, close[0] if close else None))
+                self.failures += 1
             case _:
-                text = rest if command.lower() == "/reason" else line
-                await self.ask(text)
-        self.out.flush()
+                await self.ask(line)
         return True
 
+    async def quota(self, words: str) -> None:
+        command = QuotaCommand(PLATFORM, self.team_key, self.user, words, is_admin=self.admin)
+        result = await self.service.quota(command)
+        show_quota(self._out, result.text, result.usage, user=self.user, admin=self.admin)
+        if not result.ok:
+            self.failures += 1
+
     async def ask(self, text: str) -> None:
-        replier = TerminalReplier(self.out, self.err, interactive=self.err.isatty())
+        replier = TerminalReplier(self._out, self._err)
         request = AskRequest(
             platform=PLATFORM,
             team=self.team_key,
@@ -118,21 +216,37 @@ class TerminalSession:
             text=text,
             key=f"terminal:{uuid.uuid4().hex}",
         )
-        await self.service.ask(request, replier)
+        try:
+            await self.service.ask(request, replier)
+        finally:
+            replier.close()
+        if replier.failed:
+            self.failures += 1
 
-    async def run(self, stdin: TextIO | None = None) -> None:
-        stdin = stdin or sys.stdin
-        interactive = stdin.isatty()
-        if interactive:
-            self.out.write(HELP + "\n")
+    async def run(self, source: LineSource, *, greeting: bool) -> None:
+        if greeting:
+            self.say(terminal_messages.HELP)
         while True:
-            if interactive:
-                self.err.write("> ")
-                self.err.flush()
-            # A blocking readline in a worker thread keeps the event loop (and the progress
-            # ticker) running while we wait for the user; works for ttys, pipes and files.
-            line = await asyncio.to_thread(stdin.readline)
-            if not line:
+            line = await source.read()
+            if line is None or not await self.handle(line):
                 break
-            if not await self.handle(line):
-                break
+
+
+def show_quota(
+    console: Console,
+    text: str,
+    usage: TeamUsage | None,
+    *,
+    user: str | None,
+    admin: bool,
+    now: datetime | None = None,
+) -> None:
+    """A ``/quota`` reply: the change made (if any) as text, the usage as tables."""
+    if usage is None:
+        render.show_markdown(console, text)
+        return
+    # The core's summary is the last paragraph; what comes before is the change made.
+    notice, _, _ = text.rpartition("\n\n")
+    if notice:
+        render.show_markdown(console, notice)
+    console.print(render.quota_tables(usage, user=user, now=now or datetime.now(UTC), admin=admin))

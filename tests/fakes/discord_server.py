@@ -148,6 +148,7 @@ class FakeDiscord:
     extra_guilds: list[FakeGuild] = field(default_factory=list)
     recommended_shards: int = 1  # what GET /gateway/bot advises
     privileged_intents: bool = True  # the Developer Portal's switches for this bot
+    app_flags: int = 0  # GET /applications/@me flags (1 << 18: Message Content intent on)
     calls: list[Call] = field(default_factory=list)
     refusals: list[Call] = field(default_factory=list)  # the calls answered 400
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -349,7 +350,7 @@ class FakeDiscord:
                     "bot_public": True,
                     "bot_require_code_grant": False,
                     "verify_key": "0" * 64,
-                    "flags": 0,
+                    "flags": self.app_flags,
                     "owner": user("1", "owner"),
                 }
             )

@@ -157,6 +157,8 @@ class FakeOpenAI:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._arrived = asyncio.Condition()
+        # GET /models: the ids offered, or None for a server without a model list (404).
+        self.model_ids: list[str] | None = ["o1", "o1-mini", "o3-mini", "deepseek-reasoner"]
 
     async def wait_for_requests(self, n: int) -> None:
         """Until ``n`` requests have arrived (callers bound it with asyncio.timeout)."""
@@ -276,12 +278,17 @@ class FakeOpenAI:
         await self._runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return self._error(401, "invalid_api_key")
+        if self.model_ids is None:
+            return web.json_response({"error": "Not found"}, status=404)
         return web.json_response(
             {
                 "object": "list",
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-                    for m in ("o1", "o1-mini", "o3-mini", "deepseek-reasoner")
+                    for m in self.model_ids
                 ],
             }
         )

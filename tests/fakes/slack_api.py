@@ -48,6 +48,16 @@ STREAM_CHUNK_LIMIT = 12_000  # markdown_text per streaming call
 STREAM_LIFETIME_S = 300.0  # a streamed message stops taking appends after about 5 min
 POST_LIMIT = 40_000  # chat.postMessage truncates past this
 REPLIES_MAX = 15  # conversations.replies for non-Marketplace apps (2025)
+MANIFEST_SCOPES = (
+    "app_mentions:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "chat:write",
+    "channels:join",
+    "commands",
+    "users:read",
+)
 
 
 @dataclass
@@ -89,6 +99,9 @@ class FakeSlack:
     # an app without the AI feature, as the bot sees it: an error on startStream).
     no_streaming: set[str] = field(default_factory=set)
     stream_lifetime_s: float = STREAM_LIFETIME_S
+    # The bot token's scopes, sent in the x-oauth-scopes header of every Web API answer
+    # as Slack does (default: what slack/manifest.yml asks for).
+    scopes: tuple[str, ...] = MANIFEST_SCOPES
     # ts -> (started monotonic time, stopped by the user?) for streams not yet stopped.
     streams: dict[str, tuple[float, bool]] = field(default_factory=dict)
     pushed_at: dict[str, float] = field(default_factory=dict)
@@ -273,7 +286,10 @@ class FakeSlack:
         body = await handler({**args, "token": token} if method == "auth.test" else args)
         async with self._changed:
             self._changed.notify_all()
-        return web.json_response(body)
+        scopes = (
+            {} if method == "apps.connections.open" else {"x-oauth-scopes": ",".join(self.scopes)}
+        )
+        return web.json_response(body, headers=scopes)
 
     async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         # The workspace the token belongs to: an installed workspace's, or the default.

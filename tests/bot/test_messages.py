@@ -1,0 +1,216 @@
+"""Every sentence of `bot.messages`, rendered with edge values (0, 1, many, every model),
+read for what people noticed: numbers that disagree with their noun ("1 messages"),
+"all 0" for a model that is turned off, markup around words that are not names
+(`every model`), placeholders or ``None`` left in the text."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import messages
+from bot.commands import MAX_QUOTA_VALUE, QUOTA_USAGE
+from bot.domain import AuditEntry, Effort, ModelUsage, TeamUsage, Usage, UserUsage, Window
+from bot.errors import (
+    AnswerBrokeOff,
+    AnswerCutOff,
+    BotError,
+    ContextTooLong,
+    InputRejected,
+    ModelAuthError,
+    ModelBadRequest,
+    ModelDeadlineExceeded,
+    ModelError,
+    ModelOutOfCredit,
+    ModelRateLimited,
+    ModelRefused,
+    ModelTimeout,
+    ModelUnavailable,
+    NotAllowed,
+    PlatformError,
+    QuotaExhausted,
+    StorageError,
+    UnknownModel,
+    UsageError,
+)
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+COUNTS = (0, 1, 2, 1_000_000)
+MODELS = ("o1", "mini", None, "*", "every model")
+
+
+def usage(*, users: bool, granted: int = 0, cap: int | None = None) -> TeamUsage:
+    return TeamUsage(
+        team="slack:T1",
+        window=WEEK,
+        models=(
+            ModelUsage("o1", limit=30, granted=granted, used=1, user_limit=cap),
+            ModelUsage("mini", limit=0, granted=0, used=0, user_limit=0),
+        ),
+        users=(UserUsage("ann", "o1", 1, tokens=1), UserUsage("bob", "o1", 2, 2_000))
+        if users
+        else (),
+    )
+
+
+def errors() -> Iterator[BotError]:
+    yield UsageError("`x` is wrong", usage=QUOTA_USAGE)
+    yield UsageError("no usage")
+    yield InputRejected("too long")
+    yield UnknownModel("o9", known=("o1", "mini"))
+    yield NotAllowed("set")
+    for limit in COUNTS:
+        for scope in ("user", "team"):
+            for alternatives in ((), (("mini", 1),), (("mini", 0), ("r1", 5))):
+                yield QuotaExhausted(
+                    model="o1",
+                    limit=limit,
+                    resets_at=WEEK.end,
+                    scope=scope,
+                    alternatives=alternatives,
+                )
+    for cls in (
+        ModelTimeout,
+        ModelOutOfCredit,
+        ContextTooLong,
+        ModelRefused,
+        ModelAuthError,
+        ModelBadRequest,
+        AnswerCutOff,
+        AnswerBrokeOff,
+        ModelUnavailable,
+        ModelError,
+    ):
+        yield cls("x")
+    yield ModelRateLimited("x", retry_after=3)
+    for deadline in (1, 900):
+        yield ModelDeadlineExceeded("x", deadline_s=deadline)
+    yield PlatformError("x", user_text="Invite me first.")
+    yield PlatformError("x")
+    yield StorageError("x")
+    yield BotError("x")
+
+
+def audit_entries() -> Iterator[list[AuditEntry]]:
+    yield []
+    yield [
+        AuditEntry("slack:T1", "ann", "set", "o1", 0, None, NOW),
+        AuditEntry("slack:T1", "operator", "reset", None, None, None, NOW),
+        AuditEntry("slack:T1", "ann", "user", "*", 1, "bob", NOW),
+    ]
+
+
+# Each public function of bot.messages and the calls that render it.
+CASES: dict[str, Callable[[], Iterator[str]]] = {
+    "when": lambda: (
+        messages.when(NOW + timedelta(seconds=s), NOW) for s in (0, 59, 3600 * 3, 86400 * 5)
+    ),
+    "plural": lambda: (messages.plural(n, "message") for n in COUNTS),
+    "duration": lambda: (messages.duration(s) for s in (0, 1, 59.6, 61, 3600)),
+    "empty_question": lambda: iter([messages.empty_question("Usage: /reason <question>")]),
+    "too_long": lambda: (messages.too_long(n + 1, n) for n in (1, 20_000)),
+    "unknown_model": lambda: (
+        messages.unknown_model("o9", known) for known in (("o1",), ("o1", "mini"))
+    ),
+    "not_a_count": lambda: (messages.not_a_count(w, MAX_QUOTA_VALUE) for w in ("-5", "ten", "2.5")),
+    "quota_exhausted": lambda: (
+        messages.quota_exhausted(e, NOW) for e in errors() if isinstance(e, QuotaExhausted)
+    ),
+    "model_error": lambda: (messages.model_error(e) for e in errors() if isinstance(e, ModelError)),
+    "error_text": lambda: (messages.error_text(e, now=NOW) for e in errors()),
+    "footer": lambda: (
+        messages.footer(
+            model="o1",
+            elapsed_s=s,
+            usage=Usage(prompt_tokens=n, completion_tokens=n, reasoning_tokens=n),
+            remaining=left,
+            truncated=cut,
+        )
+        for s in (0, 75)
+        for n in COUNTS
+        for left in (None, 0, 1, 29)
+        for cut in (False, True)
+    ),
+    "thinking": lambda: (
+        messages.thinking("o1", s, pos) for s in (0, 0.5, 12) for pos in (None, 0, 1, 3)
+    ),
+    "asked": lambda: (messages.asked(q, "o1") for q in ("", "one line", "two\nlines", "x" * 400)),
+    "quota_summary": lambda: (
+        messages.quota_summary(
+            usage(users=users, granted=granted, cap=cap), user=user, now=NOW, admin=admin
+        )
+        for users in (False, True)
+        for granted in (0, 1)
+        for cap in (None, 0, 1, 5)
+        for user in ("ann", "nobody")
+        for admin in (False, True)
+    ),
+    "quota_changed": lambda: (
+        messages.quota_changed(action, model=model, value=value, who="ann")
+        for action in ("set", "grant", "reset", "user", "other")
+        for model in MODELS
+        for value in (None, *COUNTS)
+        if not (
+            action in ("set", "grant") and (model in (None, "*", "every model") or value is None)
+        )
+    ),
+    "effort_ignored": lambda: (
+        messages.effort_ignored(model, Effort.HIGH, efforts)
+        for model in ("o1", "mini")
+        for efforts in ((), (Effort.LOW,), (Effort.LOW, Effort.MEDIUM))
+    ),
+    "model_scope": lambda: (messages.model_scope(m) for m in MODELS),
+    "audit": lambda: (messages.audit(entries) for entries in audit_entries()),
+}
+
+
+def test_every_message_function_has_cases() -> None:
+    public = {
+        name
+        for name, fn in inspect.getmembers(messages, inspect.isfunction)
+        if fn.__module__ == messages.__name__ and not name.startswith("_")
+    }
+    assert public - set(CASES) == set(), "add the new sentence to CASES"
+
+
+NOUNS = r"(?:`[^`]+` )?(?:extra )?(?:message|token|day|hour|minute)"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_message_reads_well_with_edge_values(name: str) -> None:
+    rendered = list(CASES[name]())
+    assert rendered
+    for text in rendered:
+        assert text.strip(), repr(text)
+        assert "None" not in text and "{" not in text and "}" not in text, text
+        assert "  " not in text.replace("\n", " ").strip(), text
+        # A count agrees with its noun: "1 message", "2 messages", "0 messages".
+        assert not re.search(rf"(?<![\d,.])1 {NOUNS}s\b", text), text
+        assert not re.search(
+            rf"(?<![\d,.])(?:0|[2-9]|\d{{2,}}|\d{{1,3}}(?:,\d{{3}})+) {NOUNS}\b(?!s)", text
+        ), text
+        assert "all 0" not in text, text  # a cap of 0 means "turned off"
+        assert "`every model`" not in text and "`*`" not in text, text
+        assert "of your 0" not in text, text
+
+
+def test_a_cap_of_zero_says_the_model_is_turned_off() -> None:
+    exc = QuotaExhausted(model="mini", limit=0, resets_at=WEEK.end, scope="user")
+    assert messages.quota_exhausted(exc, NOW).startswith("`mini` is turned off for you")
+    summary = messages.quota_summary(usage(users=False), user="ann", now=NOW, admin=False)
+    assert "`mini`: 0 of 0 left · turned off for you" in summary
+
+
+def test_quota_wording_fixes() -> None:
+    assert messages.quota_changed("reset", model="every model", value=None, who=None) == (
+        "✅ This week's usage of every model reset to zero."
+    )
+    assert messages.quota_changed("grant", model="o1", value=1, who=None) == (
+        "✅ Granted 1 extra message of `o1` for this week."
+    )
+    assert messages.not_a_count("-5", 10) == "`-5` is negative: give a whole number from 0 to 10"
