@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import Role, Turn
+from storage._sql import SqlStore, naive_utc
 from storage.batching import GroupCommit
-from storage.ledger import SqlStore, append_turns, naive_utc
+from storage.ledger import append_turns
 from storage.tables import ThreadRow, TurnRow
 
 T = TurnRow.__table__

@@ -9,14 +9,11 @@ therefore admit exactly min(N, L), across processes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import (
@@ -32,8 +29,7 @@ from bot.domain import (
     UserUsage,
     Window,
 )
-from bot.errors import StorageError
-from storage.engine import READ_ONLY, turn
+from storage._sql import SqlStore, aware, naive_utc
 from storage.tables import (
     AuditRow,
     LimitOverride,
@@ -46,14 +42,6 @@ from storage.tables import (
 
 ALL_MODELS = "*"
 QC, UC, RQ = QuotaCounter.__table__, UserCounter.__table__, RequestRow.__table__
-
-
-def naive_utc(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
-
-
-def aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 class _Denied(Exception):
@@ -92,40 +80,20 @@ async def append_turns(
         )
 
 
-class SqlStore:
-    """Shared plumbing: short transactions, dialect-aware upserts, one error type."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._pg = engine.dialect.name == "postgresql"
-
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self._pg else sqlite.insert)(table)
-
-    @asynccontextmanager
-    async def _tx(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with turn(self._engine), self._engine.connect() as conn:
-                if read_only:
-                    conn = await conn.execution_options(**READ_ONLY)
-                async with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {type(exc).__name__}") from exc
-
-
 _NO_CAP = 2**31 - 1
 # Identifiers quoted: "user", "window" and "key" are reserved words in PostgreSQL.
-_RESERVE_PG = text("""
-WITH lim AS (
-    SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
-                     WHERE team = :team AND model = :model), :default_limit) AS team_limit,
-           COALESCE((SELECT cap FROM user_caps
-                     WHERE team = :team AND "user" = :user AND model = :model),
-                    (SELECT cap FROM user_caps
-                     WHERE team = :team AND "user" = :user AND model = '*'),
-                    :default_cap) AS cap
-), req AS (
+# A team's limit for a model and a person's cap: overrides first, then the catalogue's.
+_LIM = """
+SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
+                 WHERE team = :team AND model = :model), :default_limit) AS team_limit,
+       COALESCE((SELECT cap FROM user_caps
+                 WHERE team = :team AND "user" = :user AND model = :model),
+                (SELECT cap FROM user_caps
+                 WHERE team = :team AND "user" = :user AND model = '*'),
+                :default_cap) AS cap
+"""
+_RESERVE_PG = text(f"""
+WITH lim AS ({_LIM}), req AS (
     INSERT INTO requests ("key", team, channel, "user", model, "window", status,
                           prompt_tokens, completion_tokens, reasoning_tokens, created_at)
     VALUES (:key, :team, :channel, :user, :model, :window, 'reserved', 0, 0, 0, :created_at)
@@ -154,15 +122,7 @@ SELECT (SELECT count(*) FROM req) AS req, (SELECT count(*) FROM usr) AS usr,
        lim.team_limit, lim.cap, set_config('synchronous_commit', 'off', true)
 FROM lim
 """)
-_LIMITS = text("""
-SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
-                 WHERE team = :team AND model = :model), :default_limit),
-       COALESCE((SELECT cap FROM user_caps
-                 WHERE team = :team AND "user" = :user AND model = :model),
-                (SELECT cap FROM user_caps
-                 WHERE team = :team AND "user" = :user AND model = '*'),
-                :default_cap)
-""")
+_LIMITS = text(_LIM)
 
 
 class SqlLedger(SqlStore):
