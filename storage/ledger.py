@@ -333,7 +333,7 @@ class SqlLedger(SqlStore):
             )
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:
-        async with self._tx() as conn:
+        async with self._tx(what="refund") as conn:
             r = (
                 await conn.execute(
                     update(RQ)
@@ -343,23 +343,16 @@ class SqlLedger(SqlStore):
                         error=error[:200],
                         finished_at=naive_utc(now),
                     )
-                    .returning(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user)
+                    .returning(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user, RQ.c.counted)
                 )
             ).first()
             if r is None:
                 return False
-            # Back to the window it was reserved in, even if a new week has begun; never
-            # below zero (an admin may have reset the week meanwhile).
-            await conn.execute(
-                update(QC)
-                .where(
-                    QC.c.team == r.team,
-                    QC.c.model == r.model,
-                    QC.c.window == r.window,
-                    QC.c.used > 0,
-                )
-                .values(used=QC.c.used - 1)
-            )
+            if not r.counted:
+                # A reset zeroed the counters after this reservation: giving it back
+                # now would hand out a message the new count never held.
+                return True
+            # Back to the window it was reserved in, even if a new week has begun.
             await conn.execute(
                 update(UC)
                 .where(
@@ -370,6 +363,16 @@ class SqlLedger(SqlStore):
                     UC.c.used > 0,
                 )
                 .values(used=UC.c.used - 1)
+            )
+            await conn.execute(
+                update(QC)
+                .where(
+                    QC.c.team == r.team,
+                    QC.c.model == r.model,
+                    QC.c.window == r.window,
+                    QC.c.used > 0,
+                )
+                .values(used=QC.c.used - 1)
             )
         return True
 
@@ -518,16 +521,36 @@ class SqlLedger(SqlStore):
     async def reset(
         self, team: str, model: str, window: Window, *, actor: str, now: datetime
     ) -> None:
-        async with self._tx() as conn:
+        """Zero the week's counters, the team's and each person's. Reservations still
+        in flight no longer count in them (``counted``), so their refunds give nothing
+        back. Rows are taken in the order a reservation takes them (people, then team),
+        so a reset and a reservation never wait on each other crosswise. Once the team's
+        row is held, a reservation either committed before (its person's row, perhaps
+        new, is zeroed by the second pass and it stops counting) or waits and counts
+        after the reset (PostgreSQL; SQLite runs the whole reset under its write lock)."""
+        async with self._tx(what="reset a quota") as conn:
+            people = (
+                update(UC)
+                .where(UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
+                .values(used=0)
+            )
+            await conn.execute(people)
             await conn.execute(
                 update(QC)
                 .where(QC.c.team == team, QC.c.model == model, QC.c.window == window.key)
                 .values(used=0)
             )
+            await conn.execute(people)
             await conn.execute(
-                update(UC)
-                .where(UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
-                .values(used=0)
+                update(RQ)
+                .where(
+                    RQ.c.team == team,
+                    RQ.c.model == model,
+                    RQ.c.window == window.key,
+                    RQ.c.status == ReservationStatus.RESERVED,
+                    RQ.c.counted.is_(True),
+                )
+                .values(counted=False)
             )
             await self._audit(conn, team, actor, "reset", model=model, value=None, now=now)
 

@@ -138,6 +138,57 @@ async def test_refund_after_a_reset_never_goes_below_zero(ledger: SqlLedger) -> 
     assert await used(ledger) == 0
 
 
+async def test_refunds_of_questions_in_flight_at_a_reset_do_not_admit_more(
+    ledger: SqlLedger,
+) -> None:
+    # Three questions are running when an admin resets the week; three more are asked
+    # after it, then the first three fail. The week's limit is 3: no seventh question.
+    for i in range(3):
+        assert (await reserve(ledger, f"before{i}")).status is ReservationStatus.RESERVED
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    for i in range(3):
+        assert (await reserve(ledger, f"after{i}")).status is ReservationStatus.RESERVED
+    for i in range(3):
+        assert await ledger.refund(f"before{i}", error="ModelTimeout", now=NOW) is True
+    assert await used(ledger) == 3
+    assert (await reserve(ledger, "seventh")).status is ReservationStatus.DENIED
+
+
+async def test_a_persons_cap_holds_across_a_reset_and_refunds(ledger: SqlLedger) -> None:
+    # The same rule for each person's counter: bob (cap 1) asks, the week is reset, he
+    # asks again; the refund of the first must not let him ask a third time.
+    assert (await reserve(ledger, "b1", user="bob", cap=1, limit=10)).status.value == "reserved"
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    assert (await reserve(ledger, "b2", user="bob", cap=1, limit=10)).status.value == "reserved"
+    await ledger.refund("b1", error="x", now=NOW)
+    third = await reserve(ledger, "b3", user="bob", cap=1, limit=10)
+    assert third.status is ReservationStatus.DENIED and third.denied_scope == "user"
+
+
+async def test_a_grant_after_a_reset_is_not_eaten_by_earlier_refunds(ledger: SqlLedger) -> None:
+    # Granted messages are extra room in the new count; a refund of a reservation made
+    # before the reset must not add to that room either.
+    for i in range(3):
+        await reserve(ledger, f"k{i}")
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    await ledger.grant("T", "o1", WEEK, 1, actor="boss", now=NOW)
+    admitted = [(await reserve(ledger, f"n{i}")).status for i in range(4)]
+    for i in range(3):
+        await ledger.refund(f"k{i}", error="x", now=NOW)
+    assert admitted == [ReservationStatus.RESERVED] * 4
+    assert (await reserve(ledger, "late")).status is ReservationStatus.DENIED
+
+
+async def test_a_refund_still_gives_back_a_message_reserved_after_a_reset(
+    ledger: SqlLedger,
+) -> None:
+    await reserve(ledger, "old")
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    await reserve(ledger, "new")
+    assert await ledger.refund("new", error="x", now=NOW) is True
+    assert await used(ledger) == 0
+
+
 async def test_user_caps_per_model_and_for_every_model(ledger: SqlLedger) -> None:
     await ledger.set_user_cap("T", "bob", "*", 1, actor="boss", now=NOW)
     await ledger.set_user_cap("T", "bob", "mini", 2, actor="boss", now=NOW)
@@ -199,7 +250,7 @@ async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
 
 async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
     await upgrade(engine)
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0004"
 
 
 async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:
