@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.errors import StorageError
-from storage.engine import BUSY_MS, NORMAL, READ_ONLY, turn
+from storage.engine import BUSY_MS, NORMAL, READ_ONLY, URGENT, turn
 
 try:  # the PostgreSQL driver is installed with the package, but SQLite needs none
     import asyncpg
@@ -111,6 +111,20 @@ class SqlStore:
         return insert(self._pg, table)
 
     def _tx(
-        self, *, read_only: bool = False, what: str = "use the database"
+        self,
+        *,
+        read_only: bool = False,
+        what: str = "use the database",
+        urgent_within_s: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        return transaction(self._engine, what=what, read_only=read_only)
+        """``urgent_within_s``: someone waits for this before a platform may be
+        acknowledged; it goes first and gives up after that long."""
+        if urgent_within_s is None:
+            return transaction(self._engine, what=what, read_only=read_only)
+        return transaction(
+            self._engine,
+            what=what,
+            read_only=read_only,
+            priority=URGENT,
+            deadline=asyncio.get_running_loop().time() + urgent_within_s,
+        )

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import AskRequest
 from bot.errors import StorageError
-from storage import SqlJobQueue, SqlLedger, make_engine, upgrade
+from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
 from storage.health import check_writable
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ async def write_lock_held(db_url: str) -> AsyncIterator[None]:
     other = await asyncpg.connect(db_url)
     tx = other.transaction()
     await tx.start()
-    await other.execute("LOCK TABLE jobs, heartbeat IN EXCLUSIVE MODE")
+    await other.execute("LOCK TABLE jobs, heartbeat, limit_overrides IN EXCLUSIVE MODE")
     try:
         yield
     finally:
@@ -99,6 +99,23 @@ async def test_many_submits_behind_a_held_lock_all_fail_fast(
     assert all(isinstance(r, StorageError) for r in results)
     await asyncio.sleep(0.2)
     assert await queue.depth() == 0
+
+
+async def test_a_follow_up_check_does_not_wait_behind_a_stuck_write(
+    engine: AsyncEngine, db_url: str
+) -> None:
+    # Whether a thread reply continues a conversation is asked before Slack is
+    # acknowledged. A background write stuck on the lock (SQLite: holding this
+    # process's only connection for up to 30 s) must not hold that answer up.
+    conversations = SqlConversationStore(engine)
+    async with write_lock_held(db_url):
+        stuck = asyncio.create_task(SqlLedger(engine).set_limit("T", "o1", 5, actor="a", now=NOW))
+        await asyncio.sleep(0.3)  # it has the connection and waits for the lock
+        started = time.monotonic()
+        with contextlib.suppress(StorageError):
+            assert await conversations.knows("thread") is False
+        assert time.monotonic() - started < FAST_S
+    await stuck  # the background write goes through once the lock is free
 
 
 @contextlib.contextmanager
