@@ -192,5 +192,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+    from storage._sql import storage_errors
+
+    with storage_errors("read the schema's revision"):
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
