@@ -23,9 +23,9 @@ class Backoff:
 
     def failed(self, exc: BotError) -> None:
         if self.failures == 0:
-            self.log.warning("could not %s: %s; retrying until it works", self.what, exc)
+            self.log.warning("%s; will keep trying to %s", exc, self.what)
         else:
-            self.log.debug("could not %s (failure %d): %s", self.what, self.failures + 1, exc)
+            self.log.debug("%s (failure %d in a row)", exc, self.failures + 1)
         self.failures += 1
 
     def succeeded(self) -> None:
