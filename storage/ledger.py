@@ -336,6 +336,26 @@ class SqlLedger(SqlStore):
         async with self._tx(what="refund") as conn:
             r = (
                 await conn.execute(
+                    select(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user).where(RQ.c.key == key)
+                )
+            ).first()
+            if r is None:
+                return False
+            # The counters are locked before the request, in the order a reservation and
+            # a reset take them (person, team, then requests), so a refund and a reset
+            # never wait on each other crosswise; and ``counted`` is read after any
+            # reset that got there first has cleared it.
+            person = (
+                UC.c.team == r.team,
+                UC.c.model == r.model,
+                UC.c.window == r.window,
+                UC.c.user == r.user,
+            )
+            team = (QC.c.team == r.team, QC.c.model == r.model, QC.c.window == r.window)
+            await conn.execute(select(UC.c.used).where(*person).with_for_update())
+            await conn.execute(select(QC.c.used).where(*team).with_for_update())
+            refunded = (
+                await conn.execute(
                     update(RQ)
                     .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
                     .values(
@@ -343,37 +363,18 @@ class SqlLedger(SqlStore):
                         error=error[:200],
                         finished_at=naive_utc(now),
                     )
-                    .returning(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user, RQ.c.counted)
+                    .returning(RQ.c.counted)
                 )
             ).first()
-            if r is None:
+            if refunded is None:
                 return False
-            if not r.counted:
+            if not refunded.counted:
                 # A reset zeroed the counters after this reservation: giving it back
                 # now would hand out a message the new count never held.
                 return True
             # Back to the window it was reserved in, even if a new week has begun.
-            await conn.execute(
-                update(UC)
-                .where(
-                    UC.c.team == r.team,
-                    UC.c.model == r.model,
-                    UC.c.window == r.window,
-                    UC.c.user == r.user,
-                    UC.c.used > 0,
-                )
-                .values(used=UC.c.used - 1)
-            )
-            await conn.execute(
-                update(QC)
-                .where(
-                    QC.c.team == r.team,
-                    QC.c.model == r.model,
-                    QC.c.window == r.window,
-                    QC.c.used > 0,
-                )
-                .values(used=QC.c.used - 1)
-            )
+            await conn.execute(update(UC).where(*person, UC.c.used > 0).values(used=UC.c.used - 1))
+            await conn.execute(update(QC).where(*team, QC.c.used > 0).values(used=QC.c.used - 1))
         return True
 
     async def limit_override(self, team: str, model: str) -> int | None:
@@ -525,22 +526,26 @@ class SqlLedger(SqlStore):
         in flight no longer count in them (``counted``), so their refunds give nothing
         back. Rows are taken in the order a reservation takes them (people, then team),
         so a reset and a reservation never wait on each other crosswise. Once the team's
-        row is held, a reservation either committed before (its person's row, perhaps
-        new, is zeroed by the second pass and it stops counting) or waits and counts
-        after the reset (PostgreSQL; SQLite runs the whole reset under its write lock)."""
+        row is held, a reservation either committed before (it stops counting) or waits
+        and counts after the reset (PostgreSQL; SQLite runs it all under its write lock).
+
+        A person's row that such a committed reservation created or updated after the
+        first pass is zeroed by a second one, skipping rows a waiting reservation holds:
+        waiting on them while holding the team's row would deadlock. A row skipped that
+        way keeps counting a message that no longer counts (the person is short one
+        message this week), never the reverse."""
+        where = (UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
         async with self._tx(what="reset a quota") as conn:
-            people = (
-                update(UC)
-                .where(UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
-                .values(used=0)
-            )
-            await conn.execute(people)
+            await conn.execute(update(UC).where(*where).values(used=0))
             await conn.execute(
                 update(QC)
                 .where(QC.c.team == team, QC.c.model == model, QC.c.window == window.key)
                 .values(used=0)
             )
-            await conn.execute(people)
+            free = select(UC.c.user).where(*where).with_for_update(skip_locked=True)
+            await conn.execute(
+                update(UC).where(*where, UC.c.user.in_(free.scalar_subquery())).values(used=0)
+            )
             await conn.execute(
                 update(RQ)
                 .where(

@@ -154,6 +154,43 @@ async def test_refunds_of_questions_in_flight_at_a_reset_do_not_admit_more(
     assert (await reserve(ledger, "seventh")).status is ReservationStatus.DENIED
 
 
+async def test_a_reset_racing_reservations_leaves_counters_equal_to_what_still_counts(
+    ledger: SqlLedger, engine: AsyncEngine
+) -> None:
+    # Reservations and a reset at the same moment (PostgreSQL: on separate connections):
+    # afterwards each counter holds exactly the reservations still marked as counting,
+    # so refunding any of them later gives back exactly what was taken.
+    from sqlalchemy import func, select
+
+    from storage.tables import QuotaCounter, RequestRow, UserCounter
+
+    for round_ in range(4):
+        tasks = [
+            asyncio.create_task(reserve(ledger, f"r{round_}-{i}", user=f"u{i % 3}", limit=10**6))
+            for i in range(24)
+        ]
+        if round_:  # and refunds of the round before, at the same moment
+            tasks += [
+                asyncio.create_task(ledger.refund(f"r{round_ - 1}-{i}", error="x", now=NOW))
+                for i in range(0, 24, 2)
+            ]
+        await asyncio.sleep(0.005 * round_)
+        await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+        await asyncio.gather(*tasks)
+        async with engine.connect() as conn:
+            counted = select(func.count()).where(
+                RequestRow.status == "reserved", RequestRow.counted.is_(True)
+            )
+            team_used = await conn.scalar(select(QuotaCounter.used))
+            assert team_used == await conn.scalar(counted)
+            # A person's counter may keep one that no longer counts (see `reset`): never
+            # fewer, or a refund would give back a message the reset already did.
+            for user, used_by_user in (
+                await conn.execute(select(UserCounter.user, UserCounter.used))
+            ).all():
+                assert used_by_user >= await conn.scalar(counted.where(RequestRow.user == user))
+
+
 async def test_a_persons_cap_holds_across_a_reset_and_refunds(ledger: SqlLedger) -> None:
     # The same rule for each person's counter: bob (cap 1) asks, the week is reset, he
     # asks again; the refund of the first must not let him ask a third time.
