@@ -10,10 +10,14 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.config import Catalogue, Settings, load_catalogue, load_settings
 from bot.domain import QuotaCommand
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from app.wiring import Runtime
 
 log = logging.getLogger("reasonbot")
 
@@ -254,6 +258,9 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with build_runtime(settings, catalogue) as rt:
+        if (problem := await _database_problem(rt)) is not None:
+            print(problem, file=sys.stderr)
+            return EXIT_CONFIG
         tasks = []
         # Each platform under its own supervisor: a crash in one (a malformed payload,
         # the platform unreachable) is logged and retried while the other keeps serving.
@@ -302,6 +309,24 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
     return 0
+
+
+async def _database_problem(rt: Runtime) -> str | None:
+    """One line saying why the database cannot be used, checked before "running" (and
+    not as a traceback from the first loop that touches it)."""
+    from sqlalchemy.engine.url import make_url
+
+    from storage import normalise_url
+
+    try:
+        await rt.health()
+    except StorageError as exc:
+        where = make_url(normalise_url(rt.settings.database_url))
+        return (
+            f"reasonbot: cannot use the database at "
+            f"{where.render_as_string(hide_password=True)}: {exc}"
+        )
+    return None
 
 
 def _freeze_startup_heap() -> None:

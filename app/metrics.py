@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bot.backoff import Backoff
 from bot.domain import Usage
 from bot.errors import BotError
+
+log = logging.getLogger(__name__)
 
 # Reasoning calls range from seconds to many minutes.
 _LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
@@ -99,13 +103,16 @@ class Metrics:
     async def watch_queue(
         self, depth: Callable[[], Awaitable[int]], stop: asyncio.Event, *, every: float = 5.0
     ) -> None:
+        backoff = Backoff("count the queue", log)
         while not stop.is_set():
             try:
                 self.queue_depth.set(await depth())
-            except BotError:
-                pass  # the database is down: /healthz says so
+            except BotError as exc:
+                backoff.failed(exc)  # the database is down: /healthz says so
+            else:
+                backoff.succeeded()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(every):
+                async with asyncio.timeout(max(every, backoff.delay)):
                     await stop.wait()
 
     def track_in_flight(self, read: Callable[[], float]) -> None:

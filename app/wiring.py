@@ -13,7 +13,9 @@ from bot.config import Catalogue, Settings, api_key_for
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.model_client import OpenAIClient
 from bot.service import AskService
+from bot.weeks import utc_now
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
+from storage.health import check_writable
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +31,8 @@ class Runtime:
     metrics: Metrics
 
     async def health(self) -> None:
-        """Raises if the database cannot answer."""
-        async with self.engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT 1")
+        """Raises `StorageError` unless the database takes a write, within 2 s."""
+        await check_writable(self.engine, now=utc_now())
 
 
 def is_sqlite(url: str) -> bool:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.backoff import Backoff
 from bot.domain import AskRequest
 from bot.errors import BotError, StorageError
 from bot.ports import Progress, Replier
@@ -155,6 +156,10 @@ class Dispatcher:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped: asyncio.Future[None] | None = None
         self.outcomes: dict[str, int] = {}
+        # While the database is down, each loop logs once and tries less often.
+        self._claims = Backoff("claim work", log)
+        self._renewals = Backoff("renew leases", log)
+        self._positions = Backoff("read queue positions", log)
 
     def register(self, platform: str, factory: ReplierFactory) -> None:
         self._factories[platform] = factory
@@ -201,8 +206,9 @@ class Dispatcher:
         try:
             positions = await self._queue.positions(keys, now=self._clock())
         except StorageError as exc:
-            log.info("could not read queue positions: %r", exc)
+            self._positions.failed(exc)
             return
+        self._positions.succeeded()
 
         async def show(key: str) -> None:
             queued = self._waiting.get(key)
@@ -228,7 +234,8 @@ class Dispatcher:
     async def _refresh_queued(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._settings.queue_refresh_s):
+                refresh_s = max(self._settings.queue_refresh_s, self._positions.delay)
+                async with asyncio.timeout(refresh_s):
                     await stop.wait()
             if self._waiting:
                 await self._show_positions(list(self._waiting))
@@ -251,8 +258,11 @@ class Dispatcher:
                     asyncio.ensure_future(stop.wait()),
                     asyncio.ensure_future(self._wake.wait()),
                 ]
+                # A new submission wakes it even during a back-off: that write worked.
                 await asyncio.wait(
-                    waiters, timeout=self._settings.poll_s, return_when=asyncio.FIRST_COMPLETED
+                    waiters,
+                    timeout=max(self._settings.poll_s, self._claims.delay),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 for w in waiters:
                     w.cancel()
@@ -275,8 +285,9 @@ class Dispatcher:
                 worker=self.worker, limit=free, lease_s=self._settings.lease_s, now=self._clock()
             )
         except StorageError as exc:
-            log.warning("could not claim work: %s", exc)
+            self._claims.failed(exc)
             return
+        self._claims.succeeded()
         self._limiter.take(len(jobs))
         for job in jobs:
             task = asyncio.create_task(self._run_job(job), name=f"job:{job.key}")
@@ -335,7 +346,9 @@ class Dispatcher:
                         now=self._clock(),
                     )
                 except StorageError as exc:
-                    log.warning("could not renew leases: %s", exc)
+                    self._renewals.failed(exc)  # same cadence: the leases run out
+                else:
+                    self._renewals.succeeded()
 
     async def _drain(self) -> None:
         """Graceful shutdown: let in-flight calls finish within the grace period, then

@@ -14,11 +14,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.errors import StorageError
-from storage.engine import NORMAL, turn
+from storage._sql import transaction
+from storage.engine import NORMAL
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -36,42 +36,70 @@ class GroupCommit(Generic[Item, Result]):
         what: str,
         limit: int = 500,
         priority: int = NORMAL,
+        within_s: float | None = None,
     ) -> None:
         self._engine = engine
         self._priority = priority
+        self._within_s = within_s  # each caller's answer, committed or failed, by then
         self._write = write
         self._what = what
         self._limit = limit
-        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._pending: list[tuple[Item, asyncio.Future[Result], float | None]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def __call__(self, item: Item) -> Result:
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        deadline = None if self._within_s is None else loop.time() + self._within_s
+        self._pending.append((item, future, deadline))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"group-commit:{self._what}")
         # The flush goes on if this caller is cancelled: other callers share it.
         return await asyncio.shield(future)
 
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending[: self._limit], self._pending[self._limit :]
-            items = [item for item, _ in batch]
+            # Whoever waited past their deadline for the previous batch is told so now,
+            # and their write is dropped: no one is told "failed" of a write that lands.
+            batch = [entry for entry in batch if self._in_time(entry, loop.time())]
+            if not batch:
+                continue
+            items = [item for item, _, _ in batch]
+            deadlines = [d for _, _, d in batch if d is not None]
             try:
-                async with turn(self._engine, self._priority), self._engine.begin() as conn:
+                async with transaction(
+                    self._engine,
+                    what=self._what,
+                    priority=self._priority,
+                    deadline=min(deadlines) if deadlines else None,
+                ) as conn:
                     results = await self._write(conn, items)
-            except SQLAlchemyError as exc:
-                error = StorageError(f"could not {self._what}: {type(exc).__name__}")
-                for _, future in batch:
+            except StorageError as error:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
             except BaseException as exc:
                 # A bug or a cancellation: every waiter hears of it, none hangs.
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(StorageError(f"could not {self._what}: {exc!r}"))
                 raise
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+    def _in_time(
+        self, entry: tuple[Item, asyncio.Future[Result], float | None], now: float
+    ) -> bool:
+        _, future, deadline = entry
+        if future.done():
+            return False
+        if deadline is not None and now >= deadline:
+            future.set_exception(
+                StorageError(f"could not {self._what}: the database did not answer in time")
+            )
+            return False
+        return True

@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import Role, Turn
+from storage._sql import SqlStore, naive_utc
 from storage.batching import GroupCommit
-from storage.ledger import SqlStore, append_turns, naive_utc
+from storage.engine import ACK_WITHIN_S
+from storage.ledger import append_turns
 from storage.tables import ThreadRow, TurnRow
 
 T = TurnRow.__table__
@@ -61,7 +63,8 @@ class SqlConversationStore(SqlStore):
         return [None] * len(batch)
 
     async def knows(self, thread: str) -> bool:
-        async with self._tx(read_only=True) as conn:
+        # Asked before Slack is acknowledged (is a thread reply a follow-up?).
+        async with self._tx(read_only=True, urgent_within_s=ACK_WITHIN_S) as conn:
             if (await conn.scalar(select(TH.c.thread).where(TH.c.thread == thread))) is not None:
                 return True
             return (

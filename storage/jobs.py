@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
-from bot.errors import StorageError
+from storage._sql import insert, storage_errors, transaction
+from storage._sql import naive_utc as _naive
 from storage.batching import GroupCommit
-from storage.engine import URGENT, turn
+from storage.engine import ACK_WITHIN_S, URGENT, turn
 from storage.tables import JobRow, TeamTurn
 
 jobs = JobRow.__table__
@@ -48,12 +47,6 @@ _UPDATES = {
         lease_until=None,
     ),
 }
-
-
-def _naive(at: datetime) -> datetime:
-    # Stored as naive UTC: SQLite keeps no time zone, and one convention keeps
-    # comparisons right on both backends.
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 def _encode(request: AskRequest) -> str:
@@ -108,12 +101,16 @@ class SqlJobQueue:
         # queueing for the database one by one; so are the small writes each question
         # makes on its way (route, answer checkpoint, end).
         self._submits = GroupCommit(
-            engine, self._insert_jobs, what="record requests", priority=URGENT
+            engine,
+            self._insert_jobs,
+            what="record requests",
+            priority=URGENT,
+            within_s=ACK_WITHIN_S,
         )
         self._updates = GroupCommit(engine, self._apply_updates, what="update the queue")
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self._pg else sqlite.insert)(table)
+        return insert(self._pg, table)
 
     async def submit(self, request: AskRequest, route: Mapping[str, Any], *, now: datetime) -> bool:
         return await self._submits((request, dict(route), now))
@@ -166,7 +163,7 @@ class SqlJobQueue:
         claimable = _claimable(now_n)
         ranked, order = _in_claim_order(now_n)
         candidates = select(ranked.c.id).order_by(*order).limit(limit)
-        try:
+        with storage_errors("claim work"):
             async with turn(self._engine), self._engine.begin() as conn:
                 ids = [row[0] for row in (await conn.execute(candidates)).all()]
                 if not ids:
@@ -204,8 +201,6 @@ class SqlJobQueue:
                         ),
                         served,
                     )
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not claim work: {type(exc).__name__}") from exc
         rows = sorted(rows, key=lambda r: ids.index(r.id))
         return [
             Job(
@@ -219,11 +214,8 @@ class SqlJobQueue:
         ]
 
     async def _update(self, where: Any, **values: Any) -> None:
-        try:
-            async with turn(self._engine), self._engine.begin() as conn:
-                await conn.execute(update(jobs).where(where).values(**values))
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not update the queue: {type(exc).__name__}") from exc
+        async with transaction(self._engine, what="update the queue") as conn:
+            await conn.execute(update(jobs).where(where).values(**values))
 
     async def renew(
         self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
@@ -238,11 +230,8 @@ class SqlJobQueue:
         await self._updates(("route", {"k": key, "v_route": json.dumps(dict(route))}))
 
     async def route(self, key: str) -> Mapping[str, Any] | None:
-        try:
-            async with turn(self._engine), self._engine.connect() as conn:
-                text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
-        except SQLAlchemyError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        async with transaction(self._engine, what="read a route", read_only=True) as conn:
+            text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
         return json.loads(text_) if text_ else None
 
     async def save_answer(self, key: str, *, text: str, footer: str) -> None:
@@ -268,19 +257,13 @@ class SqlJobQueue:
         place = func.row_number().over(order_by=order).label("place")
         placed = select(ranked.c.key, place).subquery()
         wanted = select(placed.c.key, placed.c.place).where(placed.c.key.in_(list(keys)))
-        try:
-            async with turn(self._engine), self._engine.connect() as conn:
-                rows = (await conn.execute(wanted)).all()
-        except SQLAlchemyError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        async with transaction(self._engine, what="read queue positions", read_only=True) as conn:
+            rows = (await conn.execute(wanted)).all()
         return {key: int(place) for key, place in rows}
 
     async def depth(self) -> int:
-        try:
-            async with turn(self._engine), self._engine.connect() as conn:
-                n = await conn.scalar(
-                    select(func.count()).select_from(jobs).where(jobs.c.status == PENDING)
-                )
-        except SQLAlchemyError as exc:
-            raise StorageError(type(exc).__name__) from exc
+        async with transaction(self._engine, what="count the queue", read_only=True) as conn:
+            n = await conn.scalar(
+                select(func.count()).select_from(jobs).where(jobs.c.status == PENDING)
+            )
         return int(n or 0)

@@ -9,14 +9,11 @@ therefore admit exactly min(N, L), across processes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import (
@@ -32,8 +29,7 @@ from bot.domain import (
     UserUsage,
     Window,
 )
-from bot.errors import StorageError
-from storage.engine import READ_ONLY, turn
+from storage._sql import SqlStore, aware, naive_utc
 from storage.tables import (
     AuditRow,
     LimitOverride,
@@ -46,14 +42,6 @@ from storage.tables import (
 
 ALL_MODELS = "*"
 QC, UC, RQ = QuotaCounter.__table__, UserCounter.__table__, RequestRow.__table__
-
-
-def naive_utc(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
-
-
-def aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 class _Denied(Exception):
@@ -92,40 +80,20 @@ async def append_turns(
         )
 
 
-class SqlStore:
-    """Shared plumbing: short transactions, dialect-aware upserts, one error type."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._pg = engine.dialect.name == "postgresql"
-
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self._pg else sqlite.insert)(table)
-
-    @asynccontextmanager
-    async def _tx(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with turn(self._engine), self._engine.connect() as conn:
-                if read_only:
-                    conn = await conn.execution_options(**READ_ONLY)
-                async with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {type(exc).__name__}") from exc
-
-
 _NO_CAP = 2**31 - 1
 # Identifiers quoted: "user", "window" and "key" are reserved words in PostgreSQL.
-_RESERVE_PG = text("""
-WITH lim AS (
-    SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
-                     WHERE team = :team AND model = :model), :default_limit) AS team_limit,
-           COALESCE((SELECT cap FROM user_caps
-                     WHERE team = :team AND "user" = :user AND model = :model),
-                    (SELECT cap FROM user_caps
-                     WHERE team = :team AND "user" = :user AND model = '*'),
-                    :default_cap) AS cap
-), req AS (
+# A team's limit for a model and a person's cap: overrides first, then the catalogue's.
+_LIM = """
+SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
+                 WHERE team = :team AND model = :model), :default_limit) AS team_limit,
+       COALESCE((SELECT cap FROM user_caps
+                 WHERE team = :team AND "user" = :user AND model = :model),
+                (SELECT cap FROM user_caps
+                 WHERE team = :team AND "user" = :user AND model = '*'),
+                :default_cap) AS cap
+"""
+_RESERVE_PG = text(f"""
+WITH lim AS ({_LIM}), req AS (
     INSERT INTO requests ("key", team, channel, "user", model, "window", status,
                           prompt_tokens, completion_tokens, reasoning_tokens, created_at)
     VALUES (:key, :team, :channel, :user, :model, :window, 'reserved', 0, 0, 0, :created_at)
@@ -154,15 +122,7 @@ SELECT (SELECT count(*) FROM req) AS req, (SELECT count(*) FROM usr) AS usr,
        lim.team_limit, lim.cap, set_config('synchronous_commit', 'off', true)
 FROM lim
 """)
-_LIMITS = text("""
-SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
-                 WHERE team = :team AND model = :model), :default_limit),
-       COALESCE((SELECT cap FROM user_caps
-                 WHERE team = :team AND "user" = :user AND model = :model),
-                (SELECT cap FROM user_caps
-                 WHERE team = :team AND "user" = :user AND model = '*'),
-                :default_cap)
-""")
+_LIMITS = text(_LIM)
 
 
 class SqlLedger(SqlStore):
@@ -373,8 +333,28 @@ class SqlLedger(SqlStore):
             )
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:
-        async with self._tx() as conn:
+        async with self._tx(what="refund") as conn:
             r = (
+                await conn.execute(
+                    select(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user).where(RQ.c.key == key)
+                )
+            ).first()
+            if r is None:
+                return False
+            # The counters are locked before the request, in the order a reservation and
+            # a reset take them (person, team, then requests), so a refund and a reset
+            # never wait on each other crosswise; and ``counted`` is read after any
+            # reset that got there first has cleared it.
+            person = (
+                UC.c.team == r.team,
+                UC.c.model == r.model,
+                UC.c.window == r.window,
+                UC.c.user == r.user,
+            )
+            team = (QC.c.team == r.team, QC.c.model == r.model, QC.c.window == r.window)
+            await conn.execute(select(UC.c.used).where(*person).with_for_update())
+            await conn.execute(select(QC.c.used).where(*team).with_for_update())
+            refunded = (
                 await conn.execute(
                     update(RQ)
                     .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
@@ -383,34 +363,18 @@ class SqlLedger(SqlStore):
                         error=error[:200],
                         finished_at=naive_utc(now),
                     )
-                    .returning(RQ.c.team, RQ.c.model, RQ.c.window, RQ.c.user)
+                    .returning(RQ.c.counted)
                 )
             ).first()
-            if r is None:
+            if refunded is None:
                 return False
-            # Back to the window it was reserved in, even if a new week has begun; never
-            # below zero (an admin may have reset the week meanwhile).
-            await conn.execute(
-                update(QC)
-                .where(
-                    QC.c.team == r.team,
-                    QC.c.model == r.model,
-                    QC.c.window == r.window,
-                    QC.c.used > 0,
-                )
-                .values(used=QC.c.used - 1)
-            )
-            await conn.execute(
-                update(UC)
-                .where(
-                    UC.c.team == r.team,
-                    UC.c.model == r.model,
-                    UC.c.window == r.window,
-                    UC.c.user == r.user,
-                    UC.c.used > 0,
-                )
-                .values(used=UC.c.used - 1)
-            )
+            if not refunded.counted:
+                # A reset zeroed the counters after this reservation: giving it back
+                # now would hand out a message the new count never held.
+                return True
+            # Back to the window it was reserved in, even if a new week has begun.
+            await conn.execute(update(UC).where(*person, UC.c.used > 0).values(used=UC.c.used - 1))
+            await conn.execute(update(QC).where(*team, QC.c.used > 0).values(used=QC.c.used - 1))
         return True
 
     async def limit_override(self, team: str, model: str) -> int | None:
@@ -558,16 +522,40 @@ class SqlLedger(SqlStore):
     async def reset(
         self, team: str, model: str, window: Window, *, actor: str, now: datetime
     ) -> None:
-        async with self._tx() as conn:
+        """Zero the week's counters, the team's and each person's. Reservations still
+        in flight no longer count in them (``counted``), so their refunds give nothing
+        back. Rows are taken in the order a reservation takes them (people, then team),
+        so a reset and a reservation never wait on each other crosswise. Once the team's
+        row is held, a reservation either committed before (it stops counting) or waits
+        and counts after the reset (PostgreSQL; SQLite runs it all under its write lock).
+
+        A person's row that such a committed reservation created or updated after the
+        first pass is zeroed by a second one, skipping rows a waiting reservation holds:
+        waiting on them while holding the team's row would deadlock. A row skipped that
+        way keeps counting a message that no longer counts (the person is short one
+        message this week), never the reverse."""
+        where = (UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
+        async with self._tx(what="reset a quota") as conn:
+            await conn.execute(update(UC).where(*where).values(used=0))
             await conn.execute(
                 update(QC)
                 .where(QC.c.team == team, QC.c.model == model, QC.c.window == window.key)
                 .values(used=0)
             )
+            free = select(UC.c.user).where(*where).with_for_update(skip_locked=True)
             await conn.execute(
-                update(UC)
-                .where(UC.c.team == team, UC.c.model == model, UC.c.window == window.key)
-                .values(used=0)
+                update(UC).where(*where, UC.c.user.in_(free.scalar_subquery())).values(used=0)
+            )
+            await conn.execute(
+                update(RQ)
+                .where(
+                    RQ.c.team == team,
+                    RQ.c.model == model,
+                    RQ.c.window == window.key,
+                    RQ.c.status == ReservationStatus.RESERVED,
+                    RQ.c.counted.is_(True),
+                )
+                .values(counted=False)
             )
             await self._audit(conn, team, actor, "reset", model=model, value=None, now=now)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -57,7 +57,9 @@ class UserCap(Base):
 
 class RequestRow(Base):
     """One question: its reservation, outcome and usage. ``key`` is the platform's
-    idempotency key (event or interaction id)."""
+    idempotency key (event or interaction id). ``counted``: the reservation still counts
+    in its week's counters; a reset zeroes them and clears it, so a refund after the
+    reset gives back nothing the reset did not already give (`SqlLedger.refund`)."""
 
     __tablename__ = "requests"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -76,6 +78,7 @@ class RequestRow(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     __table_args__ = (Index("ix_requests_team_window", "team", "window"),)
 
@@ -147,3 +150,11 @@ class TeamTurn(Base):
     __tablename__ = "team_turns"
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
     served_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Heartbeat(Base):
+    """One row, rewritten by every health check: proof the database takes writes."""
+
+    __tablename__ = "heartbeat"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime)

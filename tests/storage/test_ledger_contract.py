@@ -138,6 +138,94 @@ async def test_refund_after_a_reset_never_goes_below_zero(ledger: SqlLedger) -> 
     assert await used(ledger) == 0
 
 
+async def test_refunds_of_questions_in_flight_at_a_reset_do_not_admit_more(
+    ledger: SqlLedger,
+) -> None:
+    # Three questions are running when an admin resets the week; three more are asked
+    # after it, then the first three fail. The week's limit is 3: no seventh question.
+    for i in range(3):
+        assert (await reserve(ledger, f"before{i}")).status is ReservationStatus.RESERVED
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    for i in range(3):
+        assert (await reserve(ledger, f"after{i}")).status is ReservationStatus.RESERVED
+    for i in range(3):
+        assert await ledger.refund(f"before{i}", error="ModelTimeout", now=NOW) is True
+    assert await used(ledger) == 3
+    assert (await reserve(ledger, "seventh")).status is ReservationStatus.DENIED
+
+
+async def test_a_reset_racing_reservations_leaves_counters_equal_to_what_still_counts(
+    ledger: SqlLedger, engine: AsyncEngine
+) -> None:
+    # Reservations and a reset at the same moment (PostgreSQL: on separate connections):
+    # afterwards each counter holds exactly the reservations still marked as counting,
+    # so refunding any of them later gives back exactly what was taken.
+    from sqlalchemy import func, select
+
+    from storage.tables import QuotaCounter, RequestRow, UserCounter
+
+    for round_ in range(4):
+        tasks = [
+            asyncio.create_task(reserve(ledger, f"r{round_}-{i}", user=f"u{i % 3}", limit=10**6))
+            for i in range(24)
+        ]
+        if round_:  # and refunds of the round before, at the same moment
+            tasks += [
+                asyncio.create_task(ledger.refund(f"r{round_ - 1}-{i}", error="x", now=NOW))
+                for i in range(0, 24, 2)
+            ]
+        await asyncio.sleep(0.005 * round_)
+        await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+        await asyncio.gather(*tasks)
+        async with engine.connect() as conn:
+            counted = select(func.count()).where(
+                RequestRow.status == "reserved", RequestRow.counted.is_(True)
+            )
+            team_used = await conn.scalar(select(QuotaCounter.used))
+            assert team_used == await conn.scalar(counted)
+            # A person's counter may keep one that no longer counts (see `reset`): never
+            # fewer, or a refund would give back a message the reset already did.
+            for user, used_by_user in (
+                await conn.execute(select(UserCounter.user, UserCounter.used))
+            ).all():
+                assert used_by_user >= await conn.scalar(counted.where(RequestRow.user == user))
+
+
+async def test_a_persons_cap_holds_across_a_reset_and_refunds(ledger: SqlLedger) -> None:
+    # The same rule for each person's counter: bob (cap 1) asks, the week is reset, he
+    # asks again; the refund of the first must not let him ask a third time.
+    assert (await reserve(ledger, "b1", user="bob", cap=1, limit=10)).status.value == "reserved"
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    assert (await reserve(ledger, "b2", user="bob", cap=1, limit=10)).status.value == "reserved"
+    await ledger.refund("b1", error="x", now=NOW)
+    third = await reserve(ledger, "b3", user="bob", cap=1, limit=10)
+    assert third.status is ReservationStatus.DENIED and third.denied_scope == "user"
+
+
+async def test_a_grant_after_a_reset_is_not_eaten_by_earlier_refunds(ledger: SqlLedger) -> None:
+    # Granted messages are extra room in the new count; a refund of a reservation made
+    # before the reset must not add to that room either.
+    for i in range(3):
+        await reserve(ledger, f"k{i}")
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    await ledger.grant("T", "o1", WEEK, 1, actor="boss", now=NOW)
+    admitted = [(await reserve(ledger, f"n{i}")).status for i in range(4)]
+    for i in range(3):
+        await ledger.refund(f"k{i}", error="x", now=NOW)
+    assert admitted == [ReservationStatus.RESERVED] * 4
+    assert (await reserve(ledger, "late")).status is ReservationStatus.DENIED
+
+
+async def test_a_refund_still_gives_back_a_message_reserved_after_a_reset(
+    ledger: SqlLedger,
+) -> None:
+    await reserve(ledger, "old")
+    await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
+    await reserve(ledger, "new")
+    assert await ledger.refund("new", error="x", now=NOW) is True
+    assert await used(ledger) == 0
+
+
 async def test_user_caps_per_model_and_for_every_model(ledger: SqlLedger) -> None:
     await ledger.set_user_cap("T", "bob", "*", 1, actor="boss", now=NOW)
     await ledger.set_user_cap("T", "bob", "mini", 2, actor="boss", now=NOW)
@@ -199,7 +287,7 @@ async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
 
 async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
     await upgrade(engine)
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0004"
 
 
 async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:

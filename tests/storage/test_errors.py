@@ -1,0 +1,83 @@
+"""Whichever driver fails, and however, the core sees one error: `StorageError`."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from bot.domain import Window
+from bot.errors import StorageError
+from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine
+from storage._sql import storage_errors
+from storage.health import check_writable
+from tests.fakes.bot_process import free_port
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("SELECT 1", {}, Exception("gone")),
+        asyncpg.PostgresError("the server said no"),
+        asyncpg.InterfaceError("connection is closed"),
+        ConnectionRefusedError(111, "Connect call failed"),
+        ConnectionResetError(104, "reset by peer"),
+        OSError(101, "Network is unreachable"),
+        TimeoutError(),  # asyncio.TimeoutError since 3.11: a bounded wait ran out
+        sqlite3.OperationalError("database is locked"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_drivers_error_becomes_a_storage_error(error: BaseException) -> None:
+    with pytest.raises(StorageError, match="could not claim work") as caught:
+        with storage_errors("claim work"):
+            raise error
+    assert caught.value.__cause__ is error
+
+
+def test_other_errors_pass_through() -> None:
+    with pytest.raises(KeyError), storage_errors("claim work"):
+        raise KeyError("a bug is not a database outage")
+
+
+async def test_a_postgresql_refusing_connections_is_a_storage_error_everywhere() -> None:
+    # Nothing listens there: asyncpg raises OSError on connect, which used to escape
+    # the dispatcher's claim loop and end the process.
+    engine = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
+    try:
+        queue = SqlJobQueue(engine)
+        with pytest.raises(StorageError):
+            await queue.claim(worker="w", limit=5, lease_s=60, now=NOW)
+        with pytest.raises(StorageError):
+            await queue.depth()
+        with pytest.raises(StorageError):
+            await queue.positions(["k"], now=NOW)
+        with pytest.raises(StorageError):
+            await queue.renew(["k"], worker="w", lease_s=60, now=NOW)
+        with pytest.raises(StorageError):
+            await SqlLedger(engine).usage("T", _week(), limits={"o1": 3}, with_users=False)
+        with pytest.raises(StorageError):
+            await SqlConversationStore(engine).knows("thread")
+        with pytest.raises(StorageError):
+            await check_writable(engine, now=NOW)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_file_that_cannot_be_opened_is_a_storage_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'bot.db'}")
+    try:
+        with pytest.raises(StorageError):
+            await SqlJobQueue(engine).claim(worker="w", limit=5, lease_s=60, now=NOW)
+    finally:
+        await engine.dispose()
+
+
+def _week() -> Window:
+    return Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
