@@ -31,6 +31,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.recorded import recording
+
 MESSAGE_LIMIT = 2_000
 THREAD_NAME_MAX = 100
 CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
@@ -197,7 +199,7 @@ class FakeDiscord:
     # ---- server --------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeDiscord:
-        app = web.Application()
+        app = web.Application(middlewares=[recording("discord")])
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         app.router.add_get("/gateway", self._gateway)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)

@@ -26,6 +26,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.recorded import recording
+
 UPDATE_LIMIT = 4_000  # chat.update: msg_too_long past this (in practice)
 STREAM_CHUNK_LIMIT = 12_000  # markdown_text per streaming call
 STREAM_LIFETIME_S = 300.0  # a streamed message stops taking appends after about 5 min
@@ -111,7 +113,7 @@ class FakeSlack:
     # ---- server --------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeSlack:
-        app = web.Application()
+        app = web.Application(middlewares=[recording("slack")])
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
