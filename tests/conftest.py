@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+# Checks every request the fakes recorded against the official API specs.
+pytest_plugins = ("tests.contract.plugin",)
+
 _ENV = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",

@@ -2,8 +2,9 @@
 (tests/contract) can check each one against the official API specs.
 
 Each fake installs `recording(service)` as an aiohttp middleware: one line per fake,
-and nothing about any route. WebSocket upgrades (Discord's gateway, Slack's Socket
-Mode) are not recorded: the specs describe HTTP requests only.
+and nothing about any route. A request is recorded once its handler is done (or
+cancelled, as a hanging one is when its fake stops). WebSocket upgrades (Discord's
+gateway, Slack's Socket Mode) are not recorded: the specs describe HTTP requests only.
 
 The fakes run in the test process even when the bot runs as its own OS process
 (tests/fakes/bot_process.py), so the requests of that bot are recorded too.
@@ -53,9 +54,14 @@ def recording(service: Service) -> Callable[[web.Request, Handler], Awaitable[we
 
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            # aiohttp caches the body, so the handler can still read it.
-            body = await request.read() if request.can_read_body else b""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await handler(request)
+        try:
+            return await handler(request)
+        finally:
+            # Read after the handler, which may ask whether a body is left to read;
+            # aiohttp keeps what it read, so this is the same body.
+            body = await request.read() if request.body_exists else b""
             _RECORDED.append(
                 Recorded(
                     service=service,
@@ -67,6 +73,5 @@ def recording(service: Service) -> Callable[[web.Request, Handler], Awaitable[we
                     body=body,
                 )
             )
-        return await handler(request)
 
     return record
