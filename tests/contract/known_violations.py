@@ -28,4 +28,9 @@ class Known:
         )
 
 
-KNOWN_VIOLATIONS: tuple[Known, ...] = ()
+_JSON_READ = "issue 9 item 1: adapters/slack/replier.py call() sends read methods as JSON"
+
+KNOWN_VIOLATIONS: tuple[Known, ...] = (
+    Known("slack", "users.info", "sent as application/json", _JSON_READ),
+    Known("slack", "conversations.replies", "sent as application/json", _JSON_READ),
+)
