@@ -106,7 +106,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     write = terminalreporter.write_line
     reason = specs.missing()
     if reason:
-        write(reason)
+        write(f"spec contract skipped: {reason}")
         return
     services = ", ".join(f"{s} {_tally.checked[s]}" for s in sorted(specs.FILES))
     apart = sum(_tally.not_in_spec.values())

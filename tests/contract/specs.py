@@ -51,7 +51,7 @@ def missing() -> str | None:
     if not absent:
         return None
     return (
-        f"spec contract skipped: {', '.join(absent)} not found in {where} "
+        f"{', '.join(absent)} not found in {where} "
         f"(a fresh clone outside CI; set {SPECS_DIR_ENV} to the specs folder)"
     )
 
