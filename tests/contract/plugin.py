@@ -33,8 +33,9 @@ class Tally:
     checked: Counter[str] = field(default_factory=Counter)  # service -> requests
     not_in_spec: Counter[str] = field(default_factory=Counter)  # "slack chat.startStream"
     known: Counter[Known] = field(default_factory=Counter)
-    known_example: dict[Known, str] = field(default_factory=dict)  # a test that sent it
+    known_tests: dict[Known, list[str]] = field(default_factory=dict)  # tests that sent it
     expected: int = 0  # violations sent on purpose by marked tests
+    unreported: list[str] = field(default_factory=list)  # from tests already failing
     stray: list[str] = field(default_factory=list)  # violations from outside any test
 
 
@@ -49,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _settle(where: str, *, expected: bool) -> list[Violation]:
+def _settle(where: str, *, expected: bool = False) -> list[Violation]:
     """Check what was recorded since the last call; the violations not excused."""
     recorded = take()
     if not recorded or specs.missing():
@@ -61,7 +62,9 @@ def _settle(where: str, *, expected: bool) -> list[Violation]:
             known = next((k for k in KNOWN_VIOLATIONS if k.matches(violation)), None)
             if known is not None:
                 _tally.known[known] += 1
-                _tally.known_example.setdefault(known, where)
+                tests = _tally.known_tests.setdefault(known, [])
+                if where not in tests:
+                    tests.append(where)
             elif expected:
                 _tally.expected += 1
             else:
@@ -82,7 +85,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object
     try:
         result = yield
     except BaseException:
-        _settle(item.nodeid, expected=True)  # the test already failed; don't pile on
+        # Teardown failed already: one error per phase, so these go to the summary.
+        _tally.unreported += [f"{item.nodeid}: {v}" for v in _settle(item.nodeid)]
         raise
     unexcused = _settle(item.nodeid, expected=expected)
     if unexcused:
@@ -96,13 +100,15 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    stray = _settle("(outside any test)", expected=False)
+    stray = _settle("(outside any test)")
     _tally.stray = list(dict.fromkeys(map(str, stray)))
     if stray and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     write = terminalreporter.write_line
     reason = specs.missing()
     if reason:
@@ -122,10 +128,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _tally.expected:
         write(f"spec contract: {_tally.expected} violations sent on purpose by tests marked {MARK}")
     for known, n in _tally.known.items():
+        tests = _tally.known_tests[known]
         write(
             f"spec contract: KNOWN {known.service} {known.endpoint}: {known.problem} ×{n} "
-            f"(e.g. {_tally.known_example[known]}) — {known.reason}"
+            f"from {len(tests)} tests (e.g. {tests[0]}) — {known.reason}"
         )
+        if config.get_verbosity() > 0:
+            for test in tests:
+                write(f"    {test}")
     for known in KNOWN_VIOLATIONS:
         if known not in _tally.known and sum(_tally.checked.values()):
             write(
@@ -134,3 +144,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             )
     for line in _tally.stray:
         write(f"spec contract: VIOLATION outside any test: {line}")
+    for line in _tally.unreported:
+        write(f"spec contract: VIOLATION (its test's teardown had failed): {line}")

@@ -141,6 +141,25 @@ def test_discord_unknown_paths_methods_and_parameters_are_refused() -> None:
     ]
 
 
+def test_discord_multipart_body_is_checked_through_its_payload_json() -> None:
+    def multipart(content: str) -> Recorded:
+        payload = json.dumps({"content": content})
+        body = (
+            '--b\r\nContent-Disposition: form-data; name="payload_json"\r\n'
+            f"Content-Type: application/json\r\n\r\n{payload}\r\n"
+            '--b\r\nContent-Disposition: form-data; name="files[0]"; filename="a.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\nan attachment\r\n--b--\r\n"
+        )
+        headers = (("Content-Type", "multipart/form-data; boundary=b"),)
+        return Recorded(
+            "discord", "POST", MESSAGES, (), "multipart/form-data", headers, body.encode()
+        )
+
+    assert check(multipart("x" * 2_000)).violations == ()
+    (too_long,) = check(multipart("x" * 2_001)).violations
+    assert too_long.problem == "content: a string of 2001 characters fails maxLength=2000"
+
+
 # ---- OpenAI --------------------------------------------------------------------------
 
 CHAT = "/v1/chat/completions"

@@ -187,6 +187,7 @@ def _coerce_query(value: str, schema: dict[str, Any]) -> Any:
 def _discord_body(op: dict[str, Any], request: Recorded, template: str, method: str) -> list[str]:
     body_spec = op.get("requestBody")
     if body_spec is None:
+        # An empty object or null carries nothing: only a body with content is refused.
         if request.body.strip() not in (b"", b"null", b"{}"):
             return ["a body was sent, but the operation takes none"]
         return []
@@ -197,6 +198,8 @@ def _discord_body(op: dict[str, Any], request: Recorded, template: str, method: 
         return [f"content type {request.content_type!r} not accepted (takes {', '.join(content)})"]
     if request.content_type == "multipart/form-data":
         instance, error = _payload_json(request)
+    elif request.content_type == "application/x-www-form-urlencoded":
+        instance, error = dict(urllib.parse.parse_qsl(request.body.decode())), None
     else:
         instance, error = _json(request)
     if error:
