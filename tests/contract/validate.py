@@ -73,7 +73,12 @@ class Checked:
 
 def check(request: Recorded) -> Checked:
     checker = {"discord": _discord, "openai": _openai, "slack": _slack}[request.service]
-    return checker(request)
+    try:
+        return checker(request)
+    except Exception as exc:  # a request too odd to check is reported, never let pass
+        endpoint = f"{request.method} {request.path}"
+        problem = f"could not be checked ({type(exc).__name__}: {exc})"
+        return Checked(request, endpoint, True, (Violation(request.service, endpoint, problem),))
 
 
 # ---- shared ---------------------------------------------------------------------------
@@ -199,7 +204,7 @@ def _discord_body(op: dict[str, Any], request: Recorded, template: str, method: 
     if request.content_type == "multipart/form-data":
         instance, error = _payload_json(request)
     elif request.content_type == "application/x-www-form-urlencoded":
-        instance, error = dict(urllib.parse.parse_qsl(request.body.decode())), None
+        instance, error = dict(urllib.parse.parse_qsl(request.body.decode(errors="replace"))), None
     else:
         instance, error = _json(request)
     if error:
@@ -294,7 +299,11 @@ def _slack(request: Recorded) -> Checked:
                     problems.append("token in a JSON body (Slack reads it from the header only)")
                 args.update(body)
         else:
-            args.update(urllib.parse.parse_qsl(request.body.decode(), keep_blank_values=True))
+            args.update(
+                urllib.parse.parse_qsl(
+                    request.body.decode(errors="replace"), keep_blank_values=True
+                )
+            )
     params = {p["name"]: p for p in op.get("parameters", [])}
     unknown = set(args) - set(params) - SLACK_ARGS_ON_EVERY_METHOD
     problems += [f"unknown argument {k!r}" for k in sorted(unknown)]
