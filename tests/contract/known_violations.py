@@ -2,8 +2,8 @@
 known issues being fixed on other branches (issue 9). A violation listed here is
 reported in the run's summary instead of failing its test.
 
-This list is meant to be emptied: when a fix is merged, delete its entry (the summary
-names entries no request matched any more).
+This list is meant to be emptied: when a fix is merged, delete its entry (a whole run
+with ``-v`` names, in its summary, the entries no request matched any more).
 """
 
 from __future__ import annotations
