@@ -64,6 +64,17 @@ def test_slack_unknown_argument_is_refused() -> None:
     assert found == ["unknown argument 'txt'"]
 
 
+def test_slack_argument_of_the_wrong_type_is_refused() -> None:
+    replies = "channel=C1&ts=1700000000.000100&limit=15&inclusive=true"
+    assert problems("slack", "POST", "/api/conversations.replies", form=replies) == []
+    found = problems("slack", "POST", "/api/conversations.replies", form="ts=1.5&limit=ten")
+    assert found == ["argument limit='ten' is not of type integer"]
+    mrkdwn = {"channel": "C1", "text": "a", "mrkdwn": "yes"}
+    assert problems("slack", "POST", "/api/chat.postMessage", mrkdwn) == [
+        "argument mrkdwn='yes' is not of type boolean"
+    ]
+
+
 def test_slack_missing_required_argument_is_refused() -> None:
     found = problems("slack", "POST", "/api/chat.postMessage", {"text": "where to?"})
     assert found == ["required argument 'channel' missing"]

@@ -8,8 +8,9 @@
   schema lacks (OpenAI refuses those: "Unrecognized request argument supplied").
 - Slack: the method exists; the content type is one it ``consumes`` (read methods take
   form or query arguments only: Slack ignores a JSON body); every argument is one of
-  its parameters; the required ones are there; a JSON body carries no ``token`` (Slack
-  reads it from the Authorization header only).
+  its parameters, its boolean/integer/number ones of their type; the required ones are
+  there; a JSON body carries no ``token`` (Slack reads it from the Authorization header
+  only).
 """
 
 from __future__ import annotations
@@ -307,6 +308,11 @@ def _slack(request: Recorded) -> Checked:
     params = {p["name"]: p for p in op.get("parameters", [])}
     unknown = set(args) - set(params) - SLACK_ARGS_ON_EVERY_METHOD
     problems += [f"unknown argument {k!r}" for k in sorted(unknown)]
+    problems += [
+        f"argument {k}={v!r} is not of type {params[k]['type']}"
+        for k, v in args.items()
+        if k in params and not _slack_typed(v, params[k].get("type"))
+    ]
     authorization = request.header("Authorization") or ""
     for p in params.values():
         present = p["name"] in args or (
@@ -315,6 +321,27 @@ def _slack(request: Recorded) -> Checked:
         if p.get("required") and not present:
             problems.append(f"required argument {p['name']!r} missing")
     return Checked(request, name, True, tuple(Violation("slack", name, p) for p in problems))
+
+
+def _slack_typed(value: Any, kind: str | None) -> bool:
+    """Form values are text; JSON values may be typed. Strings are not checked: Slack
+    takes a JSON array where the spec says "a JSON-based array ... as a string"."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if kind == "boolean":
+            return text in ("true", "false", "1", "0")
+        if kind == "integer":
+            return re.fullmatch(r"-?\d+", text) is not None
+        if kind == "number":
+            return re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", text) is not None
+        return True
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return True
 
 
 def violations(checked: Iterable[Checked]) -> list[Violation]:
