@@ -13,6 +13,9 @@ Quirks handled here, on purpose and nowhere else:
 - Discord's MessageCreateRequest and MessageEditRequestPartial allow 4,000 characters
   of ``content`` (what a Nitro user may send); for a bot, Discord's documentation and
   its API say 2,000 (50035 BASE_TYPE_MAX_LENGTH), so those two are tightened to 2,000.
+- Discord's SnowflakeType is a string; Discord also takes an integer snowflake in a
+  request body, and discord.py sends ``message_reference`` ids as integers, so an
+  integer is accepted too (a string must still be digits).
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ def document(service: str) -> dict[str, Any]:
         schemas = doc["components"]["schemas"]
         for name in ("MessageCreateRequest", "MessageEditRequestPartial"):
             schemas[name]["properties"]["content"]["maxLength"] = DISCORD_BOT_CONTENT_MAX
+        snowflake = schemas["SnowflakeType"]
+        snowflake["type"] = [snowflake["type"], "integer"]  # the pattern binds strings only
+        snowflake["minimum"] = 0
     return doc
 
 

@@ -132,6 +132,13 @@ def test_discord_bad_enum_values_are_refused() -> None:
     assert problems("discord", "POST", "/api/v10/channels/1200000000000000002/threads", thread)
 
 
+def test_discord_snowflakes_may_be_integers_as_discord_py_sends_them() -> None:
+    reply = {"content": "a", "message_reference": {"message_id": 1300000000000000001}}
+    assert problems("discord", "POST", MESSAGES, reply) == []
+    reply["message_reference"] = {"message_id": "13e17"}
+    assert problems("discord", "POST", MESSAGES, reply)
+
+
 def test_discord_thread_name_over_100_characters_is_refused() -> None:
     path = f"{MESSAGES}/1300000000000000001/threads"
     assert problems("discord", "POST", path, {"name": "n" * 100}) == []
