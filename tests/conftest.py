@@ -9,6 +9,9 @@ import pytest
 
 from bot.config import Settings
 
+# Checks every request the fakes recorded against the official API specs.
+pytest_plugins = ("tests.contract.plugin",)
+
 # Every setting (so a new one cannot leak in from the shell), and the test-only knobs.
 _ENV = (
     *(name.upper() for name in Settings.model_fields),

@@ -36,6 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes import discord_rules as rules
+from tests.fakes.recorded import recording
 
 CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
 CLOSE_DISALLOWED_INTENTS = 4014  # a privileged intent the portal has not enabled
@@ -214,7 +215,7 @@ class FakeDiscord:
     # ---- server --------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeDiscord:
-        app = web.Application()
+        app = web.Application(middlewares=[recording("discord")])
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         app.router.add_get("/gateway", self._gateway)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)

@@ -31,6 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.recorded import recording
+
 ERRORS: dict[str, tuple[str, str | None]] = {
     # code -> (type, message)
     "rate_limit_exceeded": (
@@ -262,7 +264,7 @@ class FakeOpenAI:
     # ---- server ------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeOpenAI:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[recording("openai")])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)

@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.recorded import recording
 from tests.fakes.slack_methods import (
     ARG_NAME,
     EVERY_METHOD,
@@ -176,7 +177,7 @@ class FakeSlack:
     # ---- server --------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeSlack:
-        app = web.Application()
+        app = web.Application(middlewares=[recording("slack")])
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)

@@ -174,6 +174,7 @@ REFUSED: list[tuple[str, str, Any, tuple[str, ...], str]] = [
 ]
 
 
+@pytest.mark.spec_violations_expected
 @pytest.mark.parametrize(("method", "path", "body", "where", "code"), REFUSED)
 async def test_the_fake_refuses_what_discord_refuses_with_discords_error_body(
     fake: FakeDiscord,

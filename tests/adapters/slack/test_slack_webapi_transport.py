@@ -140,6 +140,7 @@ async def test_read_methods_go_as_query_arguments_like_slack_sdks_own(
 # ---- the fake refuses what Slack refuses ------------------------------------------------
 
 
+@pytest.mark.spec_violations_expected
 async def test_fake_ignores_a_json_body_on_a_read_method(fake: FakeSlack) -> None:
     body = await raw(fake, "users.info", json={"user": "U0ANN"})
     assert body == {"ok": False, "error": "user_not_found"}
@@ -172,6 +173,7 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
 ]  # fmt: skip
 
 
+@pytest.mark.spec_violations_expected
 @pytest.mark.parametrize(("method", "kw", "error"), REFUSED)
 async def test_fake_refuses_what_slack_refuses(
     fake: FakeSlack, method: str, kw: dict[str, Any], error: str
@@ -182,12 +184,14 @@ async def test_fake_refuses_what_slack_refuses(
         assert body["response_metadata"]["messages"]
 
 
+@pytest.mark.spec_violations_expected
 async def test_fake_ignores_arguments_a_method_does_not_take(fake: FakeSlack) -> None:
     body = await raw(fake, "chat.postMessage", json={"channel": "C0001", "txt": "typo"})
     assert body == {"ok": False, "error": "no_text"}
     assert fake.calls_to("chat.postMessage")[0].ignored == {"txt": "typo"}
 
 
+@pytest.mark.spec_violations_expected
 async def test_a_token_in_a_json_body_does_not_authenticate(fake: FakeSlack) -> None:
     async with (
         aiohttp.ClientSession() as session,
