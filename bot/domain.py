@@ -159,6 +159,9 @@ class ModelUsage:
     granted: int
     used: int
     user_limit: int | None = None
+    # Reservations still being answered: counted in ``used`` until they are committed
+    # or refunded.
+    in_flight: int = 0
 
     @property
     def allowance(self) -> int:

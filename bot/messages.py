@@ -169,6 +169,7 @@ def footer(
     remaining: int | None,
     truncated: bool,
     note: str | None = None,
+    held: int = 0,
 ) -> str:
     parts = [model, duration(elapsed_s)]
     if usage.total_tokens:
@@ -177,7 +178,11 @@ def footer(
             tokens += f" ({usage.reasoning_tokens:,} reasoning)"
         parts.append(tokens)
     if remaining is not None:
-        parts.append(f"{remaining} left this week")
+        left = f"{remaining} left this week"
+        if held:
+            by = "a question" if held == 1 else "questions"
+            left += f" ({held} held by {by} still being answered)"
+        parts.append(left)
     text = " · ".join(parts)
     if note:
         text = f"{note} {text}"

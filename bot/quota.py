@@ -26,6 +26,12 @@ class QuotaResult:
     usage: TeamUsage | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    left: int  # what is left once this answer is charged, counting ``held`` as left
+    held: int  # of ``left``: held by other questions still being answered
+
+
 class QuotaDesk:
     def __init__(
         self, *, catalogue: Catalogue, ledger: QuotaLedger, clock: Callable[[], datetime]
@@ -37,13 +43,17 @@ class QuotaDesk:
     def default_limits(self) -> dict[str, int]:
         return {m.alias: m.weekly_limit for m in self.catalogue.models}
 
-    async def remaining(self, team: str, spec: ModelSpec, window: Window) -> int | None:
+    async def standing(self, team: str, spec: ModelSpec, window: Window) -> Standing | None:
+        """What the team has left of ``spec`` this week, for the footer of an answer that
+        is still reserved: messages held by other questions being answered are named
+        apart, since a failure gives them back."""
         usage = await self._ledger.usage(
             team, window, limits=self.default_limits(), with_users=False
         )
         for m in usage.models:
             if m.model == spec.alias:
-                return m.remaining
+                held = max(m.in_flight - 1, 0)  # not the answer this footer is for
+                return Standing(left=min(m.remaining + held, m.allowance), held=held)
         return None
 
     async def exhausted(

@@ -54,7 +54,7 @@ from bot.ports import (
     ReasoningModel,
     Replier,
 )
-from bot.quota import QuotaDesk, QuotaResult
+from bot.quota import QuotaDesk, QuotaResult, Standing
 from bot.render import neutralise_mentions
 from bot.weeks import utc_now, week_window
 
@@ -226,8 +226,15 @@ class AskService:
             return AskOutcome.DENIED
         if resuming:
             log.info("resuming request %s", request.key)
-        remaining = reservation.limits.remaining if reservation.limits else None
-        return await self._answer(prepared, replier, window, checkpoint, record, remaining)
+        return await self._answer(prepared, replier, window, checkpoint, record)
+
+    async def _standing(self, team: str, spec: ModelSpec, window: Window) -> Standing | None:
+        try:
+            return await self.quotas.standing(team, spec, window)
+        except StorageError as exc:
+            # The answer matters more than its footer's count.
+            log.warning("could not read what is left for the footer: %s", exc)
+            return None
 
     async def _answer(
         self,
@@ -236,7 +243,6 @@ class AskService:
         window: Window,
         checkpoint: Checkpoint | None,
         record: _Record,
-        remaining: int | None,
     ) -> AskOutcome:
         request, spec = prepared.request, prepared.spec
         started = self._monotonic()
@@ -265,15 +271,17 @@ class AskService:
                 record.model_latency_s = self._monotonic() - called
                 await pump.stop()
                 usage = record.usage = reply.usage
-                if remaining is None:  # a resumed request: its reservation is older
-                    remaining = await self.quotas.remaining(request.team, spec, window)
+                # Read now, not at reservation: minutes have passed, and other
+                # questions may have been answered or refunded since.
+                standing = await self._standing(request.team, spec, window)
                 answer = neutralise_mentions(reply.text)
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
                     model=spec.alias,
                     elapsed_s=self._monotonic() - started,
                     usage=reply.usage,
-                    remaining=remaining,
+                    remaining=standing.left if standing else None,
+                    held=standing.held if standing else 0,
                     truncated=reply.truncated,
                     note=None
                     if ignored is None

@@ -421,6 +421,20 @@ class SqlLedger(SqlStore):
                     )
                 ).all()
             )
+            in_flight = dict(
+                (
+                    await conn.execute(
+                        select(RQ.c.model, func.count())
+                        .where(
+                            RQ.c.team == team,
+                            RQ.c.window == window.key,
+                            RQ.c.status == ReservationStatus.RESERVED.value,
+                            RQ.c.counted.is_(True),
+                        )
+                        .group_by(RQ.c.model)
+                    )
+                ).all()
+            )
             users: tuple[UserUsage, ...] = ()
             if with_users:
                 tokens = dict(
@@ -461,6 +475,7 @@ class SqlLedger(SqlStore):
                     limit=overrides.get(alias, default),
                     granted=c.granted if c else 0,
                     used=c.used if c else 0,
+                    in_flight=in_flight.get(alias, 0),
                 )
             )
         return TeamUsage(team=team, window=window, models=tuple(models), users=users)

@@ -129,11 +129,13 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
             elapsed_s=s,
             usage=Usage(prompt_tokens=n, completion_tokens=n, reasoning_tokens=n),
             remaining=left,
+            held=held,
             truncated=cut,
         )
         for s in (0, 75)
         for n in COUNTS
         for left in (None, 0, 1, 29)
+        for held in (0, 1, 2)
         for cut in (False, True)
     ),
     "thinking": lambda: (

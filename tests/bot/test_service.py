@@ -125,6 +125,19 @@ async def test_question_is_answered_with_a_footer(chat: Chat) -> None:
     assert t.updates and t.updates[0].elapsed_s == 0.0
 
 
+async def test_footer_counts_what_is_left_when_the_answer_arrives(chat: Chat) -> None:
+    # B is reserved first and still thinking when A is answered: A's footer names the
+    # message B holds instead of counting it as gone (B may yet fail and be refunded).
+    chat.fake.reply("slow answer", delay=2.0)
+    chat.fake.reply("fast answer")
+    slow = asyncio.create_task(chat.ask("B", thread="b", key="kb"))
+    await chat.fake.wait_for_requests(1)
+    _, t = await chat.ask("A", thread="a", key="ka")
+    assert "2 left this week (1 held by a question still being answered)" in t.answers[0][1]
+    _, tb = await slow
+    assert tb.answers[0][1].endswith("1 left this week")
+
+
 async def test_follow_up_in_the_same_thread_carries_history(chat: Chat) -> None:
     await chat.ask("first question")
     await chat.ask("second question")

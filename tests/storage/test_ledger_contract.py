@@ -92,6 +92,21 @@ async def test_commit_records_usage_and_cannot_be_refunded(ledger: SqlLedger) ->
     assert usage.users[0].tokens == 30 and await used(ledger) == 1
 
 
+async def test_usage_counts_the_reservations_still_in_flight(ledger: SqlLedger) -> None:
+    for key in ("k1", "k2", "k3"):
+        await reserve(ledger, key)
+    await ledger.commit("k1", usage=Usage(1, 1, 0), latency_ms=1, now=NOW)
+    await ledger.refund("k2", error="x", now=NOW)
+
+    async def in_flight() -> int:
+        usage = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=False)
+        return next(m.in_flight for m in usage.models if m.model == "o1")
+
+    assert await in_flight() == 1
+    await ledger.reset("T", "o1", WEEK, actor="admin", now=NOW)
+    assert await in_flight() == 0  # no longer counted: its refund gives nothing back
+
+
 async def test_refund_is_idempotent_and_gives_the_message_back(ledger: SqlLedger) -> None:
     await reserve(ledger, "k")
     assert await ledger.refund("k", error="ModelTimeout", now=NOW) is True
