@@ -148,7 +148,7 @@ class ResponseBuilder:
         error: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         body = self.body
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "object": "response",
             "created_at": self.created,
@@ -171,9 +171,11 @@ class ResponseBuilder:
             "tools": [],
             "top_p": 1.0,
             "truncation": "disabled",
-            "usage": usage,
             "metadata": {},
         }
+        if usage is not None:  # the spec's usage is an object: absent until the end
+            out["usage"] = usage
+        return out
 
     def reasoning_item(self, summary: str | None) -> dict[str, Any]:
         item: dict[str, Any] = {
