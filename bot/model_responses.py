@@ -165,6 +165,8 @@ class ResponsesReader:
         self.emitted = False
 
     async def feed(self, data: str) -> bool:
+        if data.strip() == "[DONE]":  # not OpenAI's, but some proxies end every stream so
+            return True
         event = _event(data)
         kind = event.type
         if kind == "response.output_text.delta" and event.delta:

@@ -16,6 +16,7 @@ from bot.errors import (
     AnswerBrokeOff,
     AnswerCutOff,
     ModelBadRequest,
+    ModelDeadlineExceeded,
     ModelRateLimited,
     ModelRefused,
     ModelUnavailable,
@@ -298,3 +299,49 @@ async def test_non_reasoning_model_gets_no_reasoning_parameters(
     body = fake.requests[-1].body
     assert "reasoning" not in body and "include" not in body
     assert reply.reasoning_s is None and reply.reasoning_state is None
+
+
+async def test_a_provider_that_only_keeps_alive_meets_the_deadline(fake: FakeOpenAI) -> None:
+    client = OpenAIClient(base_url=fake.base_url, api_key="sk-right", deadline=0.5)
+    try:
+        fake.trickle(3600, every=0.05)
+        with pytest.raises(ModelDeadlineExceeded):
+            await client.complete(ask(O3))
+    finally:
+        await client.aclose()
+
+
+async def test_a_reset_before_any_text_is_retried(fake: FakeOpenAI, client: OpenAIClient) -> None:
+    fake.reset_mid_stream(text="lost")
+    fake.reply("whole")
+    seen = Seen()
+    # Nothing of the first attempt was shown (no on_text), so a fresh attempt is safe.
+    reply = await client.complete(ask(O3))
+    assert reply.text == "whole" and len(fake.requests) == 2
+    fake.reset_mid_stream(text="shown then lost")
+    with pytest.raises(ModelUnavailable):
+        await client.complete(ask(O3), on_text=seen.on("text"))
+    assert seen  # the asker saw text: no silent second answer
+
+
+async def test_bad_descriptions_do_not_lose_the_answer(
+    fake: FakeOpenAI, client: OpenAIClient
+) -> None:
+    fake.events(
+        {"type": "response.created", "response": {"status": "in_progress", "model": 7}},
+        {"type": "response.some_future_event", "whatever": [1, 2]},
+        {"type": "response.output_text.delta", "delta": "Still here."},
+        {
+            "type": "response.completed",
+            "response": {"status": "completed", "usage": "abc", "output": []},
+        },
+        done=False,
+    )
+    reply = await client.complete(ask(O3))
+    assert reply.text == "Still here." and reply.usage.total_tokens == 0
+
+
+async def test_done_without_a_last_event_broke_off(fake: FakeOpenAI, client: OpenAIClient) -> None:
+    fake.events({"type": "response.output_text.delta", "delta": "Half"}, done=True, times=3)
+    with pytest.raises(AnswerBrokeOff):
+        await client.complete(ask(O3))
