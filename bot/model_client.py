@@ -1,11 +1,11 @@
-"""The model client: OpenAI Chat Completions against any compatible server (OpenAI,
-Azure, DeepSeek, vLLM, Ollama, llama.cpp), and OpenAI's Responses API for the models
-the catalogue marks ``api = "responses"`` (`bot.model_responses`), over one shared
-httpx connection pool.
+"""The model client: OpenAI Chat Completions (`bot.model_chat`) against any compatible
+server (OpenAI, Azure, DeepSeek, vLLM, Ollama, llama.cpp), and OpenAI's Responses API
+(`bot.model_responses`) for the models the catalogue marks ``api = "responses"``, over
+one shared httpx connection pool, with one set of retry rules and one deadline.
 
-Every foreign error is translated here, once, into a `bot.errors.ModelError` (the
-mapping of error bodies is `bot.model_errors`, shared by both APIs): a body of an unexpected shape
-(`bot.model_wire`) is `ModelUnavailable`, a stream that stops without saying it is
+Every foreign error is translated here, once, into a `bot.errors.ModelError` (error
+bodies are mapped by `bot.model_errors`, the same for both APIs): a body of an
+unexpected shape (`bot.model_wire`) is `ModelUnavailable`, a stream that stops without saying it is
 done is `AnswerBrokeOff`, and a call that is not finished within its overall deadline
 (retries and keep-alive trickles included) is `ModelDeadlineExceeded`.
 """
@@ -25,25 +25,21 @@ from typing import Any
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
-from bot import model_wire
 from bot.config import ModelSpec
-from bot.domain import ModelReply, Role, Usage
+from bot.domain import ModelReply
 from bot.errors import (
-    AnswerBrokeOff,
     ModelDeadlineExceeded,
     ModelError,
     ModelRateLimited,
-    ModelRefused,
     ModelTimeout,
     ModelUnavailable,
 )
+from bot.model_chat import ChatReader, chat_payload, chat_reply
 from bot.model_errors import error_for, retry_after, timed_out
-from bot.model_reply import StreamReader, reply_of
+from bot.model_reply import StreamReader
 from bot.model_responses import ResponsesReader, responses_payload, responses_reply
-from bot.model_wire import MalformedAnswer, WireUsage
 from bot.ports import ModelCall, ProgressCallback
-from bot.render import neutralise_mentions
-from bot.sse import ThinkSplitter, sse_data
+from bot.sse import sse_data
 
 __all__ = ["OpenAIClient", "error_for", "retry_after", "timed_out"]
 
@@ -97,32 +93,6 @@ class OpenAIClient:
         if self._own_client:
             await self._client.aclose()
 
-    def _payload(self, call: ModelCall) -> dict[str, Any]:
-        spec = call.spec
-        messages: list[dict[str, str]] = [
-            {"role": t.role.value, "content": t.content} for t in call.messages
-        ]
-        if call.instructions:
-            if spec.instructions_role == "user":
-                # Models without a system/developer role: fold the instructions into
-                # the first user message.
-                for m in messages:
-                    if m["role"] == Role.USER:
-                        m["content"] = f"{call.instructions}\n\n{m['content']}"
-                        break
-            else:
-                messages.insert(0, {"role": spec.instructions_role, "content": call.instructions})
-        payload: dict[str, Any] = {"model": spec.id, "messages": messages}
-        if spec.max_completion_tokens:
-            payload["max_completion_tokens"] = spec.max_completion_tokens
-        effort = call.effort or spec.reasoning_effort
-        if effort and effort in spec.efforts:  # else the provider answers 400
-            payload["reasoning_effort"] = effort.value
-        if spec.streaming:
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
-        return payload
-
     def _headers(self, spec: ModelSpec) -> dict[str, str]:
         key = self._key_for(spec) if self._key_for else self._api_key
         headers = {"Accept": "text/event-stream" if spec.streaming else "application/json"}
@@ -141,7 +111,7 @@ class OpenAIClient:
         url = (call.spec.base_url or self._base_url).rstrip("/") + (
             "/responses" if responses else "/chat/completions"
         )
-        payload = responses_payload(call) if responses else self._payload(call)
+        payload = responses_payload(call) if responses else chat_payload(call)
         headers = self._headers(call.spec)
         scope = asyncio.timeout(self._deadline)
         try:
@@ -167,7 +137,7 @@ class OpenAIClient:
         scope: asyncio.Timeout,
     ) -> ModelReply:
         responses = call.spec.api == "responses"
-        parse = partial(responses_reply, model_id=call.spec.id) if responses else _completion
+        parse = partial(responses_reply, model_id=call.spec.id) if responses else chat_reply
         attempt = 0
         while True:
             attempt += 1
@@ -188,7 +158,7 @@ class OpenAIClient:
                         started=started,
                     )
                     if responses
-                    else _ChatReader(on_text, on_reasoning, self._clock, started)
+                    else ChatReader(on_text, on_reasoning, self._clock, started)
                 )
                 return await self._stream(url, payload, headers, reader, parse, emitted)
             except ModelError as exc:
@@ -261,111 +231,6 @@ class OpenAIClient:
         return reader.finish()
 
 
-class _ChatReader:
-    """Reads one Chat Completions stream: ``choices[].delta`` chunks, then ``[DONE]``."""
-
-    def __init__(
-        self,
-        on_text: ProgressCallback | None,
-        on_reasoning: ProgressCallback | None,
-        clock: Callable[[], float],
-        started: float,
-    ) -> None:
-        self._on_text, self._on_reasoning = on_text, on_reasoning
-        self._clock, self._started = clock, started
-        self._splitter = ThinkSplitter()
-        self._thought: list[str] = []
-        self._shown_reasoning = ""
-        self._answer_at: float | None = None
-        self._usage: WireUsage | None = None
-        self._finish: str | None = None
-        self._refused = False
-        self._done = False
-        self._model = ""
-        self.emitted = False
-
-    async def feed(self, data: str) -> bool:
-        if data.strip() == "[DONE]":
-            self._done = True
-            return True
-        chunk = _chunk(data)
-        self._model = chunk.model or self._model
-        self._usage = chunk.usage or self._usage
-        splitter = self._splitter
-        for choice in chunk.choices:
-            delta = choice.delta or model_wire.Message()
-            if delta.thought:
-                self._thought.append(delta.thought)
-            if delta.content:
-                before = splitter.answer
-                splitter.feed(delta.content)
-                if splitter.answer != before and splitter.answer.strip():
-                    self._answer_at = self._answer_at or self._clock()
-                    if self._on_text is not None:
-                        self.emitted = True
-                        await self._on_text(splitter.answer.lstrip())
-            if delta.refusal:
-                self._refused = True
-            self._finish = choice.finish_reason or self._finish
-        if self._on_reasoning is not None:
-            shown = neutralise_mentions(("".join(self._thought) + splitter.reasoning).strip())
-            if shown != self._shown_reasoning:
-                self._shown_reasoning = shown
-                await self._on_reasoning(shown)
-        return False
-
-    def finish(self) -> ModelReply:
-        if not self._done and self._finish is None:
-            # A clean end of the response is not the end of the answer: without
-            # finish_reason or [DONE] what arrived may stop mid-sentence (a proxy gave
-            # up, a server crashed after flushing), and it must not be sold as whole.
-            raise AnswerBrokeOff("the stream ended before the model finished its answer")
-        answer, thought = self._splitter.finish()
-        if self._refused and not answer:
-            raise ModelRefused("the model refused (structured refusal)")
-        reasoning = "".join(self._thought) + thought
-        thought_s = None
-        if reasoning or (self._usage and self._usage.to_usage().reasoning_tokens):
-            thought_s = (self._answer_at or self._clock()) - self._started
-        return _reply(
-            answer, reasoning, self._usage, self._finish, self._model, reasoning_s=thought_s
-        )
-
-
-def _completion(text: str, headers: Mapping[str, str]) -> ModelReply:
-    try:
-        body = model_wire.loads(text)
-        if isinstance(body, dict) and body.get("error"):
-            raise error_for(500, body, headers)
-        completion = model_wire.completion(body)
-    except MalformedAnswer as exc:
-        raise ModelUnavailable(f"malformed answer from the provider ({exc})") from exc
-    choice = completion.choices[0]
-    message = choice.message or model_wire.Message()
-    splitter = ThinkSplitter()
-    splitter.feed(message.content or "")
-    answer, thought = splitter.finish()
-    if message.refusal and not answer:
-        raise ModelRefused("the model refused (structured refusal)")
-    return _reply(
-        answer,
-        "\n".join(p for p in (message.thought, thought) if p),
-        completion.usage,
-        choice.finish_reason,
-        completion.model or "",
-    )
-
-
-def _chunk(data: str) -> model_wire.Chunk:
-    try:
-        body = model_wire.loads(data)
-        if isinstance(body, dict) and body.get("error"):
-            raise error_for(500, body, {})
-        return model_wire.chunk(body)
-    except MalformedAnswer as exc:
-        raise ModelUnavailable(f"malformed chunk in the model's stream ({exc})") from exc
-
-
 class _Emitted:
     __slots__ = ("any",)
 
@@ -379,22 +244,3 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-def _reply(
-    answer: str,
-    reasoning: str,
-    usage: WireUsage | None,
-    finish: str | None,
-    model: str,
-    *,
-    reasoning_s: float | None = None,
-) -> ModelReply:
-    return reply_of(
-        answer,
-        reasoning,
-        usage.to_usage() if usage is not None else Usage(),
-        finish,
-        model,
-        reasoning_s=reasoning_s,
-    )

@@ -9,7 +9,7 @@ import pytest
 from bot.config import Catalogue, ModelSpec, load_catalogue
 from bot.domain import Effort, Role, Turn
 from bot.errors import ConfigError
-from bot.model_client import OpenAIClient
+from bot.model_chat import chat_payload
 from bot.model_responses import responses_payload
 from bot.ports import ModelCall
 
@@ -65,8 +65,7 @@ def test_first_o1_models_take_no_effort_summary_or_developer_message() -> None:
 def test_default_catalogue_sends_o1_mini_nothing_it_refuses() -> None:
     mini = Catalogue().get("mini")
     assert mini is not None
-    client = OpenAIClient(base_url="http://127.0.0.1:9/v1", api_key=None)
-    body = client._payload(
+    body = chat_payload(
         ModelCall(spec=mini, messages=(Turn(Role.USER, "q"),), effort=Effort.HIGH, instructions="I")
     )
     assert "reasoning_effort" not in body
