@@ -32,6 +32,9 @@ ALL_EFFORTS = (Effort.LOW, Effort.MEDIUM, Effort.HIGH)
 # OpenAI's first reasoning models (and their dated snapshots) take neither
 # reasoning_effort nor a developer/system message: the provider answers 400.
 NO_EFFORT_NO_ROLES = re.compile(r"^o1-(mini|preview)(-|$)")
+# OpenAI's chat models do not reason: on the Responses API they refuse `reasoning` and
+# encrypted reasoning, so an entry that names one takes neither unless it says so.
+DOES_NOT_REASON = re.compile(r"^(gpt-(3\.5|4)|chatgpt-4o)")
 
 
 class ModelSpec(BaseModel):
@@ -75,6 +78,8 @@ class ModelSpec(BaseModel):
         # o1-mini's limits) must still not send what the provider refuses.
         if isinstance(data, dict) and NO_EFFORT_NO_ROLES.match(str(data.get("id", ""))):
             data = {"efforts": (), "instructions_role": "user", "reasoning_summary": "off", **data}
+        if isinstance(data, dict) and DOES_NOT_REASON.match(str(data.get("id", ""))):
+            data = {"efforts": (), "reasoning_summary": "off", "keep_reasoning": False, **data}
         return data
 
     @model_validator(mode="after")

@@ -76,3 +76,14 @@ def test_example_catalogue_serves_openai_reasoning_models_on_responses() -> None
     catalogue = load_catalogue(ROOT / "reasonbot.example.toml")
     o1 = catalogue.get("o1")
     assert o1 is not None and o1.api == "responses" and o1.summary == "auto"
+
+
+def test_chat_models_of_openai_take_no_reasoning_on_responses() -> None:
+    gpt = spec(id="gpt-4.1", api="responses")
+    assert (gpt.efforts, gpt.summary, gpt.keep_reasoning) == ((), None, False)
+    body = responses_payload(
+        ModelCall(spec=gpt, messages=(Turn(Role.USER, "q"),), effort=Effort.HIGH)
+    )
+    assert "reasoning" not in body and "include" not in body
+    # Said explicitly, the catalogue wins (a model the rule does not know yet).
+    assert spec(id="gpt-4.1", api="responses", keep_reasoning=True).keep_reasoning

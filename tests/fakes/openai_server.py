@@ -302,7 +302,15 @@ class FakeOpenAI:
                 "object": "list",
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-                    for m in ("o1", "o1-mini", "o3-mini", "deepseek-reasoner")
+                    for m in (
+                        "o1",
+                        "o1-mini",
+                        "o3",
+                        "o3-mini",
+                        "o4-mini",
+                        "gpt-4.1",
+                        "deepseek-reasoner",
+                    )
                 ],
             }
         )
