@@ -177,10 +177,10 @@ class ResponsesReader:
                 await self._on_text(self._answer.lstrip())
         elif kind == "response.reasoning_summary_part.added":
             self._summary.append("")
-        elif kind == "response.reasoning_summary_text.delta" and event.delta:
+        elif kind == "response.reasoning_summary_text.delta" and event.note_delta:
             if not self._summary:
                 self._summary.append("")
-            self._summary[-1] += event.delta
+            self._summary[-1] += event.note_delta
             if self._on_reasoning is not None:
                 await self._on_reasoning(neutralise_mentions(self._summary_text()))
         elif kind == "response.refusal.delta":

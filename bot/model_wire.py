@@ -190,14 +190,19 @@ class ResponseEvent(_Wire):
     on (a tagged union of ~50 kinds would validate fields we never read)."""
 
     type: Annotated[str, Field(strict=True)]
-    # output_text.delta: a piece of the answer, strictly text.
-    delta: Annotated[str | None, Field(strict=True)] = None
+    # A piece of text: of the answer (output_text.delta, where anything but text makes
+    # the event malformed, see `text_delta`) or of a summary (where it is only dropped).
+    delta: Any = None
     summary_index: Count = None
     item: OutputItem | None = None
     response: ResponseBody | None = None
     # The ``error`` event's own fields.
     code: Note = None
     message: Note = None
+
+    @property
+    def note_delta(self) -> str:
+        return self.delta if isinstance(self.delta, str) else ""
 
 
 def loads(text: str) -> Any:
@@ -231,6 +236,9 @@ def response(body: Any) -> ResponseBody:
 
 def event(body: Any) -> ResponseEvent:
     try:
-        return ResponseEvent.model_validate(body)
+        parsed = ResponseEvent.model_validate(body)
     except ValidationError as exc:
         raise MalformedAnswer("not a response stream event") from exc
+    if parsed.type == "response.output_text.delta" and not isinstance(parsed.delta, str):
+        raise MalformedAnswer("a piece of the answer that is not text")
+    return parsed

@@ -330,6 +330,7 @@ async def test_bad_descriptions_do_not_lose_the_answer(
     fake.events(
         {"type": "response.created", "response": {"status": "in_progress", "model": 7}},
         {"type": "response.some_future_event", "whatever": [1, 2]},
+        {"type": "response.reasoning_summary_text.delta", "delta": {"odd": True}},
         {"type": "response.output_text.delta", "delta": "Still here."},
         {
             "type": "response.completed",
