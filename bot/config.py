@@ -32,6 +32,9 @@ ALL_EFFORTS = (Effort.LOW, Effort.MEDIUM, Effort.HIGH)
 # OpenAI's first reasoning models (and their dated snapshots) take neither
 # reasoning_effort nor a developer/system message: the provider answers 400.
 NO_EFFORT_NO_ROLES = re.compile(r"^o1-(mini|preview)(-|$)")
+# OpenAI's chat models do not reason: on the Responses API they refuse `reasoning` and
+# encrypted reasoning, so an entry that names one takes neither unless it says so.
+DOES_NOT_REASON = re.compile(r"^(gpt-(3\.5|4)|chatgpt-4o)")
 
 
 class ModelSpec(BaseModel):
@@ -54,6 +57,17 @@ class ModelSpec(BaseModel):
     # the first user message. Left out, it follows the model id like `efforts`.
     instructions_role: Literal["developer", "system", "user"] = "developer"
     streaming: bool = True
+    # Which OpenAI API serves the model: "chat" (Chat Completions: vLLM, Ollama,
+    # DeepSeek, Azure chat deployments, llama.cpp) or "responses" (POST /v1/responses,
+    # OpenAI's own reasoning models, with reasoning summaries and encrypted reasoning).
+    api: Literal["chat", "responses"] = "chat"
+    # Reasoning summaries (Responses only): left out, "auto" on responses, "off" on chat.
+    reasoning_summary: Literal["auto", "concise", "detailed", "off"] | None = None
+    # Pass the model's encrypted reasoning back on follow-ups (Responses only): the
+    # next turn continues the same line of thought. Off for models that do not reason.
+    keep_reasoning: bool = True
+    # What a question may carry; the bot only sends text today, images come later.
+    inputs: tuple[Literal["text", "image"], ...] = ("text",)
     base_url: str | None = None
     api_key_env: str | None = None
 
@@ -63,7 +77,9 @@ class ModelSpec(BaseModel):
         # A catalogue written before `efforts` existed (or by someone who does not know
         # o1-mini's limits) must still not send what the provider refuses.
         if isinstance(data, dict) and NO_EFFORT_NO_ROLES.match(str(data.get("id", ""))):
-            data = {"efforts": (), "instructions_role": "user", **data}
+            data = {"efforts": (), "instructions_role": "user", "reasoning_summary": "off", **data}
+        if isinstance(data, dict) and DOES_NOT_REASON.match(str(data.get("id", ""))):
+            data = {"efforts": (), "reasoning_summary": "off", "keep_reasoning": False, **data}
         return data
 
     @model_validator(mode="after")
@@ -75,6 +91,24 @@ class ModelSpec(BaseModel):
                 f"efforts this model takes ({taken})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _responses_only(self) -> ModelSpec:
+        if self.api == "chat" and self.reasoning_summary not in (None, "off"):
+            raise ValueError(
+                'reasoning_summary needs api = "responses" (Chat Completions has no summaries)'
+            )
+        if "text" not in self.inputs:
+            raise ValueError('inputs must include "text"')
+        return self
+
+    @property
+    def summary(self) -> str | None:
+        """The ``reasoning.summary`` to ask for, or None when the model gives none."""
+        if self.api != "responses":
+            return None
+        wanted = self.reasoning_summary or "auto"
+        return None if wanted == "off" else wanted
 
     @property
     def name(self) -> str:
@@ -115,7 +149,7 @@ class WeekPolicy(BaseModel):
 def _default_models() -> list[ModelSpec]:
     # Mirrors ChatGPT's o1 launch: o1-preview 30 messages a week, o1-mini 50.
     return [
-        ModelSpec(alias="o1", id="o1", label="o1", weekly_limit=30),
+        ModelSpec(alias="o1", id="o1", label="o1", weekly_limit=30, api="responses"),
         ModelSpec(
             alias="mini",
             id="o1-mini",

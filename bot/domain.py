@@ -16,10 +16,13 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One message of a conversation as the model sees it."""
+    """One message of a conversation as the model sees it. ``reasoning_state`` is the
+    model client's opaque record of an answer's reasoning (OpenAI's encrypted reasoning
+    items), kept with the turn so a follow-up on any worker continues it."""
 
     role: Role
     content: str
+    reasoning_state: str | None = None
 
 
 class Effort(enum.StrEnum):
@@ -69,6 +72,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
+    cached_tokens: int = 0  # part of prompt_tokens, served from the provider's cache
 
     @property
     def total_tokens(self) -> int:
@@ -77,13 +81,17 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class ModelReply:
-    """What a model returned: the answer, separately any reasoning text, and usage."""
+    """What a model returned: the answer, separately any reasoning text (a summary or
+    the thought itself, mentions already neutralised) and how long the model thought
+    before answering, usage, and the opaque reasoning state for the next turn."""
 
     text: str
     reasoning: str = ""
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
     model: str = ""
+    reasoning_s: float | None = None
+    reasoning_state: str | None = None
 
     @property
     def truncated(self) -> bool:

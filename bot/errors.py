@@ -16,6 +16,7 @@
     │   ├── ModelAuthError
     │   ├── ModelBadRequest
     │   ├── AnswerCutOff      the token budget ran out before any answer
+    │   │   └── ReasoningUsedAllTokens  it all went to reasoning (a Responses call)
     │   └── ModelUnavailable
     │       └── AnswerBrokeOff  the stream ended before the answer was finished
     ├── PlatformError         Slack/Discord refused or failed a call
@@ -131,6 +132,11 @@ class ModelBadRequest(ModelError):
 
 class AnswerCutOff(ModelError):
     pass
+
+
+class ReasoningUsedAllTokens(AnswerCutOff):
+    """The token limit was reached while the model was still reasoning: there is no
+    answer at all, and the fix is on our side (lower effort, higher limit)."""
 
 
 class ModelUnavailable(ModelError):

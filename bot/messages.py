@@ -27,6 +27,7 @@ from bot.errors import (
     NotAllowed,
     PlatformError,
     QuotaExhausted,
+    ReasoningUsedAllTokens,
     StorageError,
     UnknownModel,
     UsageError,
@@ -121,6 +122,9 @@ _MODEL_ERRORS: dict[type[ModelError], str] = {
     ModelAuthError: "The model provider rejected our credentials; an admin needs to "
     "check the API key.",
     ModelBadRequest: "The model provider rejected the request.",
+    ReasoningUsedAllTokens: "The model reached its token limit while still reasoning, "
+    "before writing any answer. Lower the effort (`--effort low`) or ask an admin to raise "
+    "the model's token limit (`max_completion_tokens`).",
     AnswerCutOff: "The model spent its whole token budget thinking and gave no answer. "
     "Try a narrower question or `--effort low`.",
     ModelUnavailable: "The model provider is unavailable right now.",

@@ -1,5 +1,5 @@
-"""The shapes of a Chat Completions answer (a JSON body, or one SSE chunk), read
-defensively.
+"""The shapes of a Chat Completions answer (a JSON body, or one SSE chunk) and of a
+Responses answer (a JSON body, or one typed stream event), read defensively.
 
 Providers and proxies send odd things: ``{"choices": [null]}``, a ``delta`` that is a
 string, ``content: 12345``, usage counts as ``"abc"``. The parts an answer is made of
@@ -47,20 +47,44 @@ class _Wire(BaseModel):
 
 class _Details(_Wire):
     reasoning_tokens: Count = None
+    cached_tokens: Count = None
+
+
+Details = Annotated[_Details | None, WrapValidator(_unknown_if_invalid)]
 
 
 class WireUsage(_Wire):
     prompt_tokens: Count = None
     completion_tokens: Count = None
-    completion_tokens_details: Annotated[_Details | None, WrapValidator(_unknown_if_invalid)] = None
+    completion_tokens_details: Details = None
+    prompt_tokens_details: Details = None
 
     def to_usage(self) -> Usage:
         """Unknown counts read as 0, which the footer leaves out."""
-        details = self.completion_tokens_details
+        out, cached = self.completion_tokens_details, self.prompt_tokens_details
         return Usage(
             prompt_tokens=self.prompt_tokens or 0,
             completion_tokens=self.completion_tokens or 0,
-            reasoning_tokens=(details.reasoning_tokens if details else None) or 0,
+            reasoning_tokens=(out.reasoning_tokens if out else None) or 0,
+            cached_tokens=(cached.cached_tokens if cached else None) or 0,
+        )
+
+
+class ResponsesUsage(_Wire):
+    """Responses names the same counts differently."""
+
+    input_tokens: Count = None
+    output_tokens: Count = None
+    input_tokens_details: Details = None
+    output_tokens_details: Details = None
+
+    def to_usage(self) -> Usage:
+        out, cached = self.output_tokens_details, self.input_tokens_details
+        return Usage(
+            prompt_tokens=self.input_tokens or 0,
+            completion_tokens=self.output_tokens or 0,
+            reasoning_tokens=(out.reasoning_tokens if out else None) or 0,
+            cached_tokens=(cached.cached_tokens if cached else None) or 0,
         )
 
 
@@ -105,6 +129,82 @@ class Chunk(_Wire):
     model: Note = None
 
 
+# ---- Responses ---------------------------------------------------------------------
+
+
+class SummaryPart(_Wire):
+    text: Note = None
+
+
+class ContentPart(_Wire):
+    type: str
+    # The answer itself: strictly a string.
+    text: Annotated[str | None, Field(strict=True)] = None
+    refusal: Note = None
+
+
+class OutputItem(_Wire):
+    """One item of a response's output: ``reasoning`` (summary parts and, when asked
+    for, the encrypted reasoning) or ``message`` (the answer's content parts)."""
+
+    type: str
+    id: Note = None
+    summary: Annotated[list[SummaryPart] | None, WrapValidator(_unknown_if_invalid)] = None
+    encrypted_content: Note = None
+    content: list[ContentPart] | None = None
+
+    @property
+    def summary_text(self) -> str:
+        return "\n\n".join(p.text for p in self.summary or () if p.text)
+
+    def replay(self) -> dict[str, Any]:
+        """This reasoning item as it is passed back in a follow-up's ``input``."""
+        return {
+            "type": "reasoning",
+            "id": self.id,
+            "summary": [{"type": "summary_text", "text": p.text or ""} for p in self.summary or ()],
+            "encrypted_content": self.encrypted_content,
+        }
+
+
+class _Reason(_Wire):
+    reason: Note = None
+
+
+class _Failure(_Wire):
+    code: Note = None
+    message: Note = None
+
+
+class ResponseBody(_Wire):
+    status: Note = None
+    model: Note = None
+    output: list[OutputItem] = Field(default_factory=list)
+    usage: Annotated[ResponsesUsage | None, WrapValidator(_unknown_if_invalid)] = None
+    incomplete_details: Annotated[_Reason | None, WrapValidator(_unknown_if_invalid)] = None
+    error: Annotated[_Failure | None, WrapValidator(_unknown_if_invalid)] = None
+
+
+class ResponseEvent(_Wire):
+    """One typed event of a Responses stream; one flat shape for the few kinds we act
+    on (a tagged union of ~50 kinds would validate fields we never read)."""
+
+    type: Annotated[str, Field(strict=True)]
+    # A piece of text: of the answer (output_text.delta, where anything but text makes
+    # the event malformed, see `text_delta`) or of a summary (where it is only dropped).
+    delta: Any = None
+    summary_index: Count = None
+    item: OutputItem | None = None
+    response: ResponseBody | None = None
+    # The ``error`` event's own fields.
+    code: Note = None
+    message: Note = None
+
+    @property
+    def note_delta(self) -> str:
+        return self.delta if isinstance(self.delta, str) else ""
+
+
 def loads(text: str) -> Any:
     """JSON, or `MalformedAnswer` raised from the decoder's error."""
     try:
@@ -125,3 +225,20 @@ def chunk(body: Any) -> Chunk:
         return Chunk.model_validate(body)
     except ValidationError as exc:
         raise MalformedAnswer("not a chat completion chunk") from exc
+
+
+def response(body: Any) -> ResponseBody:
+    try:
+        return ResponseBody.model_validate(body)
+    except ValidationError as exc:
+        raise MalformedAnswer("not a response") from exc
+
+
+def event(body: Any) -> ResponseEvent:
+    try:
+        parsed = ResponseEvent.model_validate(body)
+    except ValidationError as exc:
+        raise MalformedAnswer("not a response stream event") from exc
+    if parsed.type == "response.output_text.delta" and not isinstance(parsed.delta, str):
+        raise MalformedAnswer("a piece of the answer that is not text")
+    return parsed

@@ -140,10 +140,16 @@ class ModelCall:
 
 class ReasoningModel(Protocol):
     async def complete(
-        self, call: ModelCall, *, on_text: ProgressCallback | None = None
+        self,
+        call: ModelCall,
+        *,
+        on_text: ProgressCallback | None = None,
+        on_reasoning: ProgressCallback | None = None,
     ) -> ModelReply:
         """Run one completion. ``on_text`` receives the answer so far (never the
-        reasoning) while the model streams. Raises a `bot.errors.ModelError`."""
+        reasoning) while the model streams; ``on_reasoning`` the reasoning so far (a
+        Responses summary, ``reasoning_content``, ``<think>`` text), mentions already
+        neutralised. Raises a `bot.errors.ModelError`."""
         ...
 
 

@@ -275,6 +275,7 @@ class AskService:
                 # questions may have been answered or refunded since.
                 standing = await self._standing(request.team, spec, window)
                 answer = neutralise_mentions(reply.text)
+                state = reply.reasoning_state
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
                     model=spec.alias,
@@ -290,7 +291,10 @@ class AskService:
                 if checkpoint is not None:
                     await checkpoint.save_answer(answer, footer)
             else:
+                # The answer was saved by a worker that stopped: its reasoning items
+                # were not, so the follow-up starts its reasoning afresh.
                 answer, footer = saved
+                state = None
             await replier.answer(answer, footer=footer)
         except BotError as exc:
             # The model, the database or the platform failed (a PlatformError means the
@@ -309,7 +313,10 @@ class AskService:
             # answers under the same single charge.
             raise
         latency_ms = int((self._monotonic() - started) * 1000)
-        turns = (Turn(Role.USER, prepared.question), Turn(Role.ASSISTANT, answer))
+        turns = (
+            Turn(Role.USER, prepared.question),
+            Turn(Role.ASSISTANT, answer, reasoning_state=state),
+        )
         await self._ledger.commit(
             request.key,
             usage=usage,

@@ -2,7 +2,13 @@
 ports need (quota ledger, conversations, durable job queue)."""
 
 from storage.conversations import SqlConversationStore
-from storage.engine import current_revision, make_engine, normalise_url, upgrade
+from storage.engine import (
+    current_revision,
+    head_revision,
+    make_engine,
+    normalise_url,
+    upgrade,
+)
 from storage.jobs import SqlJobQueue
 from storage.ledger import SqlLedger
 
@@ -11,6 +17,7 @@ __all__ = [
     "SqlJobQueue",
     "SqlLedger",
     "current_revision",
+    "head_revision",
     "make_engine",
     "normalise_url",
     "upgrade",

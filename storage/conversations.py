@@ -32,13 +32,13 @@ class SqlConversationStore(SqlStore):
         async with self._tx(read_only=True) as conn:
             rows = (
                 await conn.execute(
-                    select(T.c.role, T.c.content)
+                    select(T.c.role, T.c.content, T.c.reasoning_state)
                     .where(T.c.thread == thread)
                     .order_by(T.c.id.desc())
                     .limit(limit)
                 )
             ).all()
-        return [Turn(Role(r.role), r.content) for r in reversed(rows)]
+        return [Turn(Role(r.role), r.content, r.reasoning_state) for r in reversed(rows)]
 
     async def append(self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime) -> None:
         if turns:

@@ -189,6 +189,13 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), revision))
 
 
+def head_revision() -> str | None:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -73,6 +73,7 @@ async def append_turns(
                     "team": team,
                     "role": t.role.value,
                     "content": t.content,
+                    "reasoning_state": t.reasoning_state,
                     "created_at": naive_utc(now),
                 }
                 for t in turns

@@ -107,6 +107,9 @@ class TurnRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # The model client's opaque reasoning record (OpenAI's encrypted reasoning items),
+    # passed back on the thread's next question; NULL for most answers.
+    reasoning_state: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_turns_thread", "thread"),)
 

@@ -14,6 +14,12 @@ behaviours in order with `reply`, `fail`, `hang`, `reset_mid_stream`, `malformed
 `raw` (any body), `events` (any SSE data lines), `cut_off` (a stream that ends cleanly
 without ``finish_reason`` or ``[DONE]``) and `trickle` (keep-alives and nothing else).
 
+It also speaks the Responses API (``POST /v1/responses``, `tests.fakes.openai_responses`):
+the same scripted behaviours answer as typed events or a response object, plus
+`failed` (``response.failed``) and `stream_error` (an ``error`` event); a reply's
+``reasoning`` is its reasoning summary, and ``finish_reason="length"`` ends it
+``response.incomplete`` (``max_output_tokens``).
+
     python -m tests.fakes.openai_server --port 8099 --latency 5   # for demos and benches
 """
 
@@ -31,6 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import openai_responses
 from tests.fakes.recorded import recording
 
 ERRORS: dict[str, tuple[str, str | None]] = {
@@ -115,10 +122,28 @@ class Recorded:
     body: dict[str, Any]
     headers: dict[str, str]
 
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """The conversation sent, whichever API carried it (Chat ``messages`` or
+        Responses ``input`` messages)."""
+        if "messages" in self.body:
+            return list(self.body["messages"])
+        return [i for i in self.body.get("input", []) if i.get("type", "message") == "message"]
+
+    @property
+    def question(self) -> str:
+        """The last turn's text."""
+        content = self.turns[-1]["content"]
+        if isinstance(content, str):
+            return content
+        return "".join(part.get("text", "") for part in content)
+
 
 @dataclass
 class Behaviour:
-    kind: str  # reply | fail | hang | reset | malformed | raw | events | cutoff | trickle
+    # reply | fail | hang | reset | malformed | raw | events | cutoff | trickle, and for
+    # the Responses API failed | stream_error
+    kind: str
     text: str | None = None
     reasoning: str | None = None
     think: bool = False
@@ -160,7 +185,17 @@ class FakeOpenAI:
         self.peak_in_flight = 0
         self._arrived = asyncio.Condition()
         # GET /models: the ids offered, or None for a server without a model list (404).
-        self.model_ids: list[str] | None = ["o1", "o1-mini", "o3-mini", "deepseek-reasoner"]
+        self.model_ids: list[str] | None = [
+            "o1",
+            "o1-mini",
+            "o3",
+            "o3-mini",
+            "o4-mini",
+            "gpt-4.1",
+            "deepseek-reasoner",
+        ]
+        # Models that refuse reasoning.summary (an unverified organisation's o3).
+        self.without_summaries: frozenset[str] = frozenset()
 
     async def wait_for_requests(self, n: int) -> None:
         """Until ``n`` requests have arrived (callers bound it with asyncio.timeout)."""
@@ -261,11 +296,20 @@ class FakeOpenAI:
         """Open the stream, then send only ``: keep-alive`` comments for ``seconds``."""
         self._push(Behaviour("trickle", delay=seconds, every=every), times)
 
+    def failed(self, code: str = "server_error", message: str | None = None) -> None:
+        """Responses: start the stream, then end it with ``response.failed``."""
+        self._push(Behaviour("failed", code=code, message=message), 1)
+
+    def stream_error(self, code: str = "server_error", message: str | None = None) -> None:
+        """Responses: start the stream, then send an ``error`` event and stop."""
+        self._push(Behaviour("stream_error", code=code, message=message), 1)
+
     # ---- server ------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[recording("openai")])
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -291,6 +335,15 @@ class FakeOpenAI:
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
                     for m in self.model_ids
+                    for m in (
+                        "o1",
+                        "o1-mini",
+                        "o3",
+                        "o3-mini",
+                        "o4-mini",
+                        "gpt-4.1",
+                        "deepseek-reasoner",
+                    )
                 ],
             }
         )
@@ -347,6 +400,105 @@ class FakeOpenAI:
             return await self._behave(request, body, behaviour)
         finally:
             self.in_flight -= 1
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return self._error(
+                400, None, "invalid_request_error", "We could not parse the JSON body."
+            )
+        self.requests.append(Recorded(body, dict(request.headers)))
+        async with self._arrived:
+            self._arrived.notify_all()
+        auth = request.headers.get("Authorization", "")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return self._error(401, "invalid_api_key")
+        if not body.get("model") or body.get("input") is None:
+            return self._error(
+                400, None, "invalid_request_error", "Missing required parameter: 'input'."
+            )
+        refused = openai_responses.refusal(body, without_summaries=self.without_summaries)
+        if refused is not None:
+            status, code, param, message = refused
+            return self._error(status, code, "invalid_request_error", message, param=param)
+        behaviour = self._script.popleft() if self._script else Behaviour("reply")
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if behaviour.kind in ("reply", "reset", "cutoff", "failed", "stream_error"):
+                return await self._respond(request, body, behaviour)
+            return await self._behave(request, body, behaviour)
+        finally:
+            self.in_flight -= 1
+
+    async def _respond(
+        self, request: web.Request, body: dict[str, Any], b: Behaviour
+    ) -> web.StreamResponse:
+        build = openai_responses.ResponseBuilder(body)
+        model = str(body["model"])
+        reasons = bool(openai_responses.REASONS.match(model))
+        wants_summary = bool((body.get("reasoning") or {}).get("summary"))
+        question = openai_responses.last_question(body)
+        summary = b.reasoning or f"**Reading the question**\n\nThe user asks: {question}"
+        summary = summary if reasons and wants_summary else None
+        text = b.text if b.text is not None else f"You asked: {question}"
+        use = b.usage or openai_responses.usage(body, text, summary)
+        delay = self.latency if b.delay is None else b.delay
+        events = build.events(
+            text,
+            summary=summary,
+            reasons=reasons,
+            pieces=b.stream_chunks or max(1, len(text) // self.chunk_chars),
+            finish=b.finish_reason,
+            usage=use,
+        )
+        if b.kind in ("failed", "stream_error"):
+            code, message = b.code or "server_error", b.message or "The server had an error."
+            err = {"code": code, "message": message}
+            ending = (
+                {"type": "response.failed", "response": build.response("failed", [], error=err)}
+                if b.kind == "failed"
+                else {"type": "error", "code": code, "message": message, "param": None}
+            )
+            events = [*events[:2], ending]
+        if not body.get("stream"):
+            await asyncio.sleep(delay)
+            last = events[-1]
+            if last["type"] == "error":
+                return self._error(500, last["code"], "server_error", last["message"])
+            return web.json_response(last["response"])
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await resp.prepare(request)
+        text_deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+        step = delay / max(1, len(text_deltas))
+        for seq, event in enumerate(events):
+            if b.kind == "cutoff" and event["type"] in (
+                "response.completed",
+                "response.incomplete",
+            ):
+                await resp.write_eof()  # ends cleanly, but never says the response is done
+                return resp
+            if event["type"] == "response.output_text.delta":
+                if step:
+                    await asyncio.sleep(step)
+                if self.keepalive_every:
+                    await resp.write(b": keep-alive\n\n")
+            event = {**event, "sequence_number": seq}
+            await resp.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
+            if (
+                b.kind == "reset"
+                and event is not None
+                and event["type"] == "response.output_text.delta"
+            ):
+                await asyncio.sleep(b.delay if b.delay is not None else 0.05)
+                assert request.transport is not None
+                request.transport.close()  # the connection drops mid-answer
+                return resp
+        await resp.write_eof()
+        return resp
 
     async def _behave(
         self, request: web.Request, body: dict[str, Any], b: Behaviour

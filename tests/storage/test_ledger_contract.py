@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Limits, ReservationStatus, Role, Turn, Usage, Window
-from storage import SqlConversationStore, SqlLedger, current_revision, upgrade
+from storage import (
+    SqlConversationStore,
+    SqlLedger,
+    current_revision,
+    head_revision,
+    upgrade,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -302,7 +308,7 @@ async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
 
 async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
     await upgrade(engine)
-    assert await current_revision(engine) == "0004"
+    assert await current_revision(engine) == head_revision()
 
 
 async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:

@@ -69,7 +69,7 @@ async def test_piped_chat_answers_each_question_and_shows_quota(tmp_path: Path) 
     assert "Thinking with o1" in err
     assert "sk-chat-secret" not in out + err
     # The second question continued the same conversation.
-    assert "What is a monad?" in str(fake.requests[1].body["messages"])
+    assert "What is a monad?" in str(fake.requests[1].turns)
 
 
 async def test_admin_flag_allows_quota_changes_and_they_persist(tmp_path: Path) -> None:

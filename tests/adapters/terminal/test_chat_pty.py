@@ -57,14 +57,14 @@ async def test_a_20000_character_paste_arrives_whole(tmp_path: Path) -> None:
         chat.paste(pasted)
         chat.send("\r")
         await chat.wait_for(lambda t: "Got it." in t and "left this week" in t)
-    assert fake.requests[0].body["messages"][-1]["content"] == pasted
+    assert fake.requests[0].question == pasted
 
 
 async def test_arrow_keys_edit_the_line_instead_of_reaching_the_model(tmp_path: Path) -> None:
     async with chat_at_terminal(tmp_path) as (chat, fake):
         chat.send("hllo world" + LEFT * 9 + "e\r")
         await chat.wait_for(lambda t: "left this week" in t)
-    assert fake.requests[0].body["messages"][-1]["content"] == "hello world"
+    assert fake.requests[0].question == "hello world"
 
 
 async def test_unknown_command_is_not_charged(tmp_path: Path) -> None:
@@ -105,8 +105,8 @@ async def test_alt_enter_starts_a_new_line_and_history_survives_a_restart(tmp_pa
         await chat.prompt()
         chat.send("\x04")
         await chat.exited()
-    assert fake.requests[0].body["messages"][-1]["content"] == "line one\nline two"
+    assert fake.requests[0].question == "line one\nline two"
     async with chat_at_terminal(tmp_path) as (chat, fake):
         chat.send("\x1b[A\r")  # Up: the question asked in the previous session
         await chat.wait_for(lambda t: "left this week" in t)
-    assert fake.requests[0].body["messages"][-1]["content"] == "line one\nline two"
+    assert fake.requests[0].question == "line one\nline two"

@@ -1,0 +1,88 @@
+"""A Responses model end to end: the service, the real ledger and conversation store
+(SQLite and PostgreSQL), two workers sharing the database, the real model client and
+the fake OpenAI server. A follow-up answered by the other worker continues the model's
+reasoning; an answer with no text because all tokens went to reasoning is explained
+and refunded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.wiring import Runtime, build_runtime
+from bot.config import Catalogue, ModelSpec, Settings
+from bot.domain import AskRequest, QuotaCommand
+from bot.service import AskOutcome
+from tests.bot.test_model_service_faults import GENEROUS_S, Transcript
+from tests.dbutil import BACKENDS, fresh_database
+from tests.fakes.openai_server import FakeOpenAI
+
+TEAM = "test:T1"
+CATALOGUE = Catalogue(
+    default_model="o3",
+    models=[ModelSpec(alias="o3", id="o3", weekly_limit=5, api="responses")],
+    progress_every_s=0.05,
+)
+
+
+@pytest.fixture(params=BACKENDS)
+async def workers(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[FakeOpenAI, Runtime, Runtime]]:
+    async with fresh_database(request.param, tmp_path) as url, FakeOpenAI() as fake:
+        settings = Settings(
+            database_url=url,
+            openai_base_url=fake.base_url,
+            openai_api_key="sk-test-secret",
+            openai_max_retries=0,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            first = await stack.enter_async_context(
+                build_runtime(settings, CATALOGUE, migrate=True)
+            )
+            second = await stack.enter_async_context(build_runtime(settings, CATALOGUE))
+            yield fake, first, second
+
+
+async def ask(rt: Runtime, text: str, key: str) -> tuple[AskOutcome, Transcript]:
+    t = Transcript()
+    request = AskRequest("test", TEAM, "C1", "th-1", "ann", text, key)
+    async with asyncio.timeout(GENEROUS_S):
+        return await rt.service.ask(request, t), t
+
+
+async def test_follow_up_on_another_worker_continues_the_reasoning(
+    workers: tuple[FakeOpenAI, Runtime, Runtime],
+) -> None:
+    fake, first, second = workers
+    outcome, t = await ask(first, "Why is the sky blue?", "k1")
+    assert outcome is AskOutcome.ANSWERED, t.failures
+    outcome, t = await ask(second, "And at sunset?", "k2")
+    assert outcome is AskOutcome.ANSWERED, t.failures
+    items = fake.requests[-1].body["input"]
+    assert [i.get("type") or i["role"] for i in items] == [
+        "user",
+        "reasoning",
+        "assistant",
+        "user",
+    ]
+    assert items[1]["encrypted_content"].startswith("enc:o3:")
+    assert fake.requests[-1].body["store"] is False
+
+
+async def test_all_tokens_spent_reasoning_is_explained_and_refunded(
+    workers: tuple[FakeOpenAI, Runtime, Runtime],
+) -> None:
+    fake, first, _ = workers
+    fake.reply("", reasoning="Thinking at length.", finish_reason="length")
+    outcome, t = await ask(first, "Prove it.", "k1")
+    assert outcome is AskOutcome.FAILED
+    text = t.failures[0][0]
+    assert "still reasoning" in text and "--effort low" in text and "not counted" in text
+    quota = await first.service.quota(QuotaCommand("test", TEAM, "ann", ""))
+    assert "5 of 5 left" in quota.text

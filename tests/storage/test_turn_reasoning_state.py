@@ -1,0 +1,68 @@
+"""An answer's reasoning record is kept with its turn (SQLite and PostgreSQL): written
+with the charge, read back by any worker for the thread's next question; a database
+from before migration 0006 keeps its turns, with no record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain import Limits, Role, Turn, Usage, Window
+from storage import SqlConversationStore, SqlLedger, current_revision, make_engine, upgrade
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+STATE = '{"model": "o3", "items": [{"type": "reasoning", "encrypted_content": "gAAA"}]}'
+
+
+async def test_the_record_travels_with_the_charged_answer(engine: AsyncEngine) -> None:
+    ledger = SqlLedger(engine)
+    await ledger.reserve(
+        key="k1",
+        team="T",
+        model="o3",
+        user="ann",
+        channel="C",
+        window=WEEK,
+        limits=Limits(5),
+        now=NOW,
+    )
+    turns = (Turn(Role.USER, "why?"), Turn(Role.ASSISTANT, "because", STATE))
+    await ledger.commit("k1", usage=Usage(), latency_ms=1, now=NOW, conversation=("th", "T", turns))
+    # Another worker: its own store over a fresh connection pool.
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        history = await SqlConversationStore(other).history("th")
+    finally:
+        await other.dispose()
+    assert history == list(turns)
+    assert history[1].reasoning_state == STATE and history[0].reasoning_state is None
+
+
+async def test_appended_turns_keep_the_record(engine: AsyncEngine) -> None:
+    store = SqlConversationStore(engine)
+    big = STATE.replace("gAAA", "g" * 200_000)  # encrypted items run to kilobytes
+    await store.append("th", [Turn(Role.ASSISTANT, "a", big)], team="T", now=NOW)
+    assert (await store.history("th"))[0].reasoning_state == big
+
+
+async def test_migration_keeps_older_turns(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        await upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO turns (thread, team, role, content, created_at) "
+                    "VALUES ('th', 'T', 'assistant', 'old answer', :at)"
+                ),
+                {"at": NOW.replace(tzinfo=None)},
+            )
+        await upgrade(engine)
+        assert await current_revision(engine) == "0006"
+        history = await SqlConversationStore(engine).history("th")
+        assert history == [Turn(Role.ASSISTANT, "old answer")]
+    finally:
+        await engine.dispose()
