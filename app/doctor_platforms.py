@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import httpx
 
+from adapters.slack.runner import BOT_SCOPES
 from app.checks import Check, failed, passed
 from app.preflight import why_unreachable
 from bot.config import Settings
 from bot.errors import ConfigError
 
 # What the bot asks for in slack/manifest.yml (a test keeps the two the same).
-SLACK_SCOPES = (
-    "app_mentions:read",
-    "channels:history",
-    "groups:history",
-    "im:history",
-    "chat:write",
-    "channels:join",
-    "commands",
-    "users:read",
-)
+SLACK_SCOPES = BOT_SCOPES
 # Discord application flags: the Message Content intent, enabled in the Developer Portal
 # (the "limited" flag is the same for bots in fewer than 100 servers).
 MESSAGE_CONTENT_FLAGS = (1 << 18) | (1 << 19)
