@@ -237,11 +237,6 @@ class Catalogue(BaseModel):
                 raise ValueError(
                     f"[auto] names {alias!r}, which is not one of {', '.join(self.aliases)}"
                 )
-        if not self.auto_candidates:
-            raise ValueError(
-                "`--model auto` has no model to choose from: every weekly_limit is 0; "
-                "list [auto] candidates"
-            )
         return self
 
     @property
@@ -254,10 +249,11 @@ class Catalogue(BaseModel):
         """The models ``auto`` picks among, cheapest first. Without ``[auto]
         candidates``, the largest weekly allowance first: a catalogue has no prices,
         but the model a team gets most of (ChatGPT's o1-mini 50 a week, o1 30) is the
-        one meant for everyday questions. A model nobody can ask (limit 0) is left out."""
+        one meant for everyday questions. A model nobody can ask (limit 0, e.g. one kept
+        only as the `router_model`) is left out, unless no model can be asked at all."""
         if self.auto.candidates is not None:
             return self.auto.candidates
-        usable = [m for m in self.models if m.weekly_limit > 0]
+        usable = [m for m in self.models if m.weekly_limit > 0] or self.models
         return tuple(m.alias for m in sorted(usable, key=lambda m: -m.weekly_limit))
 
     @property

@@ -173,6 +173,9 @@ def footer(
     return text
 
 
+# How platforms with a model menu (Discord) name `auto` in it.
+AUTO_MODEL_CHOICE = "auto (picks a model for the question)"
+
 # Why `--model auto` chose a model, in a few words.
 AUTO_REASONS: dict[Reason, str] = {
     Reason.SHORT: "short factual question",
