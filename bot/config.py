@@ -105,11 +105,12 @@ DEFAULT_CODE_KEYWORDS = (
     "dataframe", "pandas", "numpy", "django",
 )
 DEFAULT_MATHS_KEYWORDS = (
-    "prove", "proof", "theorem", "lemma", "integral", "integrate", "derivative",
-    "differentiate", "equation", "solve for", "eigenvalue", "eigenvector", "determinant",
+    "prove", "proof", "proofs", "theorem", "lemma", "integral", "integrals", "integrate",
+    "derivative", "derivatives", "differentiate", "equation", "equations", "solve for",
+    "eigenvalue", "eigenvalues", "eigenvector", "eigenvectors", "determinant",
     "polynomial", "probability", "expected value", "variance", "limit of", "converge",
-    "converges", "prime number", "primes", "modulo", "combinatorics", "calculus",
-    "logarithm", "factorial",
+    "converges", "prime number", "primes", "modulo", "combinatorics", "how many ways",
+    "calculus", "logarithm", "factorial",
 )
 DEFAULT_THINK_HARD_PHRASES = (
     "think hard", "think harder", "think carefully", "think deeply", "step by step",

@@ -51,51 +51,82 @@ TIERS: dict[Reason, Tier] = {
     Reason.HARD: Tier.HEAVY,
     Reason.THINK_HARD: Tier.HEAVY,
 }
-# Below this a question with no other signal is "short" rather than "everyday": only
-# the words of the footer change, never the model.
-SHORT_QUESTION_CHARS = 200
+# Below this (about one line) a question with no other signal is "short" rather than
+# "everyday": only the words of the footer change, never the model.
+SHORT_QUESTION_CHARS = 120
 
-_CODE_SHAPES = re.compile(
-    "|".join(
-        (
-            r"```",
-            r"Traceback \(most recent call last\)",
-            r'^\s*File "[^"\n]+", line \d+',
-            r"^\s+at [\w$.<>/]+\(.*\)\s*$",  # Java/JavaScript stack frames
-            r"\b[A-Z]\w*(?:Error|Exception)\b",  # TypeError, NullPointerException
-            r"^\s*(?:async\s+def|def|class|fn|func|function|public|private|static|const|"
-            r"let|var)\s+\w+.*[(:{=]",
-            r"^\s*(?:import\s+\w|from\s+[\w.]+\s+import\b|#include\s*[<\"]|package\s+\w)",
-            r"\w\.\w+\([^()\n]*\)",  # a method call: df.groupby(...), console.log(...)
-            r"`[^`\n]*[(=_.][^`\n]*`",  # inline code that looks like code, not a word
-            r"(?:&&|\|\||==|!=|=>|\+\+|::)",
-        )
+# Each shape is its own pattern, found only when a cheap literal test passes (`in` is a
+# C scan): `re` tries a pattern that starts with a class or a lookaround at every
+# character, which costs hundreds of µs on a page of prose (see bench/router.py).
+_Shape = tuple[tuple[str, ...], re.Pattern[str]]
+
+
+def _shapes(*shapes: tuple[tuple[str, ...], str]) -> tuple[_Shape, ...]:
+    return tuple((needles, re.compile(p, re.MULTILINE)) for needles, p in shapes)
+
+
+_CODE_SHAPES = _shapes(
+    (("```",), r"```"),
+    (("Traceback",), r"Traceback \(most recent call last\)"),
+    (('File "',), r'File "[^"\n]+", line \d+'),
+    (("at ",), r"\n[ \t]+at [\w$.<>/]+\(.*\)[ \t]*$"),  # Java/JavaScript stack frames
+    (("Error", "Exception"), r"[A-Z]\w*(?:Error|Exception)\b"),  # TypeError, ...
+    (
+        ("(", ":", "{", "="),
+        r"^[ \t]*(?:async[ \t]+def|def|class|fn|func|function|public|private|static|"
+        r"const|let|var)[ \t]+\w+.*[(:{=]",
     ),
-    re.MULTILINE,
-)
-_MATHS_SHAPES = re.compile(
-    "|".join(
-        (
-            r"\\(?:frac|int|sum|sqrt|prod|lim|infty|partial|begin\{|cdot|leq|geq|mathbb|"
-            r"alpha|beta|theta|pi|sigma|lambda)\b",
-            r"[∫∑∏√∞≤≥≠∂∀∃∈±]",
-            r"(?<![\w.])\d*[a-z]\s*(?:\^|\*\*)\s*[\d({a-z]",  # x^2, 3x**2, e^{i}
-            r"(?<![\w.])\d+[a-z](?![\w.])\s*[-+=]",  # 2x + 1, 3y = 6
-            r"(?<![\w.])[a-z]\s*[-+*/]\s*\d+\s*=",  # x + 3 = 7
-            r"(?<![\w.])[a-z]\([a-z0-9]\)\s*=",  # f(x) =
-            r"\bd[a-z]?/d[a-z]\b",  # dy/dx, d/dx
-        )
+    (
+        ("import", "#include", "package"),
+        r"^[ \t]*(?:import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import\b|#include[ \t]*[<\"]|"
+        r"package[ \t]+\w)",
     ),
+    ((".",), r"\.[A-Za-z_]\w*\([^()\n]*\)"),  # a method call: df.groupby(...), console.log()
+    (("`",), r"`[^`\n]*[(=_.][^`\n]*`"),  # inline code that looks like code, not a word
+    (("&&", "||", "==", "!=", "=>", "++", "::"), r"&&|\|\||==|!=|=>|\+\+|::"),
+)
+_MATHS_SHAPES = _shapes(
+    (
+        ("\\",),
+        r"\\(?:frac|int|sum|sqrt|prod|lim|infty|partial|begin\{|cdot|leq|geq|mathbb|"
+        r"alpha|beta|theta|pi|sigma|lambda)\b",
+    ),
+    (tuple("∫∑∏√∞≤≥≠∂∀∃∈±"), r"[∫∑∏√∞≤≥≠∂∀∃∈±]"),
+    (("^", "**"), r"(?<![\w.])\d*[a-z]\s*(?:\^|\*\*)\s*[\d({a-z]"),  # x^2, 3x**2, e^{i}
+    (("=",), r"(?<![\w.])\d+[a-z](?![\w.])\s*[-+=]"),  # 2x + 1 = 5, 3y = 6
+    (("=",), r"(?<![\w.])[a-z]\s*[-+*/]\s*\d+\s*="),  # x + 3 = 7
+    (("=",), r"(?<![\w.])[a-z]\([a-z0-9]\)\s*="),  # f(x) =
+    (("/d",), r"\bd[a-z]?/d[a-z]\b"),  # dy/dx, d/dx
 )
 
 
-def _words(words: Iterable[str]) -> re.Pattern[str] | None:
-    alternatives = sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True)
-    if not alternatives:
-        return None
-    # Whole words, though a keyword may itself end in a symbol ("c++").
-    body = "|".join(re.escape(w) for w in alternatives)
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+def _has_shape(question: str, shapes: tuple[_Shape, ...]) -> bool:
+    return any(
+        any(needle in question for needle in needles) and pattern.search(question)
+        for needles, pattern in shapes
+    )
+
+
+class _Words:
+    """Whole-word search for a list of words and phrases, in lower-cased text."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._words = tuple(sorted({w.strip().lower() for w in words if w.strip()}))
+
+    def search(self, lowered: str) -> bool:
+        # One C-speed `find` per word beats one big regex alternation here, which `re`
+        # would try at every character.
+        for word in self._words:
+            at = lowered.find(word)
+            while at != -1:
+                if not _is_word(lowered, at - 1) and not _is_word(lowered, at + len(word)):
+                    return True
+                at = lowered.find(word, at + 1)
+        return False
+
+
+def _is_word(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and (text[i].isalnum() or text[i] == "_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +148,9 @@ class Router:
     def __init__(self, policy: AutoPolicy, candidates: tuple[str, ...]) -> None:
         self.policy = policy
         self.candidates = candidates
-        self._code = _words(policy.code_keywords)
-        self._maths = _words(policy.maths_keywords)
-        self._think_hard = _words(policy.think_hard_phrases)
+        self._code = _Words(policy.code_keywords)
+        self._maths = _Words(policy.maths_keywords)
+        self._think_hard = _Words(policy.think_hard_phrases)
 
     @classmethod
     def for_catalogue(cls, catalogue: Catalogue) -> Router:
@@ -134,28 +165,29 @@ class Router:
         rules about the question's content, while an explicit "think hard" and a long
         thread still count (the classifier sees neither the asker's wish nor the thread).
         """
-        reason = self._strongest(self._signals(question, history_depth, classified))
+        lowered = question.lower()
+        reason = self._strongest(self._signals(question, lowered, history_depth, classified))
         if reason is None:
             reason = Reason.SHORT if len(question) < SHORT_QUESTION_CHARS else Reason.EVERYDAY
         return Choice(self._candidate(TIERS[reason]), reason)
 
     def _signals(
-        self, question: str, history_depth: int, classified: Reason | None
+        self, question: str, lowered: str, history_depth: int, classified: Reason | None
     ) -> Iterable[Reason]:
         # In order of precedence between reasons of the same tier.
-        if self._think_hard is not None and self._think_hard.search(question):
+        if self._think_hard.search(lowered):
             yield Reason.THINK_HARD
         if classified is not None:
             yield classified
         else:
-            yield from self._content(question)
+            yield from self._content(question, lowered)
         if history_depth >= self.policy.long_conversation_turns:
             yield Reason.LONG_CONVERSATION
 
-    def _content(self, question: str) -> Iterable[Reason]:
-        if _MATHS_SHAPES.search(question) or (self._maths and self._maths.search(question)):
+    def _content(self, question: str, lowered: str) -> Iterable[Reason]:
+        if _has_shape(question, _MATHS_SHAPES) or self._maths.search(lowered):
             yield Reason.MATHS
-        if _CODE_SHAPES.search(question) or (self._code and self._code.search(question)):
+        if _has_shape(question, _CODE_SHAPES) or self._code.search(lowered):
             yield Reason.CODE
         if len(question) >= self.policy.long_question_chars:
             yield Reason.LONG_QUESTION
