@@ -169,10 +169,10 @@ class AskService:
                 depth += len(history)
             except StorageError as exc:
                 log.warning("thread depth unknown for %s, routing without it: %r", request.key, exc)
-        label, by = None, self.catalogue.auto.router_model
-        if by is not None:
-            router_spec = self.catalogue.get(by)
-            assert router_spec is not None  # the catalogue checks [auto] names models
+        by = self.catalogue.auto.router_model
+        router_spec = self.catalogue.get(by) if by is not None else None
+        label = None
+        if router_spec is not None:
             # Straight to the model port: never reserved, so no team is charged for it.
             label = await classify(self._model, router_spec, prepared.question)
         choice = self._router.choose(prepared.question, history_depth=depth, classified=label)
@@ -283,6 +283,7 @@ class AskService:
                 choice = dataclasses.replace(prepared.auto, alias=reservation.model)
                 effort = prepared.effort or prepared.ignored_effort
                 prepared = self._fit(request, prepared.question, choice.alias, effort, choice)
+                record.model = prepared.spec.alias
         remaining = reservation.limits.remaining if reservation.limits else None
         return await self._answer(prepared, replier, window, checkpoint, record, remaining)
 
