@@ -175,3 +175,43 @@ async def test_classifier_that_answers_no_label_falls_back_to_the_rules(
     classified.fake.reply("It is a question about geography, I would say.")
     _, t = await classified.ask(f"--model auto {MATHS}")
     assert t.answers[0][1].startswith("auto → o1: maths · ")
+
+
+@dataclass
+class Resumable:
+    """A durable request's checkpoint, as the dispatcher keeps it for another worker."""
+
+    saved: tuple[str, str] | None = None
+
+    @property
+    def saved_answer(self) -> tuple[str, str] | None:
+        return self.saved
+
+    async def save_answer(self, text: str, footer: str) -> None:
+        self.saved = (text, footer)
+
+
+async def test_resumed_auto_request_is_answered_by_the_model_it_was_charged_for(
+    classified: Asker,
+) -> None:
+    request = AskRequest("test", TEAM, "C1", "th-r", "ann", f"--model auto {SHORT}", "k-resume")
+    checkpoint = Resumable()
+    classified.fake.reply("maths")  # the first attempt's classifier: o1, reserved
+    classified.fake.hang(3600)  # ...then the worker stops while o1 thinks
+    first = asyncio.create_task(
+        classified.rt.service.ask(request, Transcript(), checkpoint=checkpoint)
+    )
+    async with asyncio.timeout(GENEROUS_S):
+        await classified.fake.wait_for_requests(2)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    classified.fake.reply("light")  # another worker resumes; the classifier now says mini
+    t = Transcript()
+    async with asyncio.timeout(GENEROUS_S):
+        outcome = await classified.rt.service.ask(request, t, checkpoint=checkpoint)
+    assert outcome is AskOutcome.ANSWERED, t.failures
+    assert t.answers[0][1].startswith("auto → o1: ")
+    assert classified.models_called() == ["o1-mini", "o1", "o1-mini", "o1"]
+    left = await classified.left()
+    assert "`o1`: 29 of 30 left" in left and "`mini`: 50 of 50 left" in left
