@@ -11,7 +11,7 @@ from bot.domain import Effort
 from bot.errors import UsageError
 
 REASON_USAGE = (
-    "Usage: `/reason [--model NAME] [--effort low|medium|high] <question>`\n"
+    "Usage: `/reason [--model NAME|auto] [--effort low|medium|high] <question>`\n"
     "Example: `/reason --model mini --effort high Why is the sky blue?`"
 )
 QUOTA_USAGE = (

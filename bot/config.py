@@ -35,6 +35,8 @@ NO_EFFORT_NO_ROLES = re.compile(r"^o1-(mini|preview)(-|$)")
 # OpenAI's chat models do not reason: on the Responses API they refuse `reasoning` and
 # encrypted reasoning, so an entry that names one takes neither unless it says so.
 DOES_NOT_REASON = re.compile(r"^(gpt-(3\.5|4)|chatgpt-4o)")
+# `--model auto` and `default_model = "auto"`: the router picks; no model may take it.
+AUTO = "auto"
 
 
 class ModelSpec(BaseModel):
@@ -70,6 +72,13 @@ class ModelSpec(BaseModel):
     inputs: tuple[Literal["text", "image"], ...] = ("text",)
     base_url: str | None = None
     api_key_env: str | None = None
+
+    @field_validator("alias")
+    @classmethod
+    def _not_auto(cls, v: str) -> str:
+        if v == AUTO:
+            raise ValueError(f"{AUTO!r} is reserved for automatic model choice")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -113,6 +122,65 @@ class ModelSpec(BaseModel):
     @property
     def name(self) -> str:
         return self.label or self.alias
+
+
+# The router's built-in vocabulary; `[auto]` replaces any of these lists. Words match
+# whole and case-insensitively. Everyday words that only sometimes mean code or maths
+# ("class", "function", "limit", "prime", "rust", "react", "series") are left out:
+# code and maths are also found by their shape (fences, tracebacks, equations, LaTeX),
+# which is far less ambiguous.
+# fmt: off
+DEFAULT_CODE_KEYWORDS = (
+    "python", "javascript", "typescript", "java", "golang", "rustc", "c++", "c#", "kotlin",
+    "php", "bash", "sql", "regex", "compile", "compiler", "compiles", "segfault",
+    "stack trace", "traceback", "null pointer", "refactor", "debug", "unit test", "api",
+    "endpoint", "docker", "kubernetes", "git", "npm", "pip", "async", "mutex", "deadlock",
+    "race condition", "recursion", "algorithm", "big-o", "linked list", "hash map",
+    "dataframe", "pandas", "numpy", "django",
+)
+DEFAULT_MATHS_KEYWORDS = (
+    "prove", "proof", "proofs", "theorem", "lemma", "integral", "integrals", "integrate",
+    "derivative", "derivatives", "differentiate", "equation", "equations", "solve for",
+    "eigenvalue", "eigenvalues", "eigenvector", "eigenvectors", "determinant",
+    "polynomial", "probability", "expected value", "variance", "limit of", "converge",
+    "converges", "prime number", "primes", "modulo", "combinatorics", "how many ways",
+    "calculus", "logarithm", "factorial",
+)
+DEFAULT_THINK_HARD_PHRASES = (
+    "think hard", "think harder", "think carefully", "think deeply", "step by step",
+    "step-by-step", "take your time", "reason carefully", "in depth", "in-depth",
+    "rigorous", "rigorously", "thoroughly",
+)
+# fmt: on
+
+
+class AutoPolicy(BaseModel):
+    """``[auto]``: how ``--model auto`` picks. Every field has a working default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Cheapest first. Left out: the catalogue's models that can be asked (weekly_limit
+    # above 0), the largest weekly allowance first (see `Catalogue.auto_candidates`).
+    candidates: tuple[str, ...] | None = Field(default=None, min_length=1)
+    # A question at least this long is worth a stronger model...
+    long_question_chars: int = Field(default=800, ge=1)
+    # ...and so is a thread with at least this many earlier turns (question or answer).
+    long_conversation_turns: int = Field(default=6, ge=1)
+    code_keywords: tuple[str, ...] = DEFAULT_CODE_KEYWORDS
+    maths_keywords: tuple[str, ...] = DEFAULT_MATHS_KEYWORDS
+    think_hard_phrases: tuple[str, ...] = DEFAULT_THINK_HARD_PHRASES
+    # A catalogue model asked to classify each question (bounded to 2 s, never charged);
+    # unset, the local rules decide alone.
+    router_model: str | None = None
+
+    @field_validator("candidates")
+    @classmethod
+    def _no_repeats(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            v = tuple(a.lower() for a in v)
+            if len(set(v)) != len(v):
+                raise ValueError("lists a model more than once")
+        return v
 
 
 class WeekPolicy(BaseModel):
@@ -178,6 +246,7 @@ class Catalogue(BaseModel):
     max_prompt_chars: int = Field(default=20_000, ge=1)
     max_history_turns: int = Field(default=40, ge=0)
     progress_every_s: float = Field(default=10.0, gt=0)
+    auto: AutoPolicy = Field(default_factory=AutoPolicy)
 
     @field_validator("models")
     @classmethod
@@ -191,11 +260,37 @@ class Catalogue(BaseModel):
 
     @model_validator(mode="after")
     def _default_exists(self) -> Catalogue:
-        if self.default_model not in self.aliases:
+        if self.default_model not in self.choices:
             raise ValueError(
-                f"default_model {self.default_model!r} is not one of {', '.join(self.aliases)}"
+                f"default_model {self.default_model!r} is not one of {', '.join(self.choices)}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _auto_names_models(self) -> Catalogue:
+        for alias in (*(self.auto.candidates or ()), self.auto.router_model):
+            if alias is not None and alias not in self.aliases:
+                raise ValueError(
+                    f"[auto] names {alias!r}, which is not one of {', '.join(self.aliases)}"
+                )
+        return self
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """What ``--model`` takes: every alias, and ``auto``."""
+        return (*self.aliases, AUTO)
+
+    @property
+    def auto_candidates(self) -> tuple[str, ...]:
+        """The models ``auto`` picks among, cheapest first. Without ``[auto]
+        candidates``, the largest weekly allowance first: a catalogue has no prices,
+        but the model a team gets most of (ChatGPT's o1-mini 50 a week, o1 30) is the
+        one meant for everyday questions. A model nobody can ask (limit 0, e.g. one kept
+        only as the `router_model`) is left out, unless no model can be asked at all."""
+        if self.auto.candidates is not None:
+            return self.auto.candidates
+        usable = [m for m in self.models if m.weekly_limit > 0] or self.models
+        return tuple(m.alias for m in sorted(usable, key=lambda m: -m.weekly_limit))
 
     @property
     def aliases(self) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.router import Reason
 
 
 def when(at: datetime, now: datetime) -> str:
@@ -174,8 +175,10 @@ def footer(
     truncated: bool,
     note: str | None = None,
     held: int = 0,
+    auto: str | None = None,
 ) -> str:
-    parts = [model, duration(elapsed_s)]
+    """``auto`` is why ``--model auto`` chose ``model`` (see `auto_choice`)."""
+    parts = [f"auto → {model}: {auto}" if auto else model, duration(elapsed_s)]
     if usage.total_tokens:
         tokens = f"{usage.total_tokens:,} tokens"
         if usage.reasoning_tokens:
@@ -193,6 +196,28 @@ def footer(
     if truncated:
         text = "✂️ The answer hit the model's length limit and is cut off. " + text
     return text
+
+
+# How platforms with a model menu (Discord) name `auto` in it.
+AUTO_MODEL_CHOICE = "auto (picks a model for the question)"
+
+# Why `--model auto` chose a model, in a few words.
+AUTO_REASONS: dict[Reason, str] = {
+    Reason.SHORT: "short factual question",
+    Reason.EVERYDAY: "everyday question",
+    Reason.LONG_QUESTION: "long question",
+    Reason.LONG_CONVERSATION: "long conversation",
+    Reason.CODE: "code",
+    Reason.MATHS: "maths",
+    Reason.HARD: "needs careful reasoning",
+    Reason.THINK_HARD: "asked to think hard",
+}
+
+
+def auto_choice(reason: Reason, *, by: str | None = None) -> str:
+    """``short factual question``, or ``maths, judged by mini`` with a classifier."""
+    words = AUTO_REASONS[reason]
+    return f"{words}, judged by {by}" if by else words
 
 
 def effort_ignored(model: str, effort: Effort, efforts: Sequence[Effort]) -> str:

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import messages
+from bot.classifier import classify
 from bot.commands import (
     REASON_USAGE,
     parse_reason,
 )
-from bot.config import Catalogue, ModelSpec
+from bot.config import AUTO, Catalogue, ModelSpec
 from bot.domain import (
     AskRequest,
     Effort,
@@ -56,6 +57,7 @@ from bot.ports import (
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
 from bot.render import neutralise_mentions
+from bot.router import Choice, Router
 from bot.weeks import utc_now, week_window
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class Prepared:
     effort: Effort | None
     # Asked for but not taken by the model: answered without it, and the footer says so.
     ignored_effort: Effort | None = None
+    # Set when `--model auto` chose `spec`: the footer says which and why.
+    auto: Choice | None = None
 
 
 class AskService:
@@ -102,6 +106,7 @@ class AskService:
         self._monotonic = monotonic
         self._observer = observer
         self.quotas = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=self._now)
+        self._router = Router.for_catalogue(catalogue)
 
     # ---- /reason ---------------------------------------------------------------
 
@@ -116,9 +121,8 @@ class AskService:
         """
         args = parse_reason(request.text)
         alias = (request.model or args.model or self.catalogue.default_model).lower()
-        spec = self.catalogue.get(alias)
-        if spec is None:
-            raise UnknownModel(alias, known=self.catalogue.aliases)
+        if alias != AUTO and self.catalogue.get(alias) is None:
+            raise UnknownModel(alias, known=self.catalogue.choices)
         question = args.question
         if not question:
             raise InputRejected(messages.empty_question(REASON_USAGE))
@@ -126,10 +130,56 @@ class AskService:
         if len(question) > limit:
             raise InputRejected(messages.too_long(len(question), limit))
         effort = request.effort or args.effort
+        choice = None
+        if alias == AUTO:
+            # Provisional, from what the adapter knows (its context turns); `_ask`
+            # decides once it has read the thread's depth.
+            choice = self._router.choose(question, history_depth=len(request.context))
+            alias = choice.alias
+        return self._fit(request, question, alias, effort, choice)
+
+    def _fit(
+        self,
+        request: AskRequest,
+        question: str,
+        alias: str,
+        effort: Effort | None,
+        choice: Choice | None,
+    ) -> Prepared:
+        spec = self.catalogue.get(alias)
+        if spec is None:
+            raise UnknownModel(alias, known=self.catalogue.choices)
         if effort is not None and effort not in spec.efforts:
             # Sending it would only earn the provider's 400; the question is still good.
-            return Prepared(request, question, spec, None, ignored_effort=effort)
-        return Prepared(request, question, spec, effort)
+            return Prepared(request, question, spec, None, ignored_effort=effort, auto=choice)
+        return Prepared(request, question, spec, effort, auto=choice)
+
+    async def _choose_model(self, prepared: Prepared) -> Prepared:
+        """For `--model auto`, the final choice: the local rules with the thread's depth
+        and, if ``[auto] router_model`` is set, that model's reading of the question."""
+        if prepared.auto is None:
+            return prepared
+        request = prepared.request
+        depth = len(request.context)
+        if request.thread:
+            try:
+                history = await self._conversations.history(
+                    request.thread, limit=self.catalogue.max_history_turns
+                )
+                depth += len(history)
+            except StorageError as exc:
+                log.warning("thread depth unknown for %s, routing without it: %r", request.key, exc)
+        by = self.catalogue.auto.router_model
+        router_spec = self.catalogue.get(by) if by is not None else None
+        label = None
+        if router_spec is not None:
+            # Straight to the model port: never reserved, so no team is charged for it.
+            label = await classify(self._model, router_spec, prepared.question)
+        choice = self._router.choose(prepared.question, history_depth=depth, classified=label)
+        if label is not None:
+            choice = dataclasses.replace(choice, by=by)
+        effort = prepared.effort or prepared.ignored_effort
+        return self._fit(request, prepared.question, choice.alias, effort, choice)
 
     def error_text(self, exc: BotError) -> str:
         return messages.error_text(exc, now=self._clock())
@@ -184,6 +234,7 @@ class AskService:
         except (UsageError, InputRejected, UnknownModel) as exc:
             await replier.fail(self.error_text(exc), kind=FailureKind.REJECTED)
             return AskOutcome.REJECTED
+        prepared = await self._choose_model(prepared)
         spec = prepared.spec
         record.model = spec.alias
         now = self._clock()
@@ -226,6 +277,13 @@ class AskService:
             return AskOutcome.DENIED
         if resuming:
             log.info("resuming request %s", request.key)
+            if prepared.auto is not None and reservation.model != spec.alias:
+                # `auto` may judge differently this time (a classifier, a longer
+                # thread): the model is the one the first attempt was charged for.
+                choice = dataclasses.replace(prepared.auto, alias=reservation.model)
+                effort = prepared.effort or prepared.ignored_effort
+                prepared = self._fit(request, prepared.question, choice.alias, effort, choice)
+                record.model = prepared.spec.alias
         return await self._answer(prepared, replier, window, checkpoint, record)
 
     async def _standing(self, team: str, spec: ModelSpec, window: Window) -> Standing | None:
@@ -287,6 +345,9 @@ class AskService:
                     note=None
                     if ignored is None
                     else messages.effort_ignored(spec.alias, ignored, spec.efforts),
+                    auto=None
+                    if prepared.auto is None
+                    else messages.auto_choice(prepared.auto.reason, by=prepared.auto.by),
                 )
                 if checkpoint is not None:
                     await checkpoint.save_answer(answer, footer)

@@ -15,8 +15,9 @@ from adapters.discord import messages as discord_messages
 from adapters.discord import translate
 from adapters.discord.guard import guard_parsers, quiet_retries
 from adapters.discord.replier import NO_PINGS, DiscordReplier
+from bot import messages
 from bot.commands import QuotaVerb
-from bot.config import Catalogue
+from bot.config import AUTO, Catalogue
 from bot.dispatch import Dispatcher, Job, SaveRoute
 from bot.domain import AskRequest, Effort, QuotaCommand
 from bot.errors import BotError, InputRejected, UnknownModel, UsageError
@@ -93,6 +94,8 @@ class ReasonBotClient(discord.AutoShardedClient):
 
     def _add_commands(self, catalogue: Catalogue) -> None:
         models = [app_commands.Choice(name=m.name, value=m.alias) for m in catalogue.models]
+        # `/reason` may also leave the choice to the router; `/quota` names real models.
+        reason_models = [*models, app_commands.Choice(name=messages.AUTO_MODEL_CHOICE, value=AUTO)]
         efforts = [app_commands.Choice(name=e.value, value=e.value) for e in Effort]
 
         @self.tree.command(
@@ -100,10 +103,10 @@ class ReasonBotClient(discord.AutoShardedClient):
         )
         @app_commands.describe(
             question="What to ask",
-            model=f"Which model (default: {catalogue.default_model})",
+            model=f"Which model (default: {catalogue.default_model}; auto picks one)",
             effort="How hard to think",
         )
-        @app_commands.choices(model=models, effort=efforts)
+        @app_commands.choices(model=reason_models, effort=efforts)
         @app_commands.guild_only()
         async def reason(
             interaction: discord.Interaction,

@@ -26,6 +26,7 @@ def test_toml_example_documents_every_field() -> None:
     documented = set(_ASSIGNMENT.findall(text))
     documented |= {"models"} if "[[models]]" in text else set()
     documented |= {"week"} if "[week]" in text else set()
+    documented |= {"auto"} if "[auto]" in text else set()
     fields = (
         set(Catalogue.model_fields) | set(ModelSpec.model_fields) | set(WeekPolicy.model_fields)
     )

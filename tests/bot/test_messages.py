@@ -37,6 +37,7 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.router import Reason
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -131,12 +132,14 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
             remaining=left,
             held=held,
             truncated=cut,
+            auto=auto,
         )
         for s in (0, 75)
         for n in COUNTS
         for left in (None, 0, 1, 29)
         for held in (0, 1, 2)
         for cut in (False, True)
+        for auto in (None, "maths, judged by mini")
     ),
     "thinking": lambda: (
         messages.thinking("o1", s, pos) for s in (0, 0.5, 12) for pos in (None, 0, 1, 3)
@@ -160,6 +163,9 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
         if not (
             action in ("set", "grant") and (model in (None, "*", "every model") or value is None)
         )
+    ),
+    "auto_choice": lambda: (
+        messages.auto_choice(reason, by=by) for reason in Reason for by in (None, "mini")
     ),
     "effort_ignored": lambda: (
         messages.effort_ignored(model, Effort.HIGH, efforts)
