@@ -29,6 +29,7 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.ports import QUEUE_POSITION_BOUND
 
 
 def when(at: datetime, now: datetime) -> str:
@@ -162,6 +163,8 @@ def footer(
 
 
 def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:
+    if position is not None and position > QUEUE_POSITION_BOUND:
+        return f"⏳ Queued for `{model}` ({QUEUE_POSITION_BOUND:,}+ ahead)…"
     if position is not None:
         return f"⏳ Queued for `{model}` (position {position})…"
     if elapsed_s < 1:

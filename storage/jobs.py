@@ -1,20 +1,29 @@
 """`SqlJobQueue`: accepted requests, durable, claimed by workers with leases.
 
-Claiming is a conditional ``UPDATE … WHERE (unclaimed or lease expired) RETURNING``, so
-two workers never hold the same job, on SQLite and PostgreSQL alike; candidates are
-picked round-robin across teams (``row_number() OVER (PARTITION BY team …)``) so one
-busy team cannot starve the others.
+A job is ``pending`` (waiting for a worker), ``running`` (leased) or ``done``. Beside the
+jobs, ``queue_teams`` keeps each team's count of questions in flight and waiting and when
+it was last served, updated in the same transaction as the jobs it counts. A claim reads
+the first few teams in fair-share order from that table and each one's oldest waiting
+jobs, so its cost follows the number of jobs taken, not the backlog or the history:
+
+    turn of a team's j-th waiting job = its questions in flight + j
+    order = turn, then the team served longest ago, then age
+
+On PostgreSQL both reads use ``FOR UPDATE SKIP LOCKED``: concurrent claimers take
+different teams instead of colliding on the same candidates. SQLite has one writer, so
+it ranks its (few) waiting jobs with a window function.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,32 +31,63 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
 from bot.errors import StorageError
+from bot.ports import QUEUE_POSITION_BOUND
 from storage.batching import GroupCommit
 from storage.engine import URGENT, turn
-from storage.tables import JobRow, TeamTurn
+from storage.tables import JobRow, QueueTeam
 
 jobs = JobRow.__table__
-turns = TeamTurn.__table__
+teams = QueueTeam.__table__
 
 PENDING = "pending"
+RUNNING = "running"
 DONE = "done"
-
+# A team never served goes before any served one with as many questions in flight.
+NEVER = datetime(1970, 1, 1)
+# Expired leases are looked for at most this often per process (a scan of the running
+# jobs): a lost worker's questions resume within lease + this.
+REAP_EVERY_S = 5.0
 
 _BY_KEY = jobs.c.key == bindparam("k")
 _UPDATES = {
-    "route": update(jobs).where(_BY_KEY).values(route=bindparam("v_route")),
+    "route": update(jobs).where(_BY_KEY, jobs.c.status != DONE).values(route=bindparam("v_route")),
     "answer": update(jobs)
-    .where(_BY_KEY)
+    .where(_BY_KEY, jobs.c.status != DONE)
     .values(answer=bindparam("v_answer"), footer=bindparam("v_footer")),
-    "finish": update(jobs)
-    .where(_BY_KEY)
-    .values(
-        status=DONE,
-        outcome=bindparam("v_outcome"),
-        finished_at=bindparam("v_finished_at"),
-        lease_until=None,
-    ),
 }
+_RETURNED = (
+    jobs.c.id,
+    jobs.c.team,
+    jobs.c.request,
+    jobs.c.route,
+    jobs.c.attempts,
+    jobs.c.answer,
+    jobs.c.footer,
+)
+
+# Each of the first ``limit`` teams' oldest waiting jobs, both locked, skipping what
+# another claimer holds. Only teams among the first ``limit`` in (in flight, served at,
+# waiting since) order can own one of the ``limit`` best jobs: each team before them
+# owns a better one.
+_PG_CANDIDATES = text(
+    """
+    WITH t AS (
+        SELECT team, in_flight, served_at FROM queue_teams
+        WHERE waiting > 0
+        ORDER BY in_flight, served_at, since_id
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT c.id, t.team, t.in_flight, t.served_at
+    FROM t CROSS JOIN LATERAL (
+        SELECT j.id FROM jobs j
+        WHERE j.team = t.team AND j.status = 'pending'
+        ORDER BY j.id
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
+    ) c
+    """
+)
 
 
 def _naive(at: datetime) -> datetime:
@@ -62,48 +102,49 @@ def _encode(request: AskRequest) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _decode(text: str) -> AskRequest:
-    data: dict[str, Any] = json.loads(text)
+def _decode(text_: str) -> AskRequest:
+    data: dict[str, Any] = json.loads(text_)
     data["context"] = tuple(Turn(Role(r), c) for r, c in data.get("context", ()))
     if data.get("effort"):
         data["effort"] = Effort(data["effort"])
     return AskRequest(**data)
 
 
-def _claimable(now: datetime) -> Any:
-    """Waiting to be claimed: unfinished and not leased to a live worker."""
-    return and_(
-        jobs.c.status == PENDING, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
-    )
+def _best(rows: Iterable[Any], limit: int) -> list[int]:
+    """Job ids in claim order from (id, team, in_flight, served_at) candidates."""
+    ranked = []
+    seen: Counter[str] = Counter()
+    for r in sorted(rows, key=lambda r: r.id):
+        seen[r.team] += 1
+        ranked.append((r.in_flight + seen[r.team], r.served_at, r.id))
+    return [i for *_, i in sorted(ranked)[:limit]]
 
 
-def _in_claim_order(now: datetime) -> tuple[Any, tuple[Any, ...]]:
-    """Claimable jobs, and the order they are taken in. A team's n-th unfinished job,
-    counting the ones being answered, has turn n; jobs go by turn, then the team served
-    longest ago, then age. So a team with questions in flight waits behind teams with
-    none, and teams with many questions waiting take turns instead of first come, first
-    served."""
-    turn_ = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
-    unfinished = (
-        select(jobs.c.id, jobs.c.key, jobs.c.team, jobs.c.lease_until, turn_)
-        .where(jobs.c.status == PENDING)
-        .subquery()
-    )
-    free = or_(unfinished.c.lease_until.is_(None), unfinished.c.lease_until < now)
-    ranked = (
-        select(unfinished.c.id, unfinished.c.key, unfinished.c.turn, turns.c.served_at)
-        .select_from(unfinished.outerjoin(turns, turns.c.team == unfinished.c.team))
-        .where(free)
-        .subquery()
-    )
-    order = (ranked.c.turn, ranked.c.served_at.nulls_first(), ranked.c.id)
-    return ranked, order
+def _ahead_from_other_teams(
+    mine: Any, t: int, others: Sequence[Any], *, cut: bool, bound: int
+) -> int:
+    """Other teams' waiting jobs claimed before a job of turn ``t`` of team ``mine``:
+    their jobs of a lower turn, and of the same turn when served longer ago. ``others``
+    are the first teams by turn; when ``cut``, more came after them."""
+    n = considered = 0
+    for o in others:
+        if o.team == mine.team or o.in_flight >= t:
+            continue
+        considered += 1
+        n += min(o.waiting, t - 1 - o.in_flight)
+        if o.waiting >= t - o.in_flight and (o.served_at, o.since_id) < (
+            mine.served_at,
+            mine.since_id,
+        ):
+            n += 1
+    return bound + 1 if cut and considered >= bound else n
 
 
 class SqlJobQueue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        self._reaped_at: datetime | None = None
         # A burst of platform events is acknowledged after one disk write instead of
         # queueing for the database one by one; so are the small writes each question
         # makes on its way (route, answer checkpoint, end).
@@ -137,15 +178,53 @@ class SqlJobQueue:
         # executemany: one compiled statement whatever the batch size (a multi-row
         # VALUES clause is compiled afresh for every new row count).
         stmt = (
-            self._insert(jobs).on_conflict_do_nothing(index_elements=["key"]).returning(jobs.c.key)
+            self._insert(jobs)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(jobs.c.key, jobs.c.id, jobs.c.team)
         )
-        inserted = {row[0] for row in (await conn.execute(stmt, rows)).all()}
+        new = (await conn.execute(stmt, rows)).all()
+        await self._count_waiting(conn, ((r.team, r.id) for r in new), sign=1)
+        inserted = {r.key for r in new}
         accepted = []
         for request, _, _ in batch:
             # The first of several copies of one key in a batch is the accepted one.
             accepted.append(request.key in inserted)
             inserted.discard(request.key)
         return accepted
+
+    async def _count_waiting(
+        self, conn: AsyncConnection, jobs_: Iterable[tuple[str, int]], *, sign: int
+    ) -> None:
+        """Jobs of these (team, id) became waiting (sign 1) or stopped running (-1 and
+        waiting again, on lease expiry)."""
+        added: Counter[str] = Counter()
+        first: dict[str, int] = {}
+        for team, id_ in jobs_:
+            added[team] += 1
+            first[team] = min(first.get(team, id_), id_)
+        if not added:
+            return
+        # In team order, so two transactions never wait on each other crosswise.
+        params = [
+            {"team": t, "in_flight": 0, "waiting": n, "served_at": NEVER, "since_id": first[t]}
+            for t, n in sorted(added.items())
+        ]
+        upsert = self._insert(teams)
+        in_flight = teams.c.in_flight if sign > 0 else teams.c.in_flight - upsert.excluded.waiting
+        await conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["team"],
+                set_={
+                    "waiting": teams.c.waiting + upsert.excluded.waiting,
+                    "in_flight": in_flight,
+                    # A team whose wait starts now queues behind the ones already waiting.
+                    "since_id": case(
+                        (teams.c.waiting > 0, teams.c.since_id), else_=upsert.excluded.since_id
+                    ),
+                },
+            ),
+            params,
+        )
 
     async def _apply_updates(
         self, conn: AsyncConnection, batch: Sequence[tuple[str, dict[str, Any]]]
@@ -155,54 +234,129 @@ class SqlJobQueue:
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for kind, params in batch:
             by_kind.setdefault(kind, []).append(params)
+        finishes = by_kind.pop("finish", [])
         for kind, params in by_kind.items():
             await conn.execute(_UPDATES[kind], params)
+        if finishes:
+            await self._finish(conn, finishes)
         return [None] * len(batch)
+
+    async def _finish(self, conn: AsyncConnection, finishes: list[dict[str, Any]]) -> None:
+        by_key = {p["k"]: p for p in finishes}
+        live = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.key, jobs.c.team, jobs.c.status)
+                .where(jobs.c.key.in_(sorted(by_key)), jobs.c.status != DONE)
+                .order_by(jobs.c.id)
+                .with_for_update()
+            )
+        ).all()
+        if not live:
+            return
+        # The answer is in the conversation and the ledger; what the job held for
+        # delivery (request, route, saved answer) is no longer needed once delivered.
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == bindparam("i"))
+            .values(
+                status=DONE,
+                outcome=bindparam("v_outcome"),
+                finished_at=bindparam("v_finished_at"),
+                lease_until=None,
+                worker=None,
+                request="",
+                route="",
+                answer=None,
+                footer=None,
+            ),
+            [
+                {
+                    "i": r.id,
+                    "v_outcome": by_key[r.key]["v_outcome"],
+                    "v_finished_at": by_key[r.key]["v_finished_at"],
+                }
+                for r in live
+            ],
+        )
+        ended: dict[str, list[int]] = {}
+        for r in live:
+            counts = ended.setdefault(r.team, [0, 0])
+            counts[0 if r.status == RUNNING else 1] += 1
+        await conn.execute(
+            update(teams)
+            .where(teams.c.team == bindparam("t"))
+            .values(
+                in_flight=teams.c.in_flight - bindparam("r"),
+                waiting=teams.c.waiting - bindparam("w"),
+            ),
+            [{"t": t, "r": r, "w": w} for t, (r, w) in sorted(ended.items())],
+        )
+
+    async def _reap(self, conn: AsyncConnection, now: datetime) -> None:
+        """Jobs whose worker stopped renewing their lease wait again, in the same place."""
+        if self._reaped_at is not None and now - self._reaped_at < timedelta(seconds=REAP_EVERY_S):
+            return
+        self._reaped_at = now
+        lost = (
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.status == RUNNING, jobs.c.lease_until < now)
+                .values(status=PENDING, worker=None, lease_until=None)
+                .returning(jobs.c.team, jobs.c.id)
+            )
+        ).all()
+        await self._count_waiting(conn, ((r.team, r.id) for r in lost), sign=-1)
+
+    async def _candidates(self, conn: AsyncConnection, limit: int) -> list[int]:
+        if self._pg:
+            rows = (await conn.execute(_PG_CANDIDATES, {"n": limit})).all()
+            return _best(rows, limit)
+        turn_ = teams.c.in_flight + func.row_number().over(
+            partition_by=jobs.c.team, order_by=jobs.c.id
+        )
+        ranked = (
+            select(jobs.c.id, turn_.label("turn"), teams.c.served_at)
+            .join(teams, teams.c.team == jobs.c.team)
+            .where(jobs.c.status == PENDING)
+            .subquery()
+        )
+        order = (ranked.c.turn, ranked.c.served_at, ranked.c.id)
+        return list((await conn.scalars(select(ranked.c.id).order_by(*order).limit(limit))).all())
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
         if limit <= 0:
             return []
         now_n = _naive(now)
-        claimable = _claimable(now_n)
-        ranked, order = _in_claim_order(now_n)
-        candidates = select(ranked.c.id).order_by(*order).limit(limit)
         try:
             async with turn(self._engine), self._engine.begin() as conn:
-                ids = [row[0] for row in (await conn.execute(candidates)).all()]
+                await self._reap(conn, now_n)
+                ids = await self._candidates(conn, limit)
                 if not ids:
                     return []
                 rows = (
                     await conn.execute(
                         update(jobs)
-                        .where(jobs.c.id.in_(ids), claimable)
+                        .where(jobs.c.id.in_(ids), jobs.c.status == PENDING)
                         .values(
+                            status=RUNNING,
                             worker=worker,
                             lease_until=now_n + timedelta(seconds=lease_s),
                             attempts=jobs.c.attempts + 1,
                         )
-                        .returning(
-                            jobs.c.id,
-                            jobs.c.team,
-                            jobs.c.request,
-                            jobs.c.route,
-                            jobs.c.attempts,
-                            jobs.c.answer,
-                            jobs.c.footer,
-                        )
+                        .returning(*_RETURNED)
                     )
                 ).all()
-                if rows:
-                    # In team order, so two workers' claims never wait on each other
-                    # crosswise.
-                    served = [
-                        {"team": t, "served_at": now_n} for t in sorted({r.team for r in rows})
-                    ]
-                    upsert = self._insert(turns)
+                taken = Counter(r.team for r in rows)
+                if taken:
                     await conn.execute(
-                        upsert.on_conflict_do_update(
-                            index_elements=["team"], set_={"served_at": upsert.excluded.served_at}
+                        update(teams)
+                        .where(teams.c.team == bindparam("t"))
+                        .values(
+                            in_flight=teams.c.in_flight + bindparam("n"),
+                            waiting=teams.c.waiting - bindparam("n"),
+                            served_at=now_n,
                         ),
-                        served,
+                        [{"t": t, "n": n} for t, n in sorted(taken.items())],
                     )
         except SQLAlchemyError as exc:
             raise StorageError(f"could not claim work: {type(exc).__name__}") from exc
@@ -218,10 +372,19 @@ class SqlJobQueue:
             for r in rows
         ]
 
-    async def _update(self, where: Any, **values: Any) -> None:
+    async def _update(self, where: Any, **values: Any) -> list[Any]:
         try:
             async with turn(self._engine), self._engine.begin() as conn:
-                await conn.execute(update(jobs).where(where).values(**values))
+                return list(
+                    (
+                        await conn.execute(
+                            update(jobs)
+                            .where(where)
+                            .values(**values)
+                            .returning(jobs.c.team, jobs.c.id)
+                        )
+                    ).all()
+                )
         except SQLAlchemyError as exc:
             raise StorageError(f"could not update the queue: {type(exc).__name__}") from exc
 
@@ -230,7 +393,7 @@ class SqlJobQueue:
     ) -> None:
         if keys:
             await self._update(
-                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == PENDING),
+                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == RUNNING),
                 lease_until=_naive(now) + timedelta(seconds=lease_s),
             )
 
@@ -254,32 +417,96 @@ class SqlJobQueue:
         )
 
     async def release(self, keys: Sequence[str], *, worker: str) -> None:
-        if keys:
-            await self._update(
-                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == PENDING),
-                lease_until=None,
-                worker=None,
-            )
+        if not keys:
+            return
+        try:
+            async with turn(self._engine), self._engine.begin() as conn:
+                back = (
+                    await conn.execute(
+                        update(jobs)
+                        .where(
+                            jobs.c.key.in_(sorted(keys)),
+                            jobs.c.worker == worker,
+                            jobs.c.status == RUNNING,
+                        )
+                        .values(status=PENDING, lease_until=None, worker=None)
+                        .returning(jobs.c.team, jobs.c.id)
+                    )
+                ).all()
+                await self._count_waiting(conn, ((r.team, r.id) for r in back), sign=-1)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not update the queue: {type(exc).__name__}") from exc
 
     async def positions(self, keys: Sequence[str], *, now: datetime) -> dict[str, int]:
+        """See `JobQueue.positions`. Reads the keys' own teams' waiting jobs up to the
+        keys (a team's backlog, which its quota bounds) and at most
+        ``QUEUE_POSITION_BOUND`` other teams; past that, ``QUEUE_POSITION_BOUND + 1``."""
         if not keys:
             return {}
-        ranked, order = _in_claim_order(_naive(now))
-        place = func.row_number().over(order_by=order).label("place")
-        placed = select(ranked.c.key, place).subquery()
-        wanted = select(placed.c.key, placed.c.place).where(placed.c.key.in_(list(keys)))
+        bound = QUEUE_POSITION_BOUND
         try:
             async with turn(self._engine), self._engine.connect() as conn:
-                rows = (await conn.execute(wanted)).all()
+                mine = (
+                    await conn.execute(
+                        select(
+                            jobs.c.key,
+                            jobs.c.id,
+                            jobs.c.team,
+                            teams.c.in_flight,
+                            teams.c.served_at,
+                            teams.c.since_id,
+                        )
+                        .join(teams, teams.c.team == jobs.c.team)
+                        .where(jobs.c.key.in_(list(keys)), jobs.c.status == PENDING)
+                    )
+                ).all()
+                if not mine:
+                    return {}
+                last = {}
+                for r in mine:
+                    last[r.team] = max(last.get(r.team, 0), r.id)
+                ahead_in_team = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id)
+                own = select(jobs.c.id, ahead_in_team.label("n")).where(
+                    jobs.c.status == PENDING,
+                    jobs.c.team.in_(sorted(last)),
+                    jobs.c.id <= max(last.values()),
+                )
+                rank = {i: n for i, n in (await conn.execute(own)).all()}
+                top = max(r.in_flight + rank[r.id] for r in mine)
+                others = (
+                    await conn.execute(
+                        select(
+                            teams.c.team,
+                            teams.c.in_flight,
+                            teams.c.waiting,
+                            teams.c.served_at,
+                            teams.c.since_id,
+                        )
+                        .where(teams.c.waiting > 0, teams.c.in_flight < top)
+                        .order_by(teams.c.in_flight, teams.c.served_at, teams.c.since_id)
+                        .limit(bound + 1)
+                    )
+                ).all()
         except SQLAlchemyError as exc:
             raise StorageError(type(exc).__name__) from exc
-        return {key: int(place) for key, place in rows}
+        cut = len(others) > bound
+        ahead: dict[tuple[str, int], int] = {}
+        places = {}
+        for r in mine:
+            t = r.in_flight + rank[r.id]
+            if (r.team, t) not in ahead:
+                ahead[r.team, t] = _ahead_from_other_teams(r, t, others, cut=cut, bound=bound)
+            place = rank[r.id] + ahead[r.team, t]
+            places[r.key] = min(place, bound + 1)
+        return places
 
     async def depth(self) -> int:
         try:
             async with turn(self._engine), self._engine.connect() as conn:
                 n = await conn.scalar(
-                    select(func.count()).select_from(jobs).where(jobs.c.status == PENDING)
+                    select(func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.status.in_((PENDING, RUNNING)))
                 )
         except SQLAlchemyError as exc:
             raise StorageError(type(exc).__name__) from exc
