@@ -172,6 +172,14 @@ def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:
     return f"🤔 Thinking with `{model}`… {duration(elapsed_s)}"
 
 
+def gave_up(attempts: int) -> str:
+    """A question that failed every time a worker took it (see `JOB_MAX_ATTEMPTS`)."""
+    return (
+        f"⚠️ Sorry, this question failed {attempts} times in a row, so I stopped trying. "
+        "You were not charged for it; please ask again, perhaps rephrased."
+    )
+
+
 def asked(question: str, model: str, *, limit: int = 300) -> str:
     """``asked `o1`: > question`` — the adapter puts the asker's mention in front."""
     q = question if len(question) <= limit else question[: limit - 1] + "…"

@@ -125,25 +125,27 @@ def _ahead_from_other_teams(
 ) -> int:
     """Other teams' waiting jobs claimed before a job of turn ``t`` of team ``mine``:
     their jobs of a lower turn, and of the same turn when served longer ago. ``others``
-    are the first teams by turn; when ``cut``, more came after them."""
-    n = considered = 0
+    are the first teams in claim order; when ``cut``, more came after them."""
+    me = (t - 1, mine.served_at, mine.since_id)
+    if cut and (others[-1].in_flight, others[-1].served_at, others[-1].since_id) < me:
+        # Teams beyond those read may own jobs ahead; but then every team read owns one
+        # too, so the place is past the bound anyway.
+        return bound + 1
+    n = 0
     for o in others:
         if o.team == mine.team or o.in_flight >= t:
             continue
-        considered += 1
         n += min(o.waiting, t - 1 - o.in_flight)
-        if o.waiting >= t - o.in_flight and (o.served_at, o.since_id) < (
-            mine.served_at,
-            mine.since_id,
-        ):
+        if o.waiting >= t - o.in_flight and (o.served_at, o.since_id) < me[1:]:
             n += 1
-    return bound + 1 if cut and considered >= bound else n
+    return n
 
 
 class SqlJobQueue:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, reap_every_s: float = REAP_EVERY_S) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        self._reap_every = timedelta(seconds=reap_every_s)
         self._reaped_at: datetime | None = None
         # A burst of platform events is acknowledged after one disk write instead of
         # queueing for the database one by one; so are the small writes each question
@@ -294,7 +296,7 @@ class SqlJobQueue:
 
     async def _reap(self, conn: AsyncConnection, now: datetime) -> None:
         """Jobs whose worker stopped renewing their lease wait again, in the same place."""
-        if self._reaped_at is not None and now - self._reaped_at < timedelta(seconds=REAP_EVERY_S):
+        if self._reaped_at is not None and now - self._reaped_at < self._reap_every:
             return
         self._reaped_at = now
         lost = (
@@ -429,7 +431,14 @@ class SqlJobQueue:
                             jobs.c.worker == worker,
                             jobs.c.status == RUNNING,
                         )
-                        .values(status=PENDING, lease_until=None, worker=None)
+                        # Handed back unfailed (a graceful shutdown): not an attempt
+                        # that counts towards giving up.
+                        .values(
+                            status=PENDING,
+                            lease_until=None,
+                            worker=None,
+                            attempts=jobs.c.attempts - 1,
+                        )
                         .returning(jobs.c.team, jobs.c.id)
                     )
                 ).all()
