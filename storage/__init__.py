@@ -5,11 +5,14 @@ from storage.conversations import SqlConversationStore
 from storage.engine import current_revision, make_engine, normalise_url, upgrade
 from storage.jobs import SqlJobQueue
 from storage.ledger import SqlLedger
+from storage.retention import RetentionPolicy, SqlRetention
 
 __all__ = [
+    "RetentionPolicy",
     "SqlConversationStore",
     "SqlJobQueue",
     "SqlLedger",
+    "SqlRetention",
     "current_revision",
     "make_engine",
     "normalise_url",

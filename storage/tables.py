@@ -26,6 +26,9 @@ class QuotaCounter(Base):
     used: Mapped[int] = mapped_column(Integer, default=0)
     granted: Mapped[int] = mapped_column(Integer, default=0)
 
+    # For retention (`storage.retention`): old weeks are found without a full scan.
+    __table_args__ = (Index("ix_quota_counters_window", "window"),)
+
 
 class UserCounter(Base):
     """Messages one person used of one model in one week (for per-user caps)."""
@@ -36,6 +39,8 @@ class UserCounter(Base):
     window: Mapped[str] = mapped_column(String(32), primary_key=True)
     user: Mapped[str] = mapped_column(String(200), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_user_counters_window", "window"),)
 
 
 class LimitOverride(Base):

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import AskRequest
 from bot.ports import QUEUE_POSITION_BOUND
 from storage import SqlJobQueue
+from storage.tables import JobRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -122,3 +124,31 @@ async def test_positions_stop_counting_past_the_bound(engine: AsyncEngine) -> No
     # The claim order agrees with the places given.
     taken = await queue.claim(worker="w1", limit=3, lease_s=60, now=NOW)
     assert [j.key for j in taken] == [r.key for r in many[:3]]
+
+
+async def test_a_saved_answer_survives_a_lost_worker_and_goes_at_finish(
+    engine: AsyncEngine,
+) -> None:
+    queue = SqlJobQueue(engine)
+    await submit(queue, request("a", 0))
+    await queue.claim(worker="w1", limit=1, lease_s=1, now=NOW)
+    await queue.save_answer("a-0", text="the answer", footer="o1 · 3 s")
+    # w1 dies before delivering: the next worker delivers the saved answer.
+    (job,) = await queue.claim(worker="w2", limit=1, lease_s=60, now=NOW + timedelta(minutes=1))
+    assert (job.attempt, job.answer, job.footer) == (2, "the answer", "o1 · 3 s")
+    await queue.finish("a-0", outcome="answered", now=NOW + timedelta(minutes=2))
+    # Delivered: the answer lives in the conversation; the job keeps its key and outcome.
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(JobRow.__table__).where(JobRow.key == "a-0"))).one()
+    assert (row.status, row.outcome, row.request, row.route, row.answer, row.footer) == (
+        "done",
+        "answered",
+        "",
+        "",
+        None,
+        None,
+    )
+    assert await queue.route("a-0") is None
+    # A late route save from the old worker does not bring anything back.
+    await queue.save_route("a-0", {"status": "ts"})
+    assert await queue.route("a-0") is None

@@ -1,6 +1,6 @@
 """A job queue whose cost follows the work in hand, not the history: per-team queue
 state, partial indexes over live jobs only, a lease table for once-across-workers chores,
-and autovacuum settings for the churning ``jobs`` table (PostgreSQL).
+indexes retention needs, and autovacuum settings for the churning ``jobs`` table (PostgreSQL).
 
 Jobs being answered get their own status (``running``), so "pending" means waiting.
 
@@ -90,6 +90,9 @@ def upgrade() -> None:
         postgresql_where=has_work,
         sqlite_where=has_work,
     )
+    # Retention finds old weeks by window (the primary keys lead with the team).
+    op.create_index("ix_quota_counters_window", "quota_counters", ["window"])
+    op.create_index("ix_user_counters_window", "user_counters", ["window"])
     if pg:
         op.execute(f"ALTER TABLE jobs SET ({JOBS_STORAGE})")
         op.execute(f"ALTER TABLE queue_teams SET ({QUEUE_TEAMS_STORAGE})")
@@ -112,6 +115,8 @@ def downgrade() -> None:
         "INSERT INTO team_turns (team, served_at) "
         "SELECT team, served_at FROM queue_teams WHERE served_at > '1970-01-01'"
     )
+    op.drop_index("ix_user_counters_window", table_name="user_counters")
+    op.drop_index("ix_quota_counters_window", table_name="quota_counters")
     op.drop_index("ix_queue_teams_next", table_name="queue_teams")
     op.drop_index("ix_jobs_finished", table_name="jobs")
     op.drop_index("ix_jobs_running", table_name="jobs")
