@@ -21,9 +21,12 @@ then says when the next pass is due.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -209,3 +212,18 @@ class SqlRetention:
                 .where(leases.c.name == LEASE, leases.c.holder == self._me)
                 .values(holder="", until=now + self._policy.every)
             )
+
+
+async def run_retention(
+    pruner: SqlRetention, stop: asyncio.Event, *, clock: Callable[[], datetime], check_s: float
+) -> None:
+    """The bot's background pass: every process checks now and then whether a pass is
+    due; the lease makes one of them run it."""
+    while not stop.is_set():
+        try:
+            await pruner.prune(now=clock())
+        except StorageError as exc:
+            log.warning("retention pass failed (next check in %.0f s): %s", check_s, exc)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(check_s):
+                await stop.wait()
