@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +39,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def pgbouncer_connect_args() -> dict[str, Any]:
+    """asyncpg settings for PgBouncer in transaction mode, where consecutive transactions
+    of one client may run on different server connections: no statement cache, and
+    unique names for the statements SQLAlchemy still prepares, so two clients never
+    collide on one server connection."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__rb_{uuid.uuid4().hex}__",
+    }
+
+
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     url = normalise_url(url)
     try:
@@ -59,6 +72,12 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         _turns[engine.sync_engine] = Turns()
         return engine
     if parsed.get_backend_name() == "postgresql":
+        # DATABASE_URL=postgresql://…?pgbouncer=transaction: behind PgBouncer (README).
+        if parsed.query.get("pgbouncer") == "transaction":
+            url = parsed.difference_update_query(["pgbouncer"]).render_as_string(
+                hide_password=False
+            )
+            kw["connect_args"] = {**pgbouncer_connect_args(), **kw.get("connect_args", {})}
         # No pre-ping: it costs a round trip per transaction. A connection lost to a
         # server restart fails one transaction (a clear StorageError, nothing charged)
         # and SQLAlchemy then replaces every pooled connection made before it.
