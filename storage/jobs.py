@@ -16,10 +16,11 @@ it ranks its (few) waiting jobs with a window function.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -120,25 +121,37 @@ def _best(rows: Iterable[Any], limit: int) -> list[int]:
     return [i for *_, i in sorted(ranked)[:limit]]
 
 
-def _ahead_from_other_teams(
-    mine: Any, t: int, others: Sequence[Any], *, cut: bool, bound: int
-) -> int:
-    """Other teams' waiting jobs claimed before a job of turn ``t`` of team ``mine``:
-    their jobs of a lower turn, and of the same turn when served longer ago. ``others``
-    are the first teams in claim order; when ``cut``, more came after them."""
-    me = (t - 1, mine.served_at, mine.since_id)
-    if cut and (others[-1].in_flight, others[-1].served_at, others[-1].since_id) < me:
-        # Teams beyond those read may own jobs ahead; but then every team read owns one
-        # too, so the place is past the bound anyway.
-        return bound + 1
-    n = 0
-    for o in others:
-        if o.team == mine.team or o.in_flight >= t:
-            continue
-        n += min(o.waiting, t - 1 - o.in_flight)
-        if o.waiting >= t - o.in_flight and (o.served_at, o.since_id) < me[1:]:
-            n += 1
-    return n
+@dataclass(slots=True)
+class _Ahead:
+    """Waiting jobs of the teams read (the first in claim order) that a job of turn ``t``
+    waits behind: each team's jobs of a lower turn, and its job of turn ``t`` when the
+    team was served longer ago. Computed once per turn for a whole refresh."""
+
+    teams: list[tuple[int, int, datetime, int, str]]  # in_flight, waiting, served, since, team
+    cut: bool  # more teams came after these
+    bound: int
+    _lower: dict[int, tuple[int, list[tuple[datetime, int]]]] = field(default_factory=dict)
+
+    def count(self, *, t: int, team: str, served_at: datetime, since_id: int) -> int:
+        me = (served_at, since_id)
+        last = self.teams[-1] if self.teams else None
+        if self.cut and last is not None and (last[0], last[2], last[3]) < (t - 1, *me):
+            # Teams beyond those read may own jobs ahead; but then every team read owns
+            # one too, so the place is past the bound anyway.
+            return self.bound + 1
+        if t not in self._lower:
+            below, ties = 0, []
+            for f, w, s, since, _ in self.teams:
+                if f < t:
+                    below += min(w, t - 1 - f)
+                    if w >= t - f:
+                        ties.append((s, since))
+            self._lower[t] = (below, sorted(ties))
+        below, ties = self._lower[t]
+        own = next((r for r in self.teams if r[4] == team), None)
+        if own is not None and own[0] < t:
+            below -= min(own[1], t - 1 - own[0])
+        return below + bisect.bisect_left(ties, me)
 
 
 class SqlJobQueue:
@@ -348,17 +361,20 @@ class SqlJobQueue:
                         .returning(*_RETURNED)
                     )
                 ).all()
-                taken = Counter(r.team for r in rows)
-                if taken:
+                # One statement per number taken from a team (mostly just one), not one
+                # per team: these rows are already locked, so order does not matter.
+                by_count: dict[int, list[str]] = {}
+                for t, n in Counter(r.team for r in rows).items():
+                    by_count.setdefault(n, []).append(t)
+                for n, names in by_count.items():
                     await conn.execute(
                         update(teams)
-                        .where(teams.c.team == bindparam("t"))
+                        .where(teams.c.team.in_(sorted(names)))
                         .values(
-                            in_flight=teams.c.in_flight + bindparam("n"),
-                            waiting=teams.c.waiting - bindparam("n"),
+                            in_flight=teams.c.in_flight + n,
+                            waiting=teams.c.waiting - n,
                             served_at=now_n,
-                        ),
-                        [{"t": t, "n": n} for t, n in sorted(taken.items())],
+                        )
                     )
         except SQLAlchemyError as exc:
             raise StorageError(f"could not claim work: {type(exc).__name__}") from exc
@@ -498,15 +514,18 @@ class SqlJobQueue:
                 ).all()
         except SQLAlchemyError as exc:
             raise StorageError(type(exc).__name__) from exc
-        cut = len(others) > bound
-        ahead: dict[tuple[str, int], int] = {}
+        ahead = _Ahead(
+            [(o.in_flight, o.waiting, o.served_at, o.since_id, o.team) for o in others[:bound]]
+            if len(others) > bound
+            else [(o.in_flight, o.waiting, o.served_at, o.since_id, o.team) for o in others],
+            cut=len(others) > bound,
+            bound=bound,
+        )
         places = {}
         for r in mine:
             t = r.in_flight + rank[r.id]
-            if (r.team, t) not in ahead:
-                ahead[r.team, t] = _ahead_from_other_teams(r, t, others, cut=cut, bound=bound)
-            place = rank[r.id] + ahead[r.team, t]
-            places[r.key] = min(place, bound + 1)
+            n = ahead.count(t=t, team=r.team, served_at=r.served_at, since_id=r.since_id)
+            places[r.key] = min(rank[r.id] + n, bound + 1)
         return places
 
     async def depth(self) -> int:
