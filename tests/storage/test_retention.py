@@ -14,8 +14,9 @@ from bot.config import WeekPolicy
 from bot.domain import AskRequest, Limits, Role, Turn, Usage
 from bot.weeks import week_window
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, retention
-from storage.retention import RetentionPolicy, SqlRetention
+from storage.retention import RetentionPolicy, SqlRetention, run_retention
 from storage.tables import Base
+from tests.harness import WAIT_S
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = RetentionPolicy(request_days=90, conversation_days=30)
@@ -120,3 +121,19 @@ async def test_a_pass_left_by_a_dead_process_is_taken_over(engine: AsyncEngine) 
     assert await dead._take(NOW, force=False)  # and then it died, mid-pass
     assert not (await alive.prune(now=NOW + timedelta(minutes=1), force=True)).ran
     assert (await alive.prune(now=NOW + retention.RUN_TTL + timedelta(seconds=1))).ran
+
+
+async def test_the_bots_background_loop_runs_a_pass_and_stops_when_told(
+    engine: AsyncEngine,
+) -> None:
+    await answered(engine, "ancient", at=NOW - timedelta(days=120))
+    stop = asyncio.Event()
+    loop = asyncio.create_task(
+        run_retention(SqlRetention(engine, POLICY), stop, clock=lambda: NOW, check_s=600)
+    )
+    async with asyncio.timeout(WAIT_S):
+        while (await counts(engine))["jobs"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    stop.set()
+    async with asyncio.timeout(WAIT_S):
+        await loop
