@@ -58,8 +58,10 @@ class JobQueue(Protocol):
         ...
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
-        """Lease up to ``limit`` pending jobs (new, or whose lease expired), oldest first
-        but one team at a time round-robin, so one busy team cannot starve the rest."""
+        """Lease up to ``limit`` pending jobs (new, or whose lease expired), in fair-share
+        order: by the team's count of unfinished questions, then the team served longest
+        ago, then age; so one busy team cannot starve the rest. Each claim counts as an
+        attempt (`Job.attempt`); a `release` gives the attempt back."""
         ...
 
     async def renew(
@@ -80,8 +82,10 @@ class JobQueue(Protocol):
 
     async def positions(self, keys: Sequence[str], *, now: datetime) -> Mapping[str, int]:
         """Where each of ``keys`` stands among the jobs waiting to be claimed, in the
-        order `claim` takes them (1 = next). Keys being answered or finished are left
-        out."""
+        order `claim` takes them (1 = next), in one call for all of them. Exact up to
+        `QUEUE_POSITION_BOUND`; past it, ``QUEUE_POSITION_BOUND + 1`` ("1,000+ ahead"),
+        so the cost stays bounded whatever the backlog. Keys being answered or finished
+        are left out."""
         ...
 
     async def depth(self) -> int:

@@ -131,6 +131,7 @@ class _Ahead:
     cut: bool  # more teams came after these
     bound: int
     _lower: dict[int, tuple[int, list[tuple[datetime, int]]]] = field(default_factory=dict)
+    _by_team: dict[str, tuple[int, int, datetime, int, str]] = field(default_factory=dict)
 
     def count(self, *, t: int, team: str, served_at: datetime, since_id: int) -> int:
         me = (served_at, since_id)
@@ -148,7 +149,9 @@ class _Ahead:
                         ties.append((s, since))
             self._lower[t] = (below, sorted(ties))
         below, ties = self._lower[t]
-        own = next((r for r in self.teams if r[4] == team), None)
+        if not self._by_team:
+            self._by_team = {r[4]: r for r in self.teams}
+        own = self._by_team.get(team)
         if own is not None and own[0] < t:
             below -= min(own[1], t - 1 - own[0])
         return below + bisect.bisect_left(ties, me)
@@ -531,11 +534,15 @@ class SqlJobQueue:
     async def depth(self) -> int:
         try:
             async with turn(self._engine), self._engine.connect() as conn:
-                n = await conn.scalar(
-                    select(func.count())
-                    .select_from(jobs)
-                    .where(jobs.c.status.in_((PENDING, RUNNING)))
-                )
+                # Two counts, so each is read from its small partial index.
+                n = 0
+                for status in (PENDING, RUNNING):
+                    n += (
+                        await conn.scalar(
+                            select(func.count()).select_from(jobs).where(jobs.c.status == status)
+                        )
+                        or 0
+                    )
         except SQLAlchemyError as exc:
             raise StorageError(type(exc).__name__) from exc
         return int(n or 0)
