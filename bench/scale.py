@@ -2,7 +2,8 @@
 
 Seeds a fresh database with SQL (``generate_series``, no per-row round trips): --teams
 teams with history (queue state, last week's counters), --finished finished questions
-(job, request, two turns and a thread each, spread over the last 120 days), --in-flight
+(job, request, two turns and a thread each, spread over the last 120 days, ids rising
+with time as they do in use), --in-flight
 jobs being answered and --waiting jobs waiting. Then measures, each with the code of
 this branch and, where the issue measured it, with the queries of the code before it
 (kept below as ``OLD_*``, run on the same data in the same run):
@@ -133,8 +134,8 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             INSERT INTO jobs (key, team, platform, request, route, status, attempts,
                               outcome, created_at, finished_at)
             SELECT 'f' || i, 't' || (i % $1), 'slack', '', '', 'done', 1, 'answered',
-                   $3::timestamp - (i::bigint * 10368000 / $2) * interval '1 second',
-                   $3::timestamp - (i::bigint * 10368000 / $2) * interval '1 second'
+                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second',
+                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
             FROM generate_series(1, $2) i
             """,
             a.teams,
@@ -148,8 +149,8 @@ async def seed(url: str, a: argparse.Namespace) -> None:
                                   latency_ms, created_at, finished_at)
             SELECT 'f' || i, 't' || (i % $1), 'C1', 'U' || (i % 7), 'o1', $4, 'committed',
                    300, 400, 2000, 30000,
-                   $3::timestamp - (i::bigint * 10368000 / $2) * interval '1 second',
-                   $3::timestamp - (i::bigint * 10368000 / $2) * interval '1 second'
+                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second',
+                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
             FROM generate_series(1, $2) i
             """,
             a.teams,
@@ -161,7 +162,7 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             """
             INSERT INTO threads (thread, team, created_at)
             SELECT 'th' || i, 't' || (i % $1),
-                   $3::timestamp - (i::bigint * 10368000 / $2) * interval '1 second'
+                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
             FROM generate_series(1, $2) i
             """,
             a.teams,
@@ -172,7 +173,7 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             """
             INSERT INTO turns (thread, team, role, content, created_at)
             SELECT 'th' || i, 't' || (i % $1), r.role, r.content,
-                   $3::timestamp - (i::bigint * 10368000 / $2) * interval '1 second'
+                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
             FROM generate_series(1, $2) i,
                  (VALUES ('user', $4), ('assistant', $5)) r(role, content)
             """,
@@ -603,6 +604,14 @@ async def retention_pass(engine: AsyncEngine, report: dict[str, str]) -> None:
     )
 
 
+class Report(dict[str, str]):
+    """Shown as it is measured (a full run takes minutes), and again at the end."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        print(f"  {key}: {value}", flush=True)
+        super().__setitem__(key, value)
+
+
 async def main(a: argparse.Namespace) -> None:
     if a.pg_url:
         os.environ["TEST_DATABASE_URL"] = a.pg_url
@@ -610,7 +619,7 @@ async def main(a: argparse.Namespace) -> None:
         engine = make_engine(url)
         await upgrade(engine)
         await seed(url, a)
-        report: dict[str, str] = {}
+        report: dict[str, str] = Report()
         await claims(engine, url, a.rounds, report, a.teams)
         await positions(engine, a.rounds, report)
         await concurrent(url, report)
