@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -215,15 +216,26 @@ class SqlRetention:
 
 
 async def run_retention(
-    pruner: SqlRetention, stop: asyncio.Event, *, clock: Callable[[], datetime], check_s: float
+    pruner: SqlRetention,
+    stop: asyncio.Event,
+    *,
+    clock: Callable[[], datetime],
+    check_s: float,
+    first_s: float | None = None,
 ) -> None:
     """The bot's background pass: every process checks now and then whether a pass is
-    due; the lease makes one of them run it."""
-    while not stop.is_set():
+    due; the lease makes one of them run it. The first check comes after a random part
+    of ``check_s`` (or ``first_s``): not while the process starts, and not all processes
+    of a deploy at once."""
+    wait = random.uniform(0, check_s) if first_s is None else first_s
+    while True:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await stop.wait()
+        if stop.is_set():
+            return
         try:
             await pruner.prune(now=clock())
         except StorageError as exc:
             log.warning("retention pass failed (next check in %.0f s): %s", check_s, exc)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(check_s):
-                await stop.wait()
+        wait = check_s

@@ -129,7 +129,7 @@ async def test_the_bots_background_loop_runs_a_pass_and_stops_when_told(
     await answered(engine, "ancient", at=NOW - timedelta(days=120))
     stop = asyncio.Event()
     loop = asyncio.create_task(
-        run_retention(SqlRetention(engine, POLICY), stop, clock=lambda: NOW, check_s=600)
+        run_retention(SqlRetention(engine, POLICY), stop, clock=lambda: NOW, check_s=600, first_s=0)
     )
     async with asyncio.timeout(WAIT_S):
         while (await counts(engine))["jobs"]:  # noqa: ASYNC110
