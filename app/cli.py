@@ -19,7 +19,14 @@ from bot.errors import BotError, ConfigError, StorageError
 if TYPE_CHECKING:
     from app.wiring import Runtime
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from storage import SqlRetention
+
 log = logging.getLogger("reasonbot")
+# How often each process checks whether a retention pass is due (one of them runs it).
+RETENTION_CHECK_S = 300.0
 
 EXIT_CONFIG = 2
 NO_PLATFORM = """\
@@ -62,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     command("worker", "answer queued questions only (extra capacity)", h.WORKER, h.WORKER_EPILOG)
 
     db = command("db", "database operations", h.DB, h.DB_EPILOG)
-    db.add_argument("action", choices=["upgrade"])
+    db.add_argument(
+        "action",
+        choices=["upgrade", "prune"],
+        help="upgrade: apply migrations; prune: delete what is past its retention now",
+    )
 
     quota = command(
         "quota", "show or change a team's quotas (as an operator)", h.QUOTA, h.QUOTA_EPILOG
@@ -134,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(NO_PLATFORM, file=sys.stderr)
                     return EXIT_CONFIG
                 return asyncio.run(_run(settings, catalogue, ingress=args.command == "run"))
+            case "db" if args.action == "prune":
+                return asyncio.run(_db_prune(settings))
             case "db":
                 return asyncio.run(_db_upgrade(settings))
             case "quota":
@@ -186,6 +199,38 @@ async def _db_upgrade(settings: Settings) -> int:
 
 
 READS = ("", "show", "log", "help", "teams")
+
+
+def _retention(settings: Settings, engine: AsyncEngine) -> SqlRetention:
+    from storage import RetentionPolicy, SqlRetention
+
+    return SqlRetention(
+        engine,
+        RetentionPolicy(
+            request_days=settings.request_retention_days,
+            conversation_days=settings.conversation_retention_days,
+        ),
+    )
+
+
+async def _db_prune(settings: Settings) -> int:
+    from bot.weeks import utc_now
+    from storage import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = await _retention(settings, engine).prune(now=utc_now(), force=True)
+    finally:
+        await engine.dispose()
+    if not report.ran:
+        print("another process is pruning right now; try again later")
+        return 1
+    print("deleted: " + ", ".join(f"{t} {n}" for t, n in report.deleted.items()))
+    return 0
+
+
+async def _quota(settings: Settings, catalogue: Catalogue, team: str, words: list[str]) -> int:
+    pass
 
 
 def _missing_database(settings: Settings) -> str | None:
@@ -293,6 +338,13 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))
         tasks.append(asyncio.create_task(rt.metrics.watch_loop_lag(stop), name="loop-lag"))
+        from bot.weeks import utc_now
+        from storage.retention import run_retention
+
+        pruning = run_retention(
+            _retention(settings, rt.engine), stop, clock=utc_now, check_s=RETENTION_CHECK_S
+        )
+        tasks.append(asyncio.create_task(pruning, name="retention"))
         tasks.append(
             asyncio.create_task(rt.metrics.watch_queue(rt.queue.depth, stop), name="queue-depth")
         )

@@ -77,6 +77,7 @@ async def build_runtime(
                 rpm=settings.provider_rpm,
                 lease_s=settings.job_lease_seconds,
                 grace_s=settings.shutdown_grace_seconds,
+                max_attempts=settings.job_max_attempts,
             ),
         )
         metrics.track_in_flight(lambda: dispatcher.in_flight)

@@ -342,6 +342,13 @@ class Settings(BaseSettings):
     provider_rpm: int | None = Field(default=None, ge=1)
     # A request whose worker stops renewing its lease is resumed by another after this.
     job_lease_seconds: float = Field(default=60.0, ge=5)
+    # A question that failed (or took its worker down) this many times is given up:
+    # the asker is told and refunded.
+    job_max_attempts: int = Field(default=3, ge=1)
+    # Retention (`storage.retention`): questions' records (requests; the weekly counters
+    # of windows that old) and conversations (turns, threads) are deleted after these.
+    request_retention_days: int = Field(default=90, ge=1)
+    conversation_retention_days: int = Field(default=30, ge=1)
     # On SIGTERM, how long in-flight model calls may finish before being handed back.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -59,8 +59,10 @@ class JobQueue(Protocol):
         ...
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
-        """Lease up to ``limit`` pending jobs (new, or whose lease expired), oldest first
-        but one team at a time round-robin, so one busy team cannot starve the rest."""
+        """Lease up to ``limit`` pending jobs (new, or whose lease expired), in fair-share
+        order: by the team's count of unfinished questions, then the team served longest
+        ago, then age; so one busy team cannot starve the rest. Each claim counts as an
+        attempt (`Job.attempt`); a `release` gives the attempt back."""
         ...
 
     async def renew(
@@ -81,8 +83,10 @@ class JobQueue(Protocol):
 
     async def positions(self, keys: Sequence[str], *, now: datetime) -> Mapping[str, int]:
         """Where each of ``keys`` stands among the jobs waiting to be claimed, in the
-        order `claim` takes them (1 = next). Keys being answered or finished are left
-        out."""
+        order `claim` takes them (1 = next), in one call for all of them. Exact up to
+        `QUEUE_POSITION_BOUND`; past it, ``QUEUE_POSITION_BOUND + 1`` ("1,000+ ahead"),
+        so the cost stays bounded whatever the backlog. Keys being answered or finished
+        are left out."""
         ...
 
     async def depth(self) -> int:
@@ -127,6 +131,9 @@ class DispatchSettings:
     poll_s: float = 1.0  # how often to look for work submitted by other processes
     queue_refresh_s: float = 5.0  # how often queued askers see their position move
     grace_s: float = 30.0  # on shutdown, how long in-flight calls may finish
+    # A job that failed (or took its worker down) this many times is given up: the
+    # asker is told and refunded, instead of seeing "Thinking…" forever.
+    max_attempts: int = 3
 
 
 class Dispatcher:
@@ -153,7 +160,7 @@ class Dispatcher:
         self._limiter = RateLimiter(self._settings.rpm, clock=monotonic)
         self._accepting = True
         self._waiting: dict[str, _Queued] = {}  # shown as queued by this process
-        self._background: set[asyncio.Task[None]] = set()
+        self._positions_due = asyncio.Event()
         self._stopped: asyncio.Future[None] | None = None
         self.outcomes: dict[str, int] = {}
         # While the database is down, each loop logs once and tries less often.
@@ -198,9 +205,9 @@ class Dispatcher:
 
         replier = factory(Job(request=request, route=route, attempt=0), save)
         self._waiting[request.key] = _Queued(replier, model=str(route.get("model", "")))
-        task = asyncio.create_task(self._show_positions([request.key]), name="queued")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        # One batched positions call for a whole burst of queued submits, not one each:
+        # each call reads the queue, and a burst is when the queue is longest.
+        self._positions_due.set()
 
     async def _show_positions(self, keys: Sequence[str]) -> None:
         try:
@@ -236,8 +243,9 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 refresh_s = max(self._settings.queue_refresh_s, self._positions.delay)
                 async with asyncio.timeout(refresh_s):
-                    await stop.wait()
-            if self._waiting:
+                    await self._positions_due.wait()
+            self._positions_due.clear()
+            if self._waiting and not stop.is_set():
                 await self._show_positions(list(self._waiting))
 
     async def drained(self) -> None:
@@ -315,20 +323,44 @@ class Dispatcher:
         async def save_route(route: Route) -> None:
             await self._queue.save_route(job.key, route)
 
-        replier = factory(job, save_route)
+        last = job.attempt >= self._settings.max_attempts
+        replier: Replier | None = None
         try:
+            replier = factory(job, save_route)
+            if job.attempt > self._settings.max_attempts:
+                # Its earlier attempts died with their worker (killed, out of memory).
+                await self._give_up(job, replier)
+                return
             outcome = await self._service.ask(
                 job.request, replier, checkpoint=JobCheckpoint(self, job)
             )
         except asyncio.CancelledError:
             raise
         except BotError as exc:
-            log.warning("job %s: %r; it will be retried after its lease", job.key, exc)
+            if last:
+                log.error("job %s: %r on attempt %d; giving up", job.key, exc, job.attempt)
+                await self._give_up(job, replier)
+            else:
+                log.warning("job %s: %r; it will be retried after its lease", job.key, exc)
             return
         except Exception:
             # A bug must not take the worker down; the job is retried after its lease.
-            log.exception("job %s failed unexpectedly", job.key)
+            log.exception("job %s failed unexpectedly (attempt %d)", job.key, job.attempt)
+            if last:
+                await self._give_up(job, replier)
             return
+        await self._finished(job, outcome)
+
+    async def _give_up(self, job: Job, replier: Replier | None) -> None:
+        try:
+            outcome = await self._service.give_up(job.request, replier, attempts=job.attempt)
+        except Exception:
+            # Even telling the asker fails: still refunded, and never tried again.
+            log.exception("job %s: could not report giving up", job.key)
+            outcome = AskOutcome.FAILED
+        await self._finished(job, outcome)
+
+    async def _finished(self, job: Job, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         with contextlib.suppress(StorageError):
             await self._queue.finish(job.key, outcome=outcome, now=self._clock())

@@ -32,6 +32,7 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.ports import QUEUE_POSITION_BOUND
 from bot.router import Reason
 
 
@@ -229,11 +230,22 @@ def effort_ignored(model: str, effort: Effort, efforts: Sequence[Effort]) -> str
 
 
 def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:
+    if position is not None and position > QUEUE_POSITION_BOUND:
+        return f"⏳ Queued for `{model}` ({QUEUE_POSITION_BOUND:,}+ ahead)…"
     if position is not None:
         return f"⏳ Queued for `{model}` (position {position})…"
     if elapsed_s < 1:
         return f"🤔 Thinking with `{model}`…"
     return f"🤔 Thinking with `{model}`… {duration(elapsed_s)}"
+
+
+def gave_up(attempts: int) -> str:
+    """A question that failed every time a worker took it (see `JOB_MAX_ATTEMPTS`)."""
+    return (
+        f"⚠️ Sorry, this question failed {plural(attempts, 'time')} in a row, so I stopped "
+        "trying. "
+        "You were not charged for it; please ask again, perhaps rephrased."
+    )
 
 
 def asked(question: str, model: str, *, limit: int = 300) -> str:

@@ -159,6 +159,11 @@ class FailureKind(enum.StrEnum):
     ERROR = "error"  # the model failed after we started: refunded
 
 
+# Queue positions are exact up to here; past it the queue reports this plus one, shown
+# as "1,000+ ahead", so a refresh never has to rank a long backlog.
+QUEUE_POSITION_BOUND = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     """What a replier shows while the model works."""
@@ -166,7 +171,7 @@ class Progress:
     model: str
     elapsed_s: float
     partial: str = ""  # answer text so far, already safe to show
-    queued_position: int | None = None
+    queued_position: int | None = None  # > QUEUE_POSITION_BOUND: "more than the bound"
 
 
 class Replier(Protocol):

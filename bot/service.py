@@ -387,6 +387,20 @@ class AskService:
         )
         return AskOutcome.ANSWERED
 
+    async def give_up(
+        self, request: AskRequest, replier: Replier | None, *, attempts: int
+    ) -> AskOutcome:
+        """A durable request failed on every attempt a worker made: refund its charge
+        (if it was charged) and tell the asker, once, instead of trying forever."""
+        try:
+            await self._ledger.refund(request.key, error="TooManyAttempts", now=self._clock())
+        except StorageError:
+            log.exception("could not refund %s", request.key)
+        if replier is not None:
+            with contextlib.suppress(BotError):
+                await replier.fail(messages.gave_up(attempts), kind=FailureKind.ERROR)
+        return AskOutcome.FAILED
+
     async def _refund(self, key: str, exc: BaseException) -> None:
         try:
             await self._ledger.refund(key, error=type(exc).__name__, now=self._clock())

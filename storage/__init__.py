@@ -11,11 +11,14 @@ from storage.engine import (
 )
 from storage.jobs import SqlJobQueue
 from storage.ledger import SqlLedger
+from storage.retention import RetentionPolicy, SqlRetention
 
 __all__ = [
+    "RetentionPolicy",
     "SqlConversationStore",
     "SqlJobQueue",
     "SqlLedger",
+    "SqlRetention",
     "current_revision",
     "head_revision",
     "make_engine",

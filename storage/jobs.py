@@ -1,52 +1,93 @@
 """`SqlJobQueue`: accepted requests, durable, claimed by workers with leases.
 
-Claiming is a conditional ``UPDATE … WHERE (unclaimed or lease expired) RETURNING``, so
-two workers never hold the same job, on SQLite and PostgreSQL alike; candidates are
-picked round-robin across teams (``row_number() OVER (PARTITION BY team …)``) so one
-busy team cannot starve the others.
+A job is ``pending`` (waiting for a worker), ``running`` (leased) or ``done``. Beside the
+jobs, ``queue_teams`` keeps each team's count of questions in flight and waiting and when
+it was last served, updated in the same transaction as the jobs it counts. A claim reads
+the first few teams in fair-share order from that table and each one's oldest waiting
+jobs, so its cost follows the number of jobs taken, not the backlog or the history:
+
+    turn of a team's j-th waiting job = its questions in flight + j
+    order = turn, then the team served longest ago, then age
+
+On PostgreSQL both reads use ``FOR UPDATE SKIP LOCKED``: concurrent claimers take
+different teams instead of colliding on the same candidates. SQLite has one writer, so
+it ranks its (few) waiting jobs with a window function.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
+from bot.ports import QUEUE_POSITION_BOUND
 from storage._sql import insert, storage_errors, transaction
 from storage._sql import naive_utc as _naive
 from storage.batching import GroupCommit
 from storage.engine import ACK_WITHIN_S, URGENT, turn
-from storage.tables import JobRow, TeamTurn
+from storage.tables import JobRow, QueueTeam
 
 jobs = JobRow.__table__
-turns = TeamTurn.__table__
+teams = QueueTeam.__table__
 
 PENDING = "pending"
+RUNNING = "running"
 DONE = "done"
-
+# A team never served goes before any served one with as many questions in flight.
+NEVER = datetime(1970, 1, 1)
+# Expired leases are looked for at most this often per process (a scan of the running
+# jobs): a lost worker's questions resume within lease + this.
+REAP_EVERY_S = 5.0
 
 _BY_KEY = jobs.c.key == bindparam("k")
 _UPDATES = {
-    "route": update(jobs).where(_BY_KEY).values(route=bindparam("v_route")),
+    "route": update(jobs).where(_BY_KEY, jobs.c.status != DONE).values(route=bindparam("v_route")),
     "answer": update(jobs)
-    .where(_BY_KEY)
+    .where(_BY_KEY, jobs.c.status != DONE)
     .values(answer=bindparam("v_answer"), footer=bindparam("v_footer")),
-    "finish": update(jobs)
-    .where(_BY_KEY)
-    .values(
-        status=DONE,
-        outcome=bindparam("v_outcome"),
-        finished_at=bindparam("v_finished_at"),
-        lease_until=None,
-    ),
 }
+_RETURNED = (
+    jobs.c.id,
+    jobs.c.team,
+    jobs.c.request,
+    jobs.c.route,
+    jobs.c.attempts,
+    jobs.c.answer,
+    jobs.c.footer,
+)
+
+# Each of the first ``limit`` teams' oldest waiting jobs, both locked, skipping what
+# another claimer holds. Only teams among the first ``limit`` in (in flight, served at,
+# waiting since) order can own one of the ``limit`` best jobs: each team before them
+# owns a better one.
+_PG_CANDIDATES = text(
+    """
+    WITH t AS (
+        SELECT team, in_flight, served_at FROM queue_teams
+        WHERE waiting > 0
+        ORDER BY in_flight, served_at, since_id
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT c.id, t.team, t.in_flight, t.served_at
+    FROM t CROSS JOIN LATERAL (
+        SELECT j.id FROM jobs j
+        WHERE j.team = t.team AND j.status = 'pending'
+        ORDER BY j.id
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
+    ) c
+    """
+)
 
 
 def _encode(request: AskRequest) -> str:
@@ -55,48 +96,66 @@ def _encode(request: AskRequest) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _decode(text: str) -> AskRequest:
-    data: dict[str, Any] = json.loads(text)
+def _decode(text_: str) -> AskRequest:
+    data: dict[str, Any] = json.loads(text_)
     data["context"] = tuple(Turn(Role(r), c) for r, c in data.get("context", ()))
     if data.get("effort"):
         data["effort"] = Effort(data["effort"])
     return AskRequest(**data)
 
 
-def _claimable(now: datetime) -> Any:
-    """Waiting to be claimed: unfinished and not leased to a live worker."""
-    return and_(
-        jobs.c.status == PENDING, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
-    )
+def _best(rows: Iterable[Any], limit: int) -> list[int]:
+    """Job ids in claim order from (id, team, in_flight, served_at) candidates."""
+    ranked = []
+    seen: Counter[str] = Counter()
+    for r in sorted(rows, key=lambda r: r.id):
+        seen[r.team] += 1
+        ranked.append((r.in_flight + seen[r.team], r.served_at, r.id))
+    return [i for *_, i in sorted(ranked)[:limit]]
 
 
-def _in_claim_order(now: datetime) -> tuple[Any, tuple[Any, ...]]:
-    """Claimable jobs, and the order they are taken in. A team's n-th unfinished job,
-    counting the ones being answered, has turn n; jobs go by turn, then the team served
-    longest ago, then age. So a team with questions in flight waits behind teams with
-    none, and teams with many questions waiting take turns instead of first come, first
-    served."""
-    turn_ = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id).label("turn")
-    unfinished = (
-        select(jobs.c.id, jobs.c.key, jobs.c.team, jobs.c.lease_until, turn_)
-        .where(jobs.c.status == PENDING)
-        .subquery()
-    )
-    free = or_(unfinished.c.lease_until.is_(None), unfinished.c.lease_until < now)
-    ranked = (
-        select(unfinished.c.id, unfinished.c.key, unfinished.c.turn, turns.c.served_at)
-        .select_from(unfinished.outerjoin(turns, turns.c.team == unfinished.c.team))
-        .where(free)
-        .subquery()
-    )
-    order = (ranked.c.turn, ranked.c.served_at.nulls_first(), ranked.c.id)
-    return ranked, order
+@dataclass(slots=True)
+class _Ahead:
+    """Waiting jobs of the teams read (the first in claim order) that a job of turn ``t``
+    waits behind: each team's jobs of a lower turn, and its job of turn ``t`` when the
+    team was served longer ago. Computed once per turn for a whole refresh."""
+
+    teams: list[tuple[int, int, datetime, int, str]]  # in_flight, waiting, served, since, team
+    cut: bool  # more teams came after these
+    bound: int
+    _lower: dict[int, tuple[int, list[tuple[datetime, int]]]] = field(default_factory=dict)
+    _by_team: dict[str, tuple[int, int, datetime, int, str]] = field(default_factory=dict)
+
+    def count(self, *, t: int, team: str, served_at: datetime, since_id: int) -> int:
+        me = (served_at, since_id)
+        last = self.teams[-1] if self.teams else None
+        if self.cut and last is not None and (last[0], last[2], last[3]) < (t - 1, *me):
+            # Teams beyond those read may own jobs ahead; but then every team read owns
+            # one too, so the place is past the bound anyway.
+            return self.bound + 1
+        if t not in self._lower:
+            below, ties = 0, []
+            for f, w, s, since, _ in self.teams:
+                if f < t:
+                    below += min(w, t - 1 - f)
+                    if w >= t - f:
+                        ties.append((s, since))
+            self._lower[t] = (below, sorted(ties))
+        below, ties = self._lower[t]
+        if not self._by_team:
+            self._by_team = {r[4]: r for r in self.teams}
+        own = self._by_team.get(team)
+        if own is not None and own[0] < t:
+            below -= min(own[1], t - 1 - own[0])
+        return below + bisect.bisect_left(ties, me)
 
 
 class SqlJobQueue:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, reap_every_s: float = REAP_EVERY_S) -> None:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        self._reap_every = timedelta(seconds=reap_every_s)
+        self._reaped_at: datetime | None = None
         # A burst of platform events is acknowledged after one disk write instead of
         # queueing for the database one by one; so are the small writes each question
         # makes on its way (route, answer checkpoint, end).
@@ -134,15 +193,53 @@ class SqlJobQueue:
         # executemany: one compiled statement whatever the batch size (a multi-row
         # VALUES clause is compiled afresh for every new row count).
         stmt = (
-            self._insert(jobs).on_conflict_do_nothing(index_elements=["key"]).returning(jobs.c.key)
+            self._insert(jobs)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(jobs.c.key, jobs.c.id, jobs.c.team)
         )
-        inserted = {row[0] for row in (await conn.execute(stmt, rows)).all()}
+        new = (await conn.execute(stmt, rows)).all()
+        await self._count_waiting(conn, ((r.team, r.id) for r in new), sign=1)
+        inserted = {r.key for r in new}
         accepted = []
         for request, _, _ in batch:
             # The first of several copies of one key in a batch is the accepted one.
             accepted.append(request.key in inserted)
             inserted.discard(request.key)
         return accepted
+
+    async def _count_waiting(
+        self, conn: AsyncConnection, jobs_: Iterable[tuple[str, int]], *, sign: int
+    ) -> None:
+        """Jobs of these (team, id) became waiting (sign 1) or stopped running (-1 and
+        waiting again, on lease expiry)."""
+        added: Counter[str] = Counter()
+        first: dict[str, int] = {}
+        for team, id_ in jobs_:
+            added[team] += 1
+            first[team] = min(first.get(team, id_), id_)
+        if not added:
+            return
+        # In team order, so two transactions never wait on each other crosswise.
+        params = [
+            {"team": t, "in_flight": 0, "waiting": n, "served_at": NEVER, "since_id": first[t]}
+            for t, n in sorted(added.items())
+        ]
+        upsert = self._insert(teams)
+        in_flight = teams.c.in_flight if sign > 0 else teams.c.in_flight - upsert.excluded.waiting
+        await conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["team"],
+                set_={
+                    "waiting": teams.c.waiting + upsert.excluded.waiting,
+                    "in_flight": in_flight,
+                    # A team whose wait starts now queues behind the ones already waiting.
+                    "since_id": case(
+                        (teams.c.waiting > 0, teams.c.since_id), else_=upsert.excluded.since_id
+                    ),
+                },
+            ),
+            params,
+        )
 
     async def _apply_updates(
         self, conn: AsyncConnection, batch: Sequence[tuple[str, dict[str, Any]]]
@@ -152,54 +249,132 @@ class SqlJobQueue:
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for kind, params in batch:
             by_kind.setdefault(kind, []).append(params)
+        finishes = by_kind.pop("finish", [])
         for kind, params in by_kind.items():
             await conn.execute(_UPDATES[kind], params)
+        if finishes:
+            await self._finish(conn, finishes)
         return [None] * len(batch)
+
+    async def _finish(self, conn: AsyncConnection, finishes: list[dict[str, Any]]) -> None:
+        by_key = {p["k"]: p for p in finishes}
+        live = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.key, jobs.c.team, jobs.c.status)
+                .where(jobs.c.key.in_(sorted(by_key)), jobs.c.status != DONE)
+                .order_by(jobs.c.id)
+                .with_for_update()
+            )
+        ).all()
+        if not live:
+            return
+        # The answer is in the conversation and the ledger; what the job held for
+        # delivery (request, route, saved answer) is no longer needed once delivered.
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == bindparam("i"))
+            .values(
+                status=DONE,
+                outcome=bindparam("v_outcome"),
+                finished_at=bindparam("v_finished_at"),
+                lease_until=None,
+                worker=None,
+                request="",
+                route="",
+                answer=None,
+                footer=None,
+            ),
+            [
+                {
+                    "i": r.id,
+                    "v_outcome": by_key[r.key]["v_outcome"],
+                    "v_finished_at": by_key[r.key]["v_finished_at"],
+                }
+                for r in live
+            ],
+        )
+        ended: dict[str, list[int]] = {}
+        for r in live:
+            counts = ended.setdefault(r.team, [0, 0])
+            counts[0 if r.status == RUNNING else 1] += 1
+        await conn.execute(
+            update(teams)
+            .where(teams.c.team == bindparam("t"))
+            .values(
+                in_flight=teams.c.in_flight - bindparam("r"),
+                waiting=teams.c.waiting - bindparam("w"),
+            ),
+            [{"t": t, "r": r, "w": w} for t, (r, w) in sorted(ended.items())],
+        )
+
+    async def _reap(self, conn: AsyncConnection, now: datetime) -> None:
+        """Jobs whose worker stopped renewing their lease wait again, in the same place."""
+        if self._reaped_at is not None and now - self._reaped_at < self._reap_every:
+            return
+        self._reaped_at = now
+        lost = (
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.status == RUNNING, jobs.c.lease_until < now)
+                .values(status=PENDING, worker=None, lease_until=None)
+                .returning(jobs.c.team, jobs.c.id)
+            )
+        ).all()
+        await self._count_waiting(conn, ((r.team, r.id) for r in lost), sign=-1)
+
+    async def _candidates(self, conn: AsyncConnection, limit: int) -> list[int]:
+        if self._pg:
+            rows = (await conn.execute(_PG_CANDIDATES, {"n": limit})).all()
+            return _best(rows, limit)
+        turn_ = teams.c.in_flight + func.row_number().over(
+            partition_by=jobs.c.team, order_by=jobs.c.id
+        )
+        ranked = (
+            select(jobs.c.id, turn_.label("turn"), teams.c.served_at)
+            .join(teams, teams.c.team == jobs.c.team)
+            .where(jobs.c.status == PENDING)
+            .subquery()
+        )
+        order = (ranked.c.turn, ranked.c.served_at, ranked.c.id)
+        return list((await conn.scalars(select(ranked.c.id).order_by(*order).limit(limit))).all())
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
         if limit <= 0:
             return []
         now_n = _naive(now)
-        claimable = _claimable(now_n)
-        ranked, order = _in_claim_order(now_n)
-        candidates = select(ranked.c.id).order_by(*order).limit(limit)
         with storage_errors("claim work"):
             async with turn(self._engine), self._engine.begin() as conn:
-                ids = [row[0] for row in (await conn.execute(candidates)).all()]
+                await self._reap(conn, now_n)
+                ids = await self._candidates(conn, limit)
                 if not ids:
                     return []
                 rows = (
                     await conn.execute(
                         update(jobs)
-                        .where(jobs.c.id.in_(ids), claimable)
+                        .where(jobs.c.id.in_(ids), jobs.c.status == PENDING)
                         .values(
+                            status=RUNNING,
                             worker=worker,
                             lease_until=now_n + timedelta(seconds=lease_s),
                             attempts=jobs.c.attempts + 1,
                         )
-                        .returning(
-                            jobs.c.id,
-                            jobs.c.team,
-                            jobs.c.request,
-                            jobs.c.route,
-                            jobs.c.attempts,
-                            jobs.c.answer,
-                            jobs.c.footer,
-                        )
+                        .returning(*_RETURNED)
                     )
                 ).all()
-                if rows:
-                    # In team order, so two workers' claims never wait on each other
-                    # crosswise.
-                    served = [
-                        {"team": t, "served_at": now_n} for t in sorted({r.team for r in rows})
-                    ]
-                    upsert = self._insert(turns)
+                # One statement per number taken from a team (mostly just one), not one
+                # per team: these rows are already locked, so order does not matter.
+                by_count: dict[int, list[str]] = {}
+                for t, n in Counter(r.team for r in rows).items():
+                    by_count.setdefault(n, []).append(t)
+                for n, names in by_count.items():
                     await conn.execute(
-                        upsert.on_conflict_do_update(
-                            index_elements=["team"], set_={"served_at": upsert.excluded.served_at}
-                        ),
-                        served,
+                        update(teams)
+                        .where(teams.c.team.in_(sorted(names)))
+                        .values(
+                            in_flight=teams.c.in_flight + n,
+                            waiting=teams.c.waiting - n,
+                            served_at=now_n,
+                        )
                     )
         rows = sorted(rows, key=lambda r: ids.index(r.id))
         return [
@@ -213,16 +388,26 @@ class SqlJobQueue:
             for r in rows
         ]
 
-    async def _update(self, where: Any, **values: Any) -> None:
-        async with transaction(self._engine, what="update the queue") as conn:
-            await conn.execute(update(jobs).where(where).values(**values))
+    async def _update(self, where: Any, **values: Any) -> list[Any]:
+        with storage_errors("update the queue"):
+            async with turn(self._engine), self._engine.begin() as conn:
+                return list(
+                    (
+                        await conn.execute(
+                            update(jobs)
+                            .where(where)
+                            .values(**values)
+                            .returning(jobs.c.team, jobs.c.id)
+                        )
+                    ).all()
+                )
 
     async def renew(
         self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
     ) -> None:
         if keys:
             await self._update(
-                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == PENDING),
+                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == RUNNING),
                 lease_until=_naive(now) + timedelta(seconds=lease_s),
             )
 
@@ -230,8 +415,9 @@ class SqlJobQueue:
         await self._updates(("route", {"k": key, "v_route": json.dumps(dict(route))}))
 
     async def route(self, key: str) -> Mapping[str, Any] | None:
-        async with transaction(self._engine, what="read a route", read_only=True) as conn:
-            text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
+        with storage_errors("read a route"):
+            async with transaction(self._engine, what="read a route", read_only=True) as conn:
+                text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
         return json.loads(text_) if text_ else None
 
     async def save_answer(self, key: str, *, text: str, footer: str) -> None:
@@ -243,27 +429,107 @@ class SqlJobQueue:
         )
 
     async def release(self, keys: Sequence[str], *, worker: str) -> None:
-        if keys:
-            await self._update(
-                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == PENDING),
-                lease_until=None,
-                worker=None,
-            )
+        if not keys:
+            return
+        with storage_errors("update the queue"):
+            async with turn(self._engine), self._engine.begin() as conn:
+                back = (
+                    await conn.execute(
+                        update(jobs)
+                        .where(
+                            jobs.c.key.in_(sorted(keys)),
+                            jobs.c.worker == worker,
+                            jobs.c.status == RUNNING,
+                        )
+                        # Handed back unfailed (a graceful shutdown): not an attempt
+                        # that counts towards giving up.
+                        .values(
+                            status=PENDING,
+                            lease_until=None,
+                            worker=None,
+                            attempts=jobs.c.attempts - 1,
+                        )
+                        .returning(jobs.c.team, jobs.c.id)
+                    )
+                ).all()
+                await self._count_waiting(conn, ((r.team, r.id) for r in back), sign=-1)
 
     async def positions(self, keys: Sequence[str], *, now: datetime) -> dict[str, int]:
+        """See `JobQueue.positions`. Reads the keys' own teams' waiting jobs up to the
+        keys (a team's backlog, which its quota bounds) and at most
+        ``QUEUE_POSITION_BOUND`` other teams; past that, ``QUEUE_POSITION_BOUND + 1``."""
         if not keys:
             return {}
-        ranked, order = _in_claim_order(_naive(now))
-        place = func.row_number().over(order_by=order).label("place")
-        placed = select(ranked.c.key, place).subquery()
-        wanted = select(placed.c.key, placed.c.place).where(placed.c.key.in_(list(keys)))
-        async with transaction(self._engine, what="read queue positions", read_only=True) as conn:
-            rows = (await conn.execute(wanted)).all()
-        return {key: int(place) for key, place in rows}
+        bound = QUEUE_POSITION_BOUND
+        with storage_errors("read queue positions"):
+            async with transaction(
+                self._engine, what="read queue positions", read_only=True
+            ) as conn:
+                mine = (
+                    await conn.execute(
+                        select(
+                            jobs.c.key,
+                            jobs.c.id,
+                            jobs.c.team,
+                            teams.c.in_flight,
+                            teams.c.served_at,
+                            teams.c.since_id,
+                        )
+                        .join(teams, teams.c.team == jobs.c.team)
+                        .where(jobs.c.key.in_(list(keys)), jobs.c.status == PENDING)
+                    )
+                ).all()
+                if not mine:
+                    return {}
+                last = {}
+                for r in mine:
+                    last[r.team] = max(last.get(r.team, 0), r.id)
+                ahead_in_team = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id)
+                own = select(jobs.c.id, ahead_in_team.label("n")).where(
+                    jobs.c.status == PENDING,
+                    jobs.c.team.in_(sorted(last)),
+                    jobs.c.id <= max(last.values()),
+                )
+                rank = {i: n for i, n in (await conn.execute(own)).all()}
+                top = max(r.in_flight + rank[r.id] for r in mine)
+                others = (
+                    await conn.execute(
+                        select(
+                            teams.c.team,
+                            teams.c.in_flight,
+                            teams.c.waiting,
+                            teams.c.served_at,
+                            teams.c.since_id,
+                        )
+                        .where(teams.c.waiting > 0, teams.c.in_flight < top)
+                        .order_by(teams.c.in_flight, teams.c.served_at, teams.c.since_id)
+                        .limit(bound + 1)
+                    )
+                ).all()
+        ahead = _Ahead(
+            [(o.in_flight, o.waiting, o.served_at, o.since_id, o.team) for o in others[:bound]]
+            if len(others) > bound
+            else [(o.in_flight, o.waiting, o.served_at, o.since_id, o.team) for o in others],
+            cut=len(others) > bound,
+            bound=bound,
+        )
+        places = {}
+        for r in mine:
+            t = r.in_flight + rank[r.id]
+            n = ahead.count(t=t, team=r.team, served_at=r.served_at, since_id=r.since_id)
+            places[r.key] = min(rank[r.id] + n, bound + 1)
+        return places
 
     async def depth(self) -> int:
-        async with transaction(self._engine, what="count the queue", read_only=True) as conn:
-            n = await conn.scalar(
-                select(func.count()).select_from(jobs).where(jobs.c.status == PENDING)
-            )
+        with storage_errors("count the queue"):
+            async with transaction(self._engine, what="count the queue", read_only=True) as conn:
+                # Two counts, so each is read from its small partial index.
+                n = 0
+                for status in (PENDING, RUNNING):
+                    n += (
+                        await conn.scalar(
+                            select(func.count()).select_from(jobs).where(jobs.c.status == status)
+                        )
+                        or 0
+                    )
         return int(n or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, true
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -26,6 +26,9 @@ class QuotaCounter(Base):
     used: Mapped[int] = mapped_column(Integer, default=0)
     granted: Mapped[int] = mapped_column(Integer, default=0)
 
+    # For retention (`storage.retention`): old weeks are found without a full scan.
+    __table_args__ = (Index("ix_quota_counters_window", "window"),)
+
 
 class UserCounter(Base):
     """Messages one person used of one model in one week (for per-user caps)."""
@@ -36,6 +39,8 @@ class UserCounter(Base):
     window: Mapped[str] = mapped_column(String(32), primary_key=True)
     user: Mapped[str] = mapped_column(String(200), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_user_counters_window", "window"),)
 
 
 class LimitOverride(Base):
@@ -143,16 +148,67 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_jobs_status_lease", "status", "lease_until"),)
+    # Partial indexes hold only the few live rows, so their cost follows the work in
+    # hand, not the history. ``lease_until`` is in none of them: renewing a lease is then
+    # a HOT update (no index entry written), the most frequent write a job gets.
+    __table_args__ = (
+        Index(
+            "ix_jobs_waiting",
+            "team",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_jobs_running",
+            "id",
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+        Index(
+            "ix_jobs_finished",
+            "finished_at",
+            postgresql_where=text("status = 'done'"),
+            sqlite_where=text("status = 'done'"),
+        ),
+    )
 
 
-class TeamTurn(Base):
-    """When a worker last took one of a team's questions: among teams with equally many
-    questions unfinished, the one served longest ago goes first (`storage.jobs`)."""
+class QueueTeam(Base):
+    """A team's place in the queue (see `storage.jobs`), kept exact with its jobs in the
+    same transactions: questions being answered (``in_flight``), waiting for a worker
+    (``waiting``), and when a worker last took one (``served_at``; 1970 for never), so a
+    claim reads the first few teams with work instead of ranking every waiting job.
+    ``since_id`` is the job that made the team's wait start: first come, first served
+    among teams otherwise equal."""
 
-    __tablename__ = "team_turns"
+    __tablename__ = "queue_teams"
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    waiting: Mapped[int] = mapped_column(Integer, default=0)
     served_at: Mapped[datetime] = mapped_column(DateTime)
+    since_id: Mapped[int] = mapped_column(Id, default=0)
+
+    __table_args__ = (
+        Index(
+            "ix_queue_teams_next",
+            "in_flight",
+            "served_at",
+            "since_id",
+            postgresql_where=text("waiting > 0"),
+            sqlite_where=text("waiting > 0"),
+        ),
+    )
+
+
+class Lease(Base):
+    """A named, time-limited lock for work that one process at a time should do (the
+    retention pass): taken by a conditional update, so it never holds a database lock."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Heartbeat(Base):

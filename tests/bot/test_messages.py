@@ -142,7 +142,9 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
         for auto in (None, "maths, judged by mini")
     ),
     "thinking": lambda: (
-        messages.thinking("o1", s, pos) for s in (0, 0.5, 12) for pos in (None, 0, 1, 3)
+        messages.thinking("o1", s, pos)
+        for s in (0, 0.5, 12)
+        for pos in (None, 0, 1, 3, 1_000, 1_001)
     ),
     "asked": lambda: (messages.asked(q, "o1") for q in ("", "one line", "two\nlines", "x" * 400)),
     "quota_summary": lambda: (
@@ -164,6 +166,7 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
             action in ("set", "grant") and (model in (None, "*", "every model") or value is None)
         )
     ),
+    "gave_up": lambda: (messages.gave_up(n) for n in (1, 3)),
     "auto_choice": lambda: (
         messages.auto_choice(reason, by=by) for reason in Reason for by in (None, "mini")
     ),

@@ -307,6 +307,7 @@ async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
 
 
 async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
+
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
 
