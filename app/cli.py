@@ -9,7 +9,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import date
 
+from bot.commands import DEFAULT_REPORT_WEEKS, MAX_WEEKS
 from bot.config import Catalogue, Settings, load_catalogue, load_settings
 from bot.domain import QuotaCommand
 from bot.errors import BotError, ConfigError
@@ -53,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         "words",
         nargs=argparse.REMAINDER,
         help="show | set <model> <n> | grant <n> [model] | reset [model] | "
-        "user <who> <n|off> [model] | log",
+        "user <who> <n|off> [model] | log | notify <channel>|off | history [weeks] | "
+        "digest [--week YYYY-MM-DD] | export [--weeks N] [--format csv|json]",
     )
 
     discord = sub.add_parser("discord", help="Discord helpers")
@@ -129,6 +132,8 @@ async def _db_upgrade(settings: Settings) -> int:
 async def _quota(settings: Settings, catalogue: Catalogue, team: str, words: list[str]) -> int:
     from app.wiring import build_runtime
 
+    if words and words[0] in REPORT_COMMANDS:
+        return await _quota_report(settings, catalogue, team, words)
     async with build_runtime(settings, catalogue) as rt:
         platform = team.partition(":")[0]
         result = await rt.service.quota(
@@ -136,6 +141,41 @@ async def _quota(settings: Settings, catalogue: Catalogue, team: str, words: lis
         )
     print(result.text)
     return 0 if result.ok else 1
+
+
+REPORT_COMMANDS = ("digest", "export")
+
+
+def _report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reasonbot quota --team TEAM")
+    sub = p.add_subparsers(dest="report", required=True)
+    digest = sub.add_parser("digest", help="print a week's digest (default: the last week)")
+    digest.add_argument("--week", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+    export = sub.add_parser("export", help="write per-person usage to stdout")
+    export.add_argument("--weeks", type=int, default=DEFAULT_REPORT_WEEKS)
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    return p
+
+
+async def _quota_report(
+    settings: Settings, catalogue: Catalogue, team: str, words: list[str]
+) -> int:
+    """``digest`` and ``export``: the operator's copy of what admins see in chat."""
+    from app.wiring import build_runtime
+    from bot.reports import to_csv, to_json
+
+    args = _report_parser().parse_args(words)
+    if args.report == "export" and not 1 <= args.weeks <= MAX_WEEKS:
+        raise ConfigError(f"--weeks must be from 1 to {MAX_WEEKS}")
+    async with build_runtime(settings, catalogue) as rt:
+        admin = rt.service.admin
+        assert admin is not None
+        if args.report == "digest":
+            print(await admin.digest(team, week=args.week))
+            return 0
+        rows = await admin.export(team, platform=team.partition(":")[0], weeks=args.weeks)
+    sys.stdout.write(to_csv(rows) if args.format == "csv" else to_json(rows) + "\n")
+    return 0
 
 
 def _discord_invite(settings: Settings, client_id: int | None) -> int:
@@ -192,6 +232,10 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         # The dispatcher answers what the platforms accepted; on stop it lets calls in
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))
+        if rt.service.admin is not None:
+            # Weekly digests, once across processes (claimed in the database).
+            digests = rt.service.admin.digest_loop(stop)
+            tasks.append(asyncio.create_task(digests, name="digests"))
         tasks.append(asyncio.create_task(rt.metrics.watch_loop_lag(stop), name="loop-lag"))
         tasks.append(
             asyncio.create_task(rt.metrics.watch_queue(rt.queue.depth, stop), name="queue-depth")

@@ -14,6 +14,7 @@ from bot.dispatch import Dispatcher, DispatchSettings
 from bot.model_client import OpenAIClient
 from bot.service import AskService
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
+from storage.reports import SqlReports
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ async def build_runtime(
             model=model,
             observer=metrics,
             log_prompts=settings.log_prompts,
+            reports=SqlReports(engine),
         )
         queue = SqlJobQueue(engine)
         dispatcher = Dispatcher(

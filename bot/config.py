@@ -56,6 +56,11 @@ class ModelSpec(BaseModel):
     streaming: bool = True
     base_url: str | None = None
     api_key_env: str | None = None
+    # USD per 1M tokens, as providers publish them; left out, answers have no cost.
+    # Reasoning tokens are output tokens (providers bill them so).
+    price_input: float | None = Field(default=None, ge=0)
+    price_cached_input: float | None = Field(default=None, ge=0)
+    price_output: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -144,6 +149,17 @@ class Catalogue(BaseModel):
     max_prompt_chars: int = Field(default=20_000, ge=1)
     max_history_turns: int = Field(default=40, ge=0)
     progress_every_s: float = Field(default=10.0, gt=0)
+    # The answer's cost in its footer (needs prices on the model).
+    show_cost: bool = False
+    # Percentages of a model's weekly team allowance that alert the notify channel.
+    alert_at: tuple[int, ...] = (80, 100)
+
+    @field_validator("alert_at")
+    @classmethod
+    def _percentages(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= p <= 100 for p in v):
+            raise ValueError("each threshold is a percentage from 1 to 100")
+        return tuple(sorted(set(v)))
 
     @field_validator("models")
     @classmethod

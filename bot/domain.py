@@ -69,6 +69,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
+    # Of prompt_tokens, those the provider served from its prompt cache (billed less).
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

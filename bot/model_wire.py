@@ -49,10 +49,17 @@ class _Details(_Wire):
     reasoning_tokens: Count = None
 
 
+class _PromptDetails(_Wire):
+    cached_tokens: Count = None
+
+
 class WireUsage(_Wire):
     prompt_tokens: Count = None
     completion_tokens: Count = None
     completion_tokens_details: Annotated[_Details | None, WrapValidator(_unknown_if_invalid)] = None
+    prompt_tokens_details: Annotated[_PromptDetails | None, WrapValidator(_unknown_if_invalid)] = (
+        None
+    )
 
     def to_usage(self) -> Usage:
         """Unknown counts read as 0, which the footer leaves out."""
@@ -61,6 +68,10 @@ class WireUsage(_Wire):
             prompt_tokens=self.prompt_tokens or 0,
             completion_tokens=self.completion_tokens or 0,
             reasoning_tokens=(details.reasoning_tokens if details else None) or 0,
+            cached_tokens=(
+                self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else None
+            )
+            or 0,
         )
 
 

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import messages
+from bot.admin import AdminDesk
 from bot.commands import (
     REASON_USAGE,
     parse_reason,
 )
 from bot.config import Catalogue, ModelSpec
+from bot.costs import answer_cost
 from bot.domain import (
     AskRequest,
     Effort,
@@ -53,6 +55,7 @@ from bot.ports import (
     QuotaLedger,
     ReasoningModel,
     Replier,
+    ReportStore,
 )
 from bot.quota import QuotaDesk, QuotaResult
 from bot.render import neutralise_mentions
@@ -92,6 +95,7 @@ class AskService:
         monotonic: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
         log_prompts: bool = False,
+        reports: ReportStore | None = None,
     ) -> None:
         self.catalogue = catalogue
         self._log_prompts = log_prompts
@@ -101,7 +105,15 @@ class AskService:
         self._clock = clock
         self._monotonic = monotonic
         self._observer = observer
-        self.quotas = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=self._now)
+        # Without a report store (some tests), no alerts, digests or reports.
+        self.admin = (
+            AdminDesk(catalogue=catalogue, reports=reports, clock=self._now)
+            if reports is not None
+            else None
+        )
+        self.quotas = QuotaDesk(
+            catalogue=catalogue, ledger=ledger, clock=self._now, admin=self.admin
+        )
 
     # ---- /reason ---------------------------------------------------------------
 
@@ -226,8 +238,7 @@ class AskService:
             return AskOutcome.DENIED
         if resuming:
             log.info("resuming request %s", request.key)
-        remaining = reservation.limits.remaining if reservation.limits else None
-        return await self._answer(prepared, replier, window, checkpoint, record, remaining)
+        return await self._answer(prepared, replier, window, checkpoint, record, reservation.limits)
 
     async def _answer(
         self,
@@ -236,9 +247,11 @@ class AskService:
         window: Window,
         checkpoint: Checkpoint | None,
         record: _Record,
-        remaining: int | None,
+        state: QuotaState | None,
     ) -> AskOutcome:
         request, spec = prepared.request, prepared.spec
+        remaining = state.remaining if state is not None else None
+        cost: float | None = None
         started = self._monotonic()
         pump = _ProgressPump(
             replier, spec.alias, started, self._monotonic, every=self.catalogue.progress_every_s
@@ -265,6 +278,7 @@ class AskService:
                 record.model_latency_s = self._monotonic() - called
                 await pump.stop()
                 usage = record.usage = reply.usage
+                cost = answer_cost(spec, usage)
                 if remaining is None:  # a resumed request: its reservation is older
                     remaining = await self.quotas.remaining(request.team, spec, window)
                 answer = neutralise_mentions(reply.text)
@@ -275,6 +289,7 @@ class AskService:
                     usage=reply.usage,
                     remaining=remaining,
                     truncated=reply.truncated,
+                    cost_usd=cost if self.catalogue.show_cost else None,
                     note=None
                     if ignored is None
                     else messages.effort_ignored(spec.alias, ignored, spec.efforts),
@@ -308,7 +323,12 @@ class AskService:
             latency_ms=latency_ms,
             now=self._clock(),
             conversation=(replier.thread or request.thread, request.team, turns),
+            cost_usd=cost,
         )
+        if self.admin is not None:
+            await self.admin.after_commit(
+                team=request.team, model=spec.alias, state=state, window=window
+            )
         return AskOutcome.ANSWERED
 
     async def _refund(self, key: str, exc: BaseException) -> None:

@@ -199,7 +199,7 @@ async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
 
 async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
     await upgrade(engine)
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0007"
 
 
 async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:
