@@ -108,10 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _chat(settings: Settings, catalogue: Catalogue, args: argparse.Namespace) -> int:
-    from adapters.terminal.chat import TerminalSession
+    from adapters.terminal.chat import PLATFORM, TerminalNotifier, TerminalSession
     from app.wiring import build_runtime
 
     async with build_runtime(settings, catalogue) as rt:
+        if rt.service.admin is not None:
+            rt.service.admin.register(PLATFORM, TerminalNotifier())
         session = TerminalSession(rt.service, team=args.team, user=args.user, admin=args.admin)
         await session.run()
     return 0

@@ -68,6 +68,17 @@ class TerminalReplier:
         self.out.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class TerminalNotifier:
+    """Alerts and digests for the terminal's team: printed, with the channel named."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+    async def post(self, team: str, channel: str, text: str) -> None:
+        self.out.write(f"[#{channel}] {text}\n")
+        self.out.flush()
+
+
 @dataclass(slots=True)
 class TerminalSession:
     service: AskService
