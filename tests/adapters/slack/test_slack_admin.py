@@ -44,7 +44,7 @@ async def test_alerts_reach_the_notify_channel_once_per_threshold(tmp_path: Path
         assert "Only admins" in as_json(body)["text"]
         bot.slack.admins.add("U0BOSS")
         _, body, _ = await bot.command("/quota", f"notify <#{ADMIN_CHANNEL}|admins>", user="U0BOSS")
-        assert "now go to" in as_json(body)["text"]
+        assert f"now go to <#{ADMIN_CHANNEL}>" in as_json(body)["text"]  # shown as #admins
 
         for n in range(1, 4):
             await ask(bot, n)
