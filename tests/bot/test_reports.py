@@ -17,6 +17,7 @@ from bot.config import Catalogue, ModelSpec, WeekPolicy
 from bot.costs import answer_cost
 from bot.domain import Usage, Window
 from bot.errors import UsageError
+from bot.model_wire import WireUsage
 from bot.reports import (
     EXPORT_COLUMNS,
     Askers,
@@ -108,6 +109,21 @@ def test_cached_input_without_its_own_price_bills_as_input() -> None:
     spec = PRICED.model_copy(update={"price_cached_input": None})
     usage = Usage(prompt_tokens=1_000, cached_tokens=1_000)
     assert answer_cost(spec, usage) == pytest.approx(1_000 * 2 / 1e6)
+
+
+def test_cached_prompt_tokens_are_read_from_the_providers_usage() -> None:
+    wire = WireUsage.model_validate(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 50,
+            "prompt_tokens_details": {"cached_tokens": 64},
+            "completion_tokens_details": {"reasoning_tokens": 30},
+        }
+    )
+    assert wire.to_usage() == Usage(
+        prompt_tokens=100, completion_tokens=50, reasoning_tokens=30, cached_tokens=64
+    )
+    assert WireUsage.model_validate({"prompt_tokens": 1}).to_usage().cached_tokens == 0
 
 
 def test_a_model_without_prices_has_no_cost() -> None:
