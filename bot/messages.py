@@ -338,7 +338,7 @@ def _change(now: float, before: float | None, fmt: Callable[[float], str]) -> st
 
 def digest(week: WeekFigures, before: WeekFigures | None, *, week_start: str) -> str:
     """The weekly summary for a team's admin channel."""
-    lines = [f"*Weekly digest* — week of {week_start}"]
+    lines = [f"**Weekly digest** — week of {week_start}"]
     if not week.models:
         lines.append("_Nobody asked anything this week._")
     for m in week.models:
@@ -365,7 +365,7 @@ def digest(week: WeekFigures, before: WeekFigures | None, *, week_start: str) ->
 
 def history(weeks: Sequence[tuple[str, Sequence[ModelWeek]]]) -> str:
     """``weeks``: (week start, that week's models), oldest first."""
-    lines = [f"*Questions and spend, last {len(weeks)} weeks*"]
+    lines = [f"**Questions and spend, last {len(weeks)} weeks**"]
     for start, models in weeks:
         if not models:
             lines.append(f"• {start}: —")
