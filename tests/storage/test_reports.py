@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.admin import AdminDesk
-from bot.config import Catalogue
-from bot.domain import Limits, QuotaState, Usage, Window
+from bot.config import Catalogue, ModelSpec
+from bot.domain import Limits, QuotaCommand, QuotaState, Usage, Window
+from bot.quota import QuotaDesk
 from bot.reports import NotifyTarget, to_csv
 from storage import SqlLedger, make_engine
 from storage.reports import SqlReports
@@ -236,3 +237,20 @@ async def test_the_digest_is_sent_once_when_the_week_ends_and_caught_up_later(
     assert "`o3`: 3 questions, $1.75" in text and "Denied for quota: 1" in text
     assert "Questions: 4 (+3 on the week before)" in text
     assert await desks[0].digest(TEAM, week=WEEK.start.date()) == text
+
+
+async def test_quota_shows_team_spend_to_all_and_each_persons_to_admins(
+    ledger: SqlLedger, reports: SqlReports
+) -> None:
+    await seed(ledger)
+    catalogue = Catalogue(
+        default_model="o3",
+        models=[ModelSpec(alias="o3", id="o3", weekly_limit=100, price_input=1.0)],
+    )
+    admin = AdminDesk(catalogue=catalogue, reports=reports, clock=lambda: NOW)
+    desk = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=lambda: NOW, admin=admin)
+    member = await desk.quota(QuotaCommand("slack", TEAM, "U2", ""))
+    assert "team spend $1.75" in member.text and "$0.75" not in member.text
+    boss = await desk.quota(QuotaCommand("slack", TEAM, "U9", "", is_admin=True))
+    assert "team spend $1.75" in boss.text
+    assert "<@U1> · `o3`: 2 (300 tokens, $0.75)" in boss.text
