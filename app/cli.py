@@ -10,8 +10,10 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING
 
+from bot.commands import DEFAULT_REPORT_WEEKS, MAX_WEEKS
 from bot.config import Catalogue, Settings, load_catalogue, load_settings
 from bot.domain import QuotaCommand
 from bot.errors import BotError, ConfigError, StorageError
@@ -169,13 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _chat(settings: Settings, catalogue: Catalogue, args: argparse.Namespace) -> int:
-    from adapters.terminal.chat import TerminalSession
+    from adapters.terminal.chat import PLATFORM, TerminalNotifier, TerminalSession
     from adapters.terminal.lines import EditorInput, PipedInput, data_dir
     from app.preflight import preflight
     from app.wiring import build_runtime
 
     interactive = sys.stdin.isatty()
     async with build_runtime(settings, catalogue) as rt:
+        if rt.service.admin is not None:
+            rt.service.admin.register(PLATFORM, TerminalNotifier())
         session = TerminalSession(
             rt.service, sys.stdout, sys.stderr, team=args.team, user=args.user, admin=args.admin
         )
@@ -198,7 +202,7 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
-READS = ("", "show", "log", "help", "teams")
+READS = ("", "show", "log", "help", "teams", "history", "digest", "export")
 
 
 def _retention(settings: Settings, engine: AsyncEngine) -> SqlRetention:
@@ -227,10 +231,6 @@ async def _db_prune(settings: Settings) -> int:
         return 1
     print("deleted: " + ", ".join(f"{t} {n}" for t, n in report.deleted.items()))
     return 0
-
-
-async def _quota(settings: Settings, catalogue: Catalogue, team: str, words: list[str]) -> int:
-    pass
 
 
 def _missing_database(settings: Settings) -> str | None:
@@ -264,6 +264,11 @@ async def _quota(
     if verb in READS and (missing := _missing_database(settings)):
         print(missing, file=sys.stderr)
         return 1
+    if verb in REPORT_COMMANDS:
+        if team is None:
+            print("reasonbot: quota " + verb + " needs --team", file=sys.stderr)
+            return EXIT_CONFIG
+        return await _quota_report(settings, catalogue, team, words)
     async with build_runtime(settings, catalogue) as rt:
         teams = await known_teams(rt.engine)
         if verb == "teams":
@@ -278,6 +283,41 @@ async def _quota(
         )
     show_quota(console_for(sys.stdout), result.text, result.usage, user=None, admin=True)
     return 0 if result.ok else 1
+
+
+REPORT_COMMANDS = ("digest", "export")
+
+
+def _report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reasonbot quota --team TEAM")
+    sub = p.add_subparsers(dest="report", required=True)
+    digest = sub.add_parser("digest", help="print a week's digest (default: the last week)")
+    digest.add_argument("--week", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
+    export = sub.add_parser("export", help="write per-person usage to stdout")
+    export.add_argument("--weeks", type=int, default=DEFAULT_REPORT_WEEKS)
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    return p
+
+
+async def _quota_report(
+    settings: Settings, catalogue: Catalogue, team: str, words: list[str]
+) -> int:
+    """``digest`` and ``export``: the operator's copy of what admins see in chat."""
+    from app.wiring import build_runtime
+    from bot.reports import to_csv, to_json
+
+    args = _report_parser().parse_args(words)
+    if args.report == "export" and not 1 <= args.weeks <= MAX_WEEKS:
+        raise ConfigError(f"--weeks must be from 1 to {MAX_WEEKS}")
+    async with build_runtime(settings, catalogue) as rt:
+        admin = rt.service.admin
+        assert admin is not None
+        if args.report == "digest":
+            print(await admin.digest(team, week=args.week))
+            return 0
+        rows = await admin.export(team, platform=team.partition(":")[0], weeks=args.weeks)
+    sys.stdout.write(to_csv(rows) if args.format == "csv" else to_json(rows) + "\n")
+    return 0
 
 
 def _discord_invite(settings: Settings, client_id: int | None) -> int:
@@ -337,6 +377,10 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         # The dispatcher answers what the platforms accepted; on stop it lets calls in
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))
+        if rt.service.admin is not None:
+            # Weekly digests, once across processes (claimed in the database).
+            digests = rt.service.admin.digest_loop(stop)
+            tasks.append(asyncio.create_task(digests, name="digests"))
         tasks.append(asyncio.create_task(rt.metrics.watch_loop_lag(stop), name="loop-lag"))
         from bot.weeks import utc_now
         from storage.retention import run_retention

@@ -16,6 +16,7 @@ from bot.service import AskService
 from bot.weeks import utc_now
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
 from storage.health import check_writable
+from storage.reports import SqlReports
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ async def build_runtime(
             model=model,
             observer=metrics,
             log_prompts=settings.log_prompts,
+            reports=SqlReports(engine),
         )
         queue = SqlJobQueue(engine)
         dispatcher = Dispatcher(

@@ -21,7 +21,10 @@ QUOTA_USAGE = (
     "• `/quota grant <n> [model]` — extra messages for this week (admins)\n"
     "• `/quota reset [model]` — give back this week's messages (admins)\n"
     "• `/quota user <who> <n|off> [model]` — a per-user weekly cap (admins)\n"
-    "• `/quota log` — recent quota changes (admins)"
+    "• `/quota log` — recent quota changes (admins)\n"
+    "• `/quota notify <#channel>|off` — where alerts and the weekly digest go (admins)\n"
+    "• `/quota history [weeks]` — questions and spend per week and model (admins)\n"
+    "• `/quota export [weeks]` — per-person usage as CSV (admins)"
 )
 MAX_QUOTA_VALUE = 1_000_000
 # Only ASCII digits are numbers here: str.isdigit() also takes "²" (which int() then
@@ -38,6 +41,13 @@ _MENTION = re.compile(r"<@!?([A-Za-z0-9]{1,32})(?:\|[^<>]{0,100})?>")
 _BARE_USER = re.compile(r"@?([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
 _NOT_USERS = frozenset({"here", "channel", "everyone", "all"})
 MAX_USER_CHARS = 64
+# Channel references: a platform mention (Slack <#C123|name>, Discord <#123>) or a bare
+# id, which always has a digit (Slack C0123ABC, a Discord snowflake); a bare word is
+# more likely a channel *name*, which no platform API posts to.
+_CHANNEL_MENTION = re.compile(r"<#([A-Za-z0-9]{1,32})(?:\|[^<>]{0,100})?>")
+_BARE_CHANNEL = re.compile(r"#?((?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{1,32})")
+MAX_WEEKS = 52
+DEFAULT_REPORT_WEEKS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +102,22 @@ class QuotaVerb(enum.StrEnum):
     USER = "user"
     LOG = "log"
     HELP = "help"
+    NOTIFY = "notify"
+    HISTORY = "history"
+    EXPORT = "export"
 
 
 ADMIN_VERBS = frozenset(
-    {QuotaVerb.SET, QuotaVerb.GRANT, QuotaVerb.RESET, QuotaVerb.USER, QuotaVerb.LOG}
+    {
+        QuotaVerb.SET,
+        QuotaVerb.GRANT,
+        QuotaVerb.RESET,
+        QuotaVerb.USER,
+        QuotaVerb.LOG,
+        QuotaVerb.NOTIFY,
+        QuotaVerb.HISTORY,
+        QuotaVerb.EXPORT,
+    }
 )
 
 
@@ -103,8 +125,9 @@ ADMIN_VERBS = frozenset(
 class QuotaArgs:
     verb: QuotaVerb
     model: str | None = None
-    value: int | None = None  # None with USER means "remove the cap"
+    value: int | None = None  # None with USER means "remove the cap"; weeks for reports
     who: str | None = None
+    channel: str | None = None  # NOTIFY: the channel id; None means "off"
 
 
 def normalise_user(who: str) -> str:
@@ -117,6 +140,30 @@ def normalise_user(who: str) -> str:
             return m.group(1)
     shown = who if len(who) <= 40 else who[:40] + "…"
     raise UsageError(f"`{shown}` is not a person: mention them, e.g. `@ann`", usage=QUOTA_USAGE)
+
+
+def normalise_channel(where: str) -> str:
+    """A channel as typed (``<#C123|general>``, ``<#123>``, ``C123``) to its bare id,
+    which the adapter posts to. Anything else is a usage error."""
+    where = where.strip()
+    if len(where) <= 140:
+        m = _CHANNEL_MENTION.fullmatch(where) or _BARE_CHANNEL.fullmatch(where)
+        if m:
+            return m.group(1)
+    shown = where if len(where) <= 40 else where[:40] + "…"
+    raise UsageError(
+        f"`{shown}` is not a channel: mention it, e.g. `#admins`, or say `off`",
+        usage=QUOTA_USAGE,
+    )
+
+
+def _weeks(args: list[str], default: int) -> int:
+    if not args:
+        return default
+    n = _count(args[0])
+    if not 1 <= n <= MAX_WEEKS:
+        raise UsageError(f"weeks must be from 1 to {MAX_WEEKS}", usage=QUOTA_USAGE)
+    return n
 
 
 def _is_number(word: str) -> bool:
@@ -174,4 +221,14 @@ def parse_quota(text: str) -> QuotaArgs:
                 value=value,
                 model=args[2].lower() if len(args) == 3 else None,
             )
+        case QuotaVerb.NOTIFY:
+            arity(1, 1)
+            off = args[0].lower() in ("off", "none")
+            return QuotaArgs(verb, channel=None if off else normalise_channel(args[0]))
+        case QuotaVerb.HISTORY:
+            arity(0, 1)
+            return QuotaArgs(verb, value=_weeks(args, DEFAULT_REPORT_WEEKS))
+        case QuotaVerb.EXPORT:
+            arity(0, 1)
+            return QuotaArgs(verb, value=_weeks(args, DEFAULT_REPORT_WEEKS))
     raise AssertionError(verb)  # pragma: no cover

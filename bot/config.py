@@ -72,6 +72,11 @@ class ModelSpec(BaseModel):
     inputs: tuple[Literal["text", "image"], ...] = ("text",)
     base_url: str | None = None
     api_key_env: str | None = None
+    # USD per 1M tokens, as providers publish them; left out, answers have no cost.
+    # Reasoning tokens are output tokens (providers bill them so).
+    price_input: float | None = Field(default=None, ge=0)
+    price_cached_input: float | None = Field(default=None, ge=0)
+    price_output: float | None = Field(default=None, ge=0)
 
     @field_validator("alias")
     @classmethod
@@ -247,6 +252,17 @@ class Catalogue(BaseModel):
     max_history_turns: int = Field(default=40, ge=0)
     progress_every_s: float = Field(default=10.0, gt=0)
     auto: AutoPolicy = Field(default_factory=AutoPolicy)
+    # The answer's cost in its footer (needs prices on the model).
+    show_cost: bool = False
+    # Percentages of a model's weekly team allowance that alert the notify channel.
+    alert_at: tuple[int, ...] = (80, 100)
+
+    @field_validator("alert_at")
+    @classmethod
+    def _percentages(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= p <= 100 for p in v):
+            raise ValueError("each threshold is a percentage from 1 to 100")
+        return tuple(sorted(set(v)))
 
     @field_validator("models")
     @classmethod

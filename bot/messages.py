@@ -5,9 +5,10 @@ Text is Markdown; adapters convert it to their format.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from bot.costs import usd
 from bot.domain import AuditEntry, Effort, ModelUsage, TeamUsage, Usage
 from bot.errors import (
     AnswerBrokeOff,
@@ -33,6 +34,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.ports import QUEUE_POSITION_BOUND
+from bot.reports import ModelWeek, WeekFigures
 from bot.router import Reason
 
 
@@ -177,6 +179,7 @@ def footer(
     note: str | None = None,
     held: int = 0,
     auto: str | None = None,
+    cost_usd: float | None = None,
 ) -> str:
     """``auto`` is why ``--model auto`` chose ``model`` (see `auto_choice`)."""
     parts = [f"auto → {model}: {auto}" if auto else model, duration(elapsed_s)]
@@ -185,6 +188,8 @@ def footer(
         if usage.reasoning_tokens:
             tokens += f" ({usage.reasoning_tokens:,} reasoning)"
         parts.append(tokens)
+    if cost_usd is not None:
+        parts.append(usd(cost_usd))
     if remaining is not None:
         left = f"{remaining} left this week"
         if held:
@@ -269,19 +274,39 @@ def _model_line(m: ModelUsage, own: int | None) -> str:
     return line
 
 
-def quota_summary(usage: TeamUsage, *, user: str, now: datetime, admin: bool) -> str:
+def quota_summary(
+    usage: TeamUsage,
+    *,
+    user: str,
+    now: datetime,
+    admin: bool,
+    spend: Mapping[tuple[str, str], float] | None = None,
+) -> str:
+    """``spend`` is this week's cost per (user, model), when the models have prices:
+    everyone sees the team's per model, admins also each person's."""
+    spend = spend or {}
+    per_model: dict[str, float] = {}
+    for (_, model), cost in spend.items():
+        per_model[model] = per_model.get(model, 0.0) + cost
     own: dict[str, int] = {}
     for u in usage.users:
         if u.user == user:
             own[u.model] = u.used
     lines = [f"**Quota this week** — resets {when(usage.window.end, now)}"]
-    lines += ["• " + _model_line(m, own.get(m.model, 0)) for m in usage.models]
+    for m in usage.models:
+        line = "• " + _model_line(m, own.get(m.model, 0))
+        if m.model in per_model:
+            line += f" · team spend {usd(per_model[m.model])}"
+        lines.append(line)
     if admin:
         others = [u for u in usage.users if u.used]
         if others:
             lines.append("**Usage by person**")
             for u in sorted(others, key=lambda u: (-u.used, u.user, u.model)):
-                lines.append(f"• <@{u.user}> · `{u.model}`: {u.used} ({plural(u.tokens, 'token')})")
+                line = f"• <@{u.user}> · `{u.model}`: {u.used} ({plural(u.tokens, 'token')}"
+                cost = spend.get((u.user, u.model))
+                line += f", {usd(cost)})" if cost is not None else ")"
+                lines.append(line)
         else:
             lines.append("_Nobody has asked anything this week._")
     return "\n".join(lines)
@@ -316,15 +341,124 @@ def audit(entries: Sequence[AuditEntry]) -> str:
         return "No quota changes yet."
     lines = ["**Recent quota changes**"]
     for e in entries:
+        target = ""
+        if e.target:
+            target = f"<#{e.target}>" if e.action == "notify" else f"<@{e.target}>"
+        elif e.action == "notify":
+            target = "off"
         detail = " ".join(
             p
             for p in (
                 e.action,
                 e.model or "",
                 str(e.value) if e.value is not None else "",
-                f"<@{e.target}>" if e.target else "",
+                target,
             )
             if p
         )
         lines.append(f"• {e.at:%Y-%m-%d %H:%M} UTC <@{e.actor}>: {detail}")
     return "\n".join(lines)
+
+
+# ---- admin reports (bot.admin) ------------------------------------------------
+
+
+def notify_changed(channel: str | None) -> str:
+    if channel is None:
+        return "✅ Alerts and the weekly digest are off: no admin channel is set."
+    return f"✅ Alerts and the weekly digest now go to <#{channel}>."
+
+
+def _top(top: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"<@{user}> ({n})" for user, n in top)
+
+
+def alert(
+    *,
+    model: str,
+    threshold: int,
+    used: int,
+    allowance: int,
+    top: Sequence[tuple[str, int]],
+    resets_at: datetime,
+    now: datetime,
+) -> str:
+    head = (
+        f"🔔 The team has used all {allowance} `{model}` messages of this week."
+        if used >= allowance
+        else f"🔔 The team has used {threshold}% of this week's `{model}` messages: "
+        f"{used} of {allowance}."
+    )
+    lines = [head]
+    if top:
+        lines.append(f"Top askers: {_top(top)}.")
+    lines.append(f"The quota resets {when(resets_at, now)}; `/quota grant <n> {model}` adds more.")
+    return "\n".join(lines)
+
+
+def _change(now: float, before: float | None, fmt: Callable[[float], str]) -> str:
+    if before is None:
+        return ""
+    delta = now - before
+    if abs(delta) < 1e-9:
+        return " (same as the week before)"
+    sign = "+" if delta > 0 else "−"
+    return f" ({sign}{fmt(abs(delta))} on the week before)"
+
+
+def digest(week: WeekFigures, before: WeekFigures | None, *, week_start: str) -> str:
+    """The weekly summary for a team's admin channel."""
+    lines = [f"**Weekly digest** — week of {week_start}"]
+    if not week.models:
+        lines.append("_Nobody asked anything this week._")
+    for m in week.models:
+        line = f"• `{m.model}`: {plural(m.questions, 'question')}"
+        if m.denied:
+            line += f", {m.denied} denied"
+        if m.cost_usd is not None:
+            line += f", {usd(m.cost_usd)}"
+        lines.append(line)
+    lines.append(
+        f"Questions: {week.questions}"
+        + _change(week.questions, before.questions if before else None, lambda d: f"{d:g}")
+    )
+    people = f"Askers: {week.askers.count}"
+    if week.askers.top:
+        people += f" — most active: {_top(week.askers.top)}"
+    lines.append(people)
+    lines.append(f"Denied for quota: {week.denied}")
+    if week.cost_usd is not None:
+        earlier = before.cost_usd if before is not None else None
+        lines.append(f"Spend: {usd(week.cost_usd)}" + _change(week.cost_usd, earlier, usd))
+    return "\n".join(lines)
+
+
+def history(weeks: Sequence[tuple[str, Sequence[ModelWeek]]]) -> str:
+    """``weeks``: (week start, that week's models), oldest first."""
+    lines = [f"**Questions and spend, last {plural(len(weeks), 'week')}**"]
+    for start, models in weeks:
+        if not models:
+            lines.append(f"• {start}: —")
+            continue
+        parts = []
+        for m in models:
+            part = f"`{m.model}` {m.questions}"
+            if m.cost_usd is not None:
+                part += f" ({usd(m.cost_usd)})"
+            parts.append(part)
+        lines.append(f"• {start}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def export_inline(csv_text: str, *, weeks: int) -> str:
+    head = f"Usage of the last {plural(weeks, 'week')}, one row per week, model and person:"
+    return f"{head}\n```\n{csv_text}```"
+
+
+def export_too_big(*, rows: int, weeks: int) -> str:
+    return (
+        f"The export of the last {plural(weeks, 'week')} has {plural(rows, 'row')}, too many "
+        "to show here. "
+        "An operator can write it to a file with "
+        "`reasonbot quota --team <team> export --weeks N`."
+    )

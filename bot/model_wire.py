@@ -53,6 +53,10 @@ class _Details(_Wire):
 Details = Annotated[_Details | None, WrapValidator(_unknown_if_invalid)]
 
 
+class _PromptDetails(_Wire):
+    cached_tokens: Count = None
+
+
 class WireUsage(_Wire):
     prompt_tokens: Count = None
     completion_tokens: Count = None

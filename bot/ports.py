@@ -27,6 +27,7 @@ from bot.domain import (
 
 if TYPE_CHECKING:
     from bot.config import ModelSpec
+    from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
 
 
 class QuotaLedger(Protocol):
@@ -60,8 +61,9 @@ class QuotaLedger(Protocol):
         latency_ms: int,
         now: datetime,
         conversation: tuple[str, str, Sequence[Turn]] | None = None,
+        cost_usd: float | None = None,
     ) -> None:
-        """Mark a reservation answered, with its token usage. ``conversation``
+        """Mark a reservation answered, with its token usage and cost. ``conversation``
         (thread, team, turns) is appended to the thread's history in the same
         transaction, so a charged answer is always in the history and vice versa."""
         ...
@@ -235,3 +237,53 @@ class Renderer(Protocol):
     max_chars: int
 
     def to_platform(self, markdown: str) -> str: ...
+
+
+class Notifier(Protocol):
+    """Posts to a team's admin channel (alerts, digests); one per platform."""
+
+    async def post(self, team: str, channel: str, text: str) -> None:
+        """Post ``text`` (Markdown, nobody pinged) in ``channel`` of ``team``. Raises
+        `bot.errors.PlatformError`."""
+        ...
+
+
+class ReportStore(Protocol):
+    """The admin's view of the ledger: aggregates per week, and what was announced.
+
+    ``since``/``until`` are week keys (`Window.key`), both included. The claims insert
+    a unique key and say whether this caller inserted it, so across every worker and
+    restart exactly one caller sends each alert and digest.
+    """
+
+    async def set_notify(
+        self, team: str, *, platform: str, channel: str | None, actor: str, now: datetime
+    ) -> None:
+        """Set (or with ``None`` clear) the team's admin channel."""
+        ...
+
+    async def notify_target(self, team: str) -> NotifyTarget | None: ...
+
+    async def notify_targets(self) -> Sequence[tuple[str, NotifyTarget]]:
+        """Every team with an admin channel."""
+        ...
+
+    async def claim_alert(
+        self, team: str, model: str, window: str, threshold: int, *, now: datetime
+    ) -> bool: ...
+
+    async def claim_digest(self, team: str, window: str, *, now: datetime) -> bool: ...
+
+    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
+        """Per week, model and person: questions, denials, tokens and cost."""
+        ...
+
+    async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
+        """Per week and model: questions, denials and cost."""
+        ...
+
+    async def askers(
+        self, team: str, window: str, *, model: str | None = None, top: int = 5
+    ) -> Askers:
+        """How many people had questions answered that week, and the busiest."""
+        ...

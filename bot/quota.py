@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import messages
+from bot.admin import AdminDesk
 from bot.commands import ADMIN_VERBS, QUOTA_USAGE, QuotaArgs, QuotaVerb, parse_quota
 from bot.config import Catalogue, ModelSpec
 from bot.domain import QuotaCommand, QuotaState, TeamUsage, Window
 from bot.errors import NotAllowed, QuotaExhausted, StorageError, UnknownModel, UsageError
 from bot.ports import QuotaLedger
+from bot.reports import to_csv
 from bot.weeks import week_window
+
+# An export shown in the chat itself (a code block) stays well inside Slack's 3,000
+# characters per text block and Discord's 2,000 per message; larger ones are files.
+EXPORT_INLINE_MAX_CHARS = 1_800
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +40,17 @@ class Standing:
 
 class QuotaDesk:
     def __init__(
-        self, *, catalogue: Catalogue, ledger: QuotaLedger, clock: Callable[[], datetime]
+        self,
+        *,
+        catalogue: Catalogue,
+        ledger: QuotaLedger,
+        clock: Callable[[], datetime],
+        admin: AdminDesk | None = None,
     ) -> None:
         self.catalogue = catalogue
         self._ledger = ledger
         self._clock = clock
+        self._admin = admin
 
     def default_limits(self) -> dict[str, int]:
         return {m.alias: m.weekly_limit for m in self.catalogue.models}
@@ -119,6 +131,8 @@ class QuotaDesk:
             case QuotaVerb.LOG:
                 entries = await self._ledger.audit_log(team, limit=20)
                 return QuotaResult(messages.audit(entries))
+            case QuotaVerb.NOTIFY | QuotaVerb.HISTORY | QuotaVerb.EXPORT:
+                return await self._report(command, args)
             case QuotaVerb.SET:
                 model = self._alias(args.model)
                 assert args.value is not None
@@ -142,6 +156,30 @@ class QuotaDesk:
         shown = await self._show(command, window, now)
         return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage)
 
+    async def _report(self, command: QuotaCommand, args: QuotaArgs) -> QuotaResult:
+        if self._admin is None:
+            raise UsageError("reports are not available in this process", usage=QUOTA_USAGE)
+        team = command.team
+        match args.verb:
+            case QuotaVerb.NOTIFY:
+                await self._admin.reports.set_notify(
+                    team,
+                    platform=command.platform,
+                    channel=args.channel,
+                    actor=command.user,
+                    now=self._clock(),
+                )
+                return QuotaResult(messages.notify_changed(args.channel))
+            case QuotaVerb.HISTORY:
+                assert args.value is not None
+                return QuotaResult(await self._admin.history(team, weeks=args.value))
+        assert args.value is not None
+        rows = await self._admin.export(team, platform=command.platform, weeks=args.value)
+        csv_text = to_csv(rows)
+        if len(csv_text) > EXPORT_INLINE_MAX_CHARS:
+            return QuotaResult(messages.export_too_big(rows=len(rows), weeks=args.value))
+        return QuotaResult(messages.export_inline(csv_text, weeks=args.value))
+
     async def _show(self, command: QuotaCommand, window: Window, now: datetime) -> QuotaResult:
         admin = self.is_admin(command)
         usage = await self._ledger.usage(
@@ -162,5 +200,12 @@ class QuotaDesk:
                 )
             )
         usage = dataclasses.replace(usage, models=tuple(models))
-        text = messages.quota_summary(usage, user=command.user, now=now, admin=admin)
+        spend = await self._admin.spend(command.team, window) if self._admin else {}
+        if not admin:
+            # Everyone sees the team's spend per model; only admins see each person's.
+            team_spend: dict[tuple[str, str], float] = {}
+            for (_, m), cost in spend.items():
+                team_spend[("", m)] = team_spend.get(("", m), 0.0) + cost
+            spend = team_spend
+        text = messages.quota_summary(usage, user=command.user, now=now, admin=admin, spend=spend)
         return QuotaResult(text, usage=usage)

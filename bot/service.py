@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import messages
+from bot.admin import AdminDesk
 from bot.classifier import classify
 from bot.commands import (
     REASON_USAGE,
     parse_reason,
 )
 from bot.config import AUTO, Catalogue, ModelSpec
+from bot.costs import answer_cost
 from bot.domain import (
     AskRequest,
     Effort,
@@ -54,6 +56,7 @@ from bot.ports import (
     QuotaLedger,
     ReasoningModel,
     Replier,
+    ReportStore,
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
 from bot.render import neutralise_mentions
@@ -96,6 +99,7 @@ class AskService:
         monotonic: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
         log_prompts: bool = False,
+        reports: ReportStore | None = None,
     ) -> None:
         self.catalogue = catalogue
         self._log_prompts = log_prompts
@@ -105,7 +109,15 @@ class AskService:
         self._clock = clock
         self._monotonic = monotonic
         self._observer = observer
-        self.quotas = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=self._now)
+        # Without a report store (some tests), no alerts, digests or reports.
+        self.admin = (
+            AdminDesk(catalogue=catalogue, reports=reports, clock=self._now)
+            if reports is not None
+            else None
+        )
+        self.quotas = QuotaDesk(
+            catalogue=catalogue, ledger=ledger, clock=self._now, admin=self.admin
+        )
         self._router = Router.for_catalogue(catalogue)
 
     # ---- /reason ---------------------------------------------------------------
@@ -284,7 +296,7 @@ class AskService:
                 effort = prepared.effort or prepared.ignored_effort
                 prepared = self._fit(request, prepared.question, choice.alias, effort, choice)
                 record.model = prepared.spec.alias
-        return await self._answer(prepared, replier, window, checkpoint, record)
+        return await self._answer(prepared, replier, window, checkpoint, record, reservation.limits)
 
     async def _standing(self, team: str, spec: ModelSpec, window: Window) -> Standing | None:
         try:
@@ -301,8 +313,12 @@ class AskService:
         window: Window,
         checkpoint: Checkpoint | None,
         record: _Record,
+        quota: QuotaState | None,
     ) -> AskOutcome:
+        """``quota``: the team's counter as the reservation left it (None when resumed),
+        for the alerts that follow the commit."""
         request, spec = prepared.request, prepared.spec
+        cost: float | None = None
         started = self._monotonic()
         pump = _ProgressPump(
             replier, spec.alias, started, self._monotonic, every=self.catalogue.progress_every_s
@@ -332,8 +348,9 @@ class AskService:
                 # Read now, not at reservation: minutes have passed, and other
                 # questions may have been answered or refunded since.
                 standing = await self._standing(request.team, spec, window)
+                cost = answer_cost(spec, usage)
                 answer = neutralise_mentions(reply.text)
-                state = reply.reasoning_state
+                reasoning_state = reply.reasoning_state
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
                     model=spec.alias,
@@ -342,6 +359,7 @@ class AskService:
                     remaining=standing.left if standing else None,
                     held=standing.held if standing else 0,
                     truncated=reply.truncated,
+                    cost_usd=cost if self.catalogue.show_cost else None,
                     note=None
                     if ignored is None
                     else messages.effort_ignored(spec.alias, ignored, spec.efforts),
@@ -355,7 +373,7 @@ class AskService:
                 # The answer was saved by a worker that stopped: its reasoning items
                 # were not, so the follow-up starts its reasoning afresh.
                 answer, footer = saved
-                state = None
+                reasoning_state = None
             await replier.answer(answer, footer=footer)
         except BotError as exc:
             # The model, the database or the platform failed (a PlatformError means the
@@ -376,7 +394,7 @@ class AskService:
         latency_ms = int((self._monotonic() - started) * 1000)
         turns = (
             Turn(Role.USER, prepared.question),
-            Turn(Role.ASSISTANT, answer, reasoning_state=state),
+            Turn(Role.ASSISTANT, answer, reasoning_state=reasoning_state),
         )
         await self._ledger.commit(
             request.key,
@@ -384,7 +402,12 @@ class AskService:
             latency_ms=latency_ms,
             now=self._clock(),
             conversation=(replier.thread or request.thread, request.team, turns),
+            cost_usd=cost,
         )
+        if self.admin is not None:
+            await self.admin.after_commit(
+                team=request.team, model=spec.alias, state=quota, window=window
+            )
         return AskOutcome.ANSWERED
 
     async def give_up(

@@ -315,6 +315,7 @@ class SqlLedger(SqlStore):
         latency_ms: int,
         now: datetime,
         conversation: tuple[str, str, Sequence[Turn]] | None = None,
+        cost_usd: float | None = None,
     ) -> None:
         async with self._tx() as conn:
             if conversation is not None:
@@ -328,6 +329,8 @@ class SqlLedger(SqlStore):
                     prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens,
                     reasoning_tokens=usage.reasoning_tokens,
+                    cached_tokens=usage.cached_tokens,
+                    cost_usd=cost_usd,
                     latency_ms=latency_ms,
                     finished_at=naive_utc(now),
                 )

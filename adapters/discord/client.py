@@ -188,6 +188,27 @@ class ReasonBotClient(discord.AutoShardedClient):
         async def audit(interaction: discord.Interaction) -> None:
             await run(interaction, "log")
 
+        @quota.command(
+            name="notify",
+            description="Channel for alerts and the weekly digest; empty turns them off",
+        )
+        async def notify(
+            interaction: discord.Interaction, channel: discord.TextChannel | None = None
+        ) -> None:
+            await run(interaction, f"notify {channel.id}" if channel else "notify off")
+
+        @quota.command(name="history", description="Questions and spend per week (Manage Server)")
+        async def history(
+            interaction: discord.Interaction, weeks: app_commands.Range[int, 1, 52] = 8
+        ) -> None:
+            await run(interaction, f"history {weeks}")
+
+        @quota.command(name="export", description="Per-person usage as CSV (Manage Server)")
+        async def export(
+            interaction: discord.Interaction, weeks: app_commands.Range[int, 1, 52] = 8
+        ) -> None:
+            await run(interaction, f"export {weeks}")
+
         self.tree.add_command(quota)
 
     async def on_reason(

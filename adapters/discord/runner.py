@@ -12,6 +12,8 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.client import ReasonBotClient
+from adapters.discord.notify import DiscordNotifier
+from adapters.discord.translate import PLATFORM
 from app.wiring import Runtime
 from bot.errors import ConfigError
 
@@ -30,7 +32,7 @@ def point_at(api_url: str | None, gateway_url: str | None) -> None:
 def build_discord(rt: Runtime) -> ReasonBotClient:
     s = rt.settings
     point_at(s.discord_api_url, s.discord_gateway_url)
-    return ReasonBotClient(
+    client = ReasonBotClient(
         service=rt.service,
         dispatcher=rt.dispatcher,
         catalogue=rt.catalogue,
@@ -42,6 +44,9 @@ def build_discord(rt: Runtime) -> ReasonBotClient:
         shard_ids=s.discord_shard_ids,
         fixed_gateway=s.discord_gateway_url is not None,
     )
+    if rt.service.admin is not None:
+        rt.service.admin.register(PLATFORM, DiscordNotifier(client))
+    return client
 
 
 async def _login(client: ReasonBotClient, rt: Runtime) -> None:

@@ -30,6 +30,8 @@ _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
 # A user mention Slack renders as the person's name: a real user id only, so nothing
 # typed into a command (``<!channel>``) can become a ping.
 _ESCAPED_USER = re.compile(r"&lt;@([UW][A-Z0-9]{2,20})&gt;")
+# A channel reference (``/quota notify``'s confirmation): shown as #name, pings nobody.
+_ESCAPED_CHANNEL = re.compile(r"&lt;#([CG][A-Z0-9]{2,20})&gt;")
 
 
 def escape(text: str) -> str:
@@ -121,7 +123,8 @@ def quota_mrkdwn(text: str) -> str:
     user mentions the core wrote (``<@U123>``), which Slack shows as the person's name.
     These replies are ephemeral, seen by the asker alone, so a mention notifies nobody.
     """
-    return _ESCAPED_USER.sub(r"<@\1>", inert_links(_converter.convert(escape(text))))
+    text = _ESCAPED_USER.sub(r"<@\1>", inert_links(_converter.convert(escape(text))))
+    return _ESCAPED_CHANNEL.sub(r"<#\1>", text)
 
 
 def quota_blocks(text: str, usage: TeamUsage | None) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStor
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import SlackBot, make_client
+from adapters.slack.notify import SlackNotifier
+from adapters.slack.translate import PLATFORM
 from app.ops import ops_routes, serve
 from app.wiring import Runtime
 
@@ -76,7 +78,7 @@ def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> Sl
         base_url=s.slack_api_url,
         session=session,
     )
-    return SlackBot(
+    bot = SlackBot(
         service=rt.service,
         dispatcher=rt.dispatcher,
         client=client,
@@ -87,6 +89,10 @@ def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> Sl
         oauth=oauth_settings(rt) if s.slack_oauth else None,
         streaming=s.slack_streaming,
     )
+    if rt.service.admin is not None:
+        notifier = SlackNotifier(client, token_for=bot.bot_token if bot.installations else None)
+        rt.service.admin.register(PLATFORM, notifier)
+    return bot
 
 
 # Slack's request timestamps are Unix seconds and its signatures "v0=" + a SHA-256 hex

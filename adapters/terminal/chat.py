@@ -8,6 +8,7 @@ answers go to stdout as plain text and progress to stderr, so the answers stay c
 from __future__ import annotations
 
 import difflib
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -141,6 +142,17 @@ class TerminalReplier:
 
     def close(self) -> None:
         self._stop_live()
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalNotifier:
+    """Alerts and digests for the terminal's team: printed, with the channel named."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+    async def post(self, team: str, channel: str, text: str) -> None:
+        self.out.write(f"[#{channel}] {render.plain(text)}\n")
+        self.out.flush()
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from rich.text import Text
 from bot import messages
 from bot.domain import TeamUsage
 
-_MENTION = re.compile(r"<[@#]!?&?([^>|]+)(?:\|([^>]*))?>")
+_MENTION = re.compile(r"<([@#])!?&?([^>|]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(?:subteam\^)?([^>|]*)(?:\|([^>]*))?>")
 _CODE = re.compile(r"`([^`\n]+)`")
 # The inline Markdown the core's own sentences use: `code`, **bold**, _italic_.
@@ -31,8 +31,9 @@ _STYLES = {"code": "bold", "bold": "bold", "em": "italic"}
 
 
 def plain_mentions(text: str) -> str:
-    """``<@U1|ann>`` → ``@ann``, ``<@U1>`` → ``@U1``, ``<!here>`` → ``@here``."""
-    text = _MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)).lstrip("@"), text)
+    """``<@U1|ann>`` → ``@ann``, ``<@U1>`` → ``@U1``, ``<!here>`` → ``@here``,
+    ``<#C1|ops>`` → ``#ops``."""
+    text = _MENTION.sub(lambda m: m.group(1) + (m.group(3) or m.group(2)).lstrip("@#"), text)
     return _SPECIAL.sub(lambda m: "@" + (m.group(2) or m.group(1)).lstrip("@"), text)
 
 

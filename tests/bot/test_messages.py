@@ -37,6 +37,7 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.reports import Askers, ModelWeek, WeekFigures
 from bot.router import Reason
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -106,6 +107,19 @@ def audit_entries() -> Iterator[list[AuditEntry]]:
     ]
 
 
+def model_weeks(n: int) -> tuple[ModelWeek, ...]:
+    return (
+        ModelWeek(WEEK.key, "o1", questions=n, denied=n - 1 if n else 0, cost_usd=None),
+        ModelWeek(WEEK.key, "mini", questions=1, denied=0, cost_usd=0.01 * n),
+    )
+
+
+def week_figures() -> Iterator[WeekFigures]:
+    yield WeekFigures(WEEK, (), Askers(0, ()))
+    yield WeekFigures(WEEK, model_weeks(1), Askers(1, (("U1", 1),)))
+    yield WeekFigures(WEEK, model_weeks(2), Askers(2, (("U1", 2), ("U2", 1))))
+
+
 # Each public function of bot.messages and the calls that render it.
 CASES: dict[str, Callable[[], Iterator[str]]] = {
     "when": lambda: (
@@ -165,6 +179,39 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
         if not (
             action in ("set", "grant") and (model in (None, "*", "every model") or value is None)
         )
+    ),
+    "alert": lambda: (
+        messages.alert(
+            model=model,
+            threshold=t,
+            used=used,
+            allowance=10,
+            top=top,
+            resets_at=WEEK.end,
+            now=NOW,
+        )
+        for model in ("o1", "mini")
+        for t, used in ((80, 8), (100, 10))
+        for top in ((), (("U1", 1),), (("U1", 5), ("U2", 3)))
+    ),
+    "digest": lambda: (
+        messages.digest(week, before, week_start="2026-11-23")
+        for week in week_figures()
+        for before in (None, *week_figures())
+    ),
+    "history": lambda: iter(
+        [
+            messages.history([]),
+            messages.history([("2026-11-16", ()), ("2026-11-23", model_weeks(1))]),
+            messages.history([("2026-11-23", model_weeks(2))]),
+        ]
+    ),
+    "notify_changed": lambda: (messages.notify_changed(c) for c in (None, "C123")),
+    "export_inline": lambda: (
+        messages.export_inline("week_start,model\n2026-11-23,o1\n", weeks=w) for w in (1, 8)
+    ),
+    "export_too_big": lambda: (
+        messages.export_too_big(rows=r, weeks=w) for r in (1, 5_000) for w in (1, 52)
     ),
     "gave_up": lambda: (messages.gave_up(n) for n in (1, 3)),
     "auto_choice": lambda: (

@@ -10,7 +10,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Limits, Role, Turn, Usage, Window
-from storage import SqlConversationStore, SqlLedger, current_revision, make_engine, upgrade
+from storage import (
+    SqlConversationStore,
+    SqlLedger,
+    current_revision,
+    head_revision,
+    make_engine,
+    upgrade,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -61,7 +68,7 @@ async def test_migration_keeps_older_turns(db_url: str) -> None:
                 {"at": NOW.replace(tzinfo=None)},
             )
         await upgrade(engine)
-        assert await current_revision(engine) == "0006"
+        assert await current_revision(engine) == head_revision()
         history = await SqlConversationStore(engine).history("th")
         assert history == [Turn(Role.ASSISTANT, "old answer")]
     finally:

@@ -216,3 +216,23 @@ async def test_discord_invite_url_refuses_an_id_that_is_no_snowflake(tmp_path: P
             ["discord", "invite-url", f"--client-id={bad}"], "", base_env(tmp_path)
         )
         assert code == 2 and "not a Discord application id" in err and out == "", bad
+
+
+async def test_terminal_admin_gets_the_80_percent_alert_once(tmp_path: Path) -> None:
+    config = tmp_path / "reasonbot.toml"
+    config.write_text(
+        'default_model = "o1"\nalert_at = [80]\n'
+        '[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = 5\n'
+    )
+    async with FakeOpenAI() as fake:
+        env = base_env(
+            tmp_path,
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY="sk-x",
+            REASONBOT_CONFIG=str(config),
+        )
+        script = "/quota notify ops1\n" + "".join(f"question {n}\n" for n in range(5))
+        code, out, err = await run_cli(["chat", "--team", "acme", "--admin"], script, env)
+    assert code == 0, err
+    assert "now go to #ops1" in out
+    assert out.count("[#ops1] 🔔") == 1 and "4 of 5" in out

@@ -1,0 +1,169 @@
+"""`AdminDesk`: what reaches admins without their asking (threshold alerts, the weekly
+digest, in the team's notify channel) and the reports they ask for (history, export).
+
+Each alert and digest is sent at most once across every worker and restart: it is
+claimed first with a unique key in the database, and only the claimant posts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+
+from bot import messages
+from bot.config import Catalogue
+from bot.domain import QuotaState, Window
+from bot.errors import BotError
+from bot.ports import Notifier, ReportStore
+from bot.reports import (
+    ExportRow,
+    ModelWeek,
+    WeekFigures,
+    crossed,
+    export_rows,
+    last_weeks,
+    previous_window,
+    week_containing,
+    week_start,
+)
+from bot.weeks import week_window
+
+log = logging.getLogger(__name__)
+DIGEST_EVERY_S = 300.0  # how often a process looks for a week that ended undigested
+ALERT_TOP_ASKERS = 3
+DIGEST_TOP_ASKERS = 5
+
+
+class AdminDesk:
+    def __init__(
+        self, *, catalogue: Catalogue, reports: ReportStore, clock: Callable[[], datetime]
+    ) -> None:
+        self.catalogue = catalogue
+        self.reports = reports
+        self._clock = clock
+        self._notifiers: dict[str, Notifier] = {}
+
+    def register(self, platform: str, notifier: Notifier) -> None:
+        """The adapter of ``platform`` posts that platform's teams' notices."""
+        self._notifiers[platform] = notifier
+
+    async def _post(self, team: str, text: str) -> bool:
+        target = await self.reports.notify_target(team)
+        if target is None:
+            return False
+        notifier = self._notifiers.get(target.platform)
+        if notifier is None:
+            log.warning("no %s notifier in this process; notice for %s dropped", *target)
+            return False
+        await notifier.post(team, target.channel, text)
+        return True
+
+    # ---- alerts ----------------------------------------------------------------
+
+    async def after_commit(
+        self, *, team: str, model: str, state: QuotaState | None, window: Window
+    ) -> None:
+        """Alert the team's channel if this answer's reservation crossed a threshold.
+        Cheap when it did not (no database call); never raises."""
+        if state is None or state.used is None:
+            return
+        allowance = state.team_limit + (state.granted or 0)
+        for threshold in crossed(state.used, allowance, self.catalogue.alert_at):
+            try:
+                await self._alert(team, model, threshold, state.used, allowance, window)
+            except BotError as exc:
+                log.warning("alert %s %s %d%% not sent: %r", team, model, threshold, exc)
+
+    async def _alert(
+        self, team: str, model: str, threshold: int, used: int, allowance: int, window: Window
+    ) -> None:
+        if await self.reports.notify_target(team) is None:
+            return  # no channel: nothing claimed, so setting one later still alerts
+        now = self._clock()
+        if not await self.reports.claim_alert(team, model, window.key, threshold, now=now):
+            return
+        askers = await self.reports.askers(team, window.key, model=model, top=ALERT_TOP_ASKERS)
+        text = messages.alert(
+            model=model,
+            threshold=threshold,
+            used=used,
+            allowance=allowance,
+            top=askers.top,
+            resets_at=window.end,
+            now=now,
+        )
+        await self._post(team, text)
+
+    # ---- weekly digest -----------------------------------------------------------
+
+    async def figures(self, team: str, window: Window) -> WeekFigures:
+        models = await self.reports.model_weeks(team, since=window.key, until=window.key)
+        askers = await self.reports.askers(team, window.key, top=DIGEST_TOP_ASKERS)
+        return WeekFigures(window=window, models=tuple(models), askers=askers)
+
+    async def digest(self, team: str, *, week: date | None = None) -> str:
+        """The digest of the week containing ``week`` (default: the last finished one)."""
+        policy = self.catalogue.week
+        if week is None:
+            window = previous_window(week_window(self._clock(), policy), policy)
+        else:
+            window = week_containing(week, policy)
+        this = await self.figures(team, window)
+        before = await self.figures(team, previous_window(window, policy))
+        return messages.digest(this, before, week_start=week_start(window.key, policy))
+
+    async def send_digests(self) -> int:
+        """Send the last finished week's digest to every team with a channel that has
+        not had it yet; returns how many this process sent."""
+        policy = self.catalogue.week
+        window = previous_window(week_window(self._clock(), policy), policy)
+        sent = 0
+        for team, target in await self.reports.notify_targets():
+            if target.platform not in self._notifiers:
+                continue  # another process serves that platform and will send it
+            try:
+                if not await self.reports.claim_digest(team, window.key, now=self._clock()):
+                    continue
+                text = await self.digest(team, week=window.start.astimezone(policy.tz).date())
+                await self._post(team, text)
+                sent += 1
+            except BotError as exc:
+                log.warning("weekly digest for %s not sent: %r", team, exc)
+        return sent
+
+    async def digest_loop(self, stop: asyncio.Event, *, every_s: float = DIGEST_EVERY_S) -> None:
+        """From start (catching up a week that ended while nothing ran), then every
+        ``every_s``: send digests due."""
+        while not stop.is_set():
+            try:
+                await self.send_digests()
+            except BotError as exc:
+                log.warning("digest check failed: %r", exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every_s):
+                    await stop.wait()
+
+    # ---- reports asked for -----------------------------------------------------
+
+    async def history(self, team: str, *, weeks: int) -> str:
+        policy = self.catalogue.week
+        windows = last_weeks(self._clock(), policy, weeks)
+        rows = await self.reports.model_weeks(team, since=windows[0].key, until=windows[-1].key)
+        by_week: dict[str, list[ModelWeek]] = {w.key: [] for w in windows}
+        for r in rows:
+            by_week.setdefault(r.window, []).append(r)
+        return messages.history([(week_start(k, policy), v) for k, v in by_week.items()])
+
+    async def export(self, team: str, *, platform: str, weeks: int) -> Sequence[ExportRow]:
+        policy = self.catalogue.week
+        windows = last_weeks(self._clock(), policy, weeks)
+        rows = await self.reports.usage_rows(team, since=windows[0].key, until=windows[-1].key)
+        return export_rows(rows, platform=platform, team=team, policy=policy)
+
+    async def spend(self, team: str, window: Window) -> dict[tuple[str, str], float]:
+        """This week's cost per (user, model), for models with prices."""
+        rows = await self.reports.usage_rows(team, since=window.key, until=window.key)
+        return {(r.user, r.model): r.cost_usd for r in rows if r.cost_usd is not None}

@@ -1,0 +1,201 @@
+"""Admin reports as values, and the pure functions that shape them: which weeks a
+report covers, export rows and their CSV/JSON, and whether a threshold was crossed.
+
+Storage aggregates (SQL ``GROUP BY``); nothing here reads a database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from bot.config import WeekPolicy
+from bot.domain import Window
+from bot.weeks import week_window
+
+EXPORT_COLUMNS = (
+    "week_start",
+    "platform",
+    "team",
+    "model",
+    "user",
+    "questions",
+    "denied",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One person's use of one model in one week (``window`` is the week's key).
+    ``questions`` counts answered questions; ``output_tokens`` include reasoning."""
+
+    window: str
+    model: str
+    user: str
+    questions: int
+    denied: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelWeek:
+    """A team's use of one model in one week."""
+
+    window: str
+    model: str
+    questions: int
+    denied: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Askers:
+    """How many people asked, and the most active (user, questions), busiest first."""
+
+    count: int
+    top: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTarget:
+    """A team's admin channel: the platform that posts there and its channel id."""
+
+    platform: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    week_start: str
+    platform: str
+    team: str
+    model: str
+    user: str
+    questions: int
+    denied: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WeekFigures:
+    """What a digest says about one week."""
+
+    window: Window
+    models: tuple[ModelWeek, ...]
+    askers: Askers
+
+    @property
+    def questions(self) -> int:
+        return sum(m.questions for m in self.models)
+
+    @property
+    def denied(self) -> int:
+        return sum(m.denied for m in self.models)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [m.cost_usd for m in self.models if m.cost_usd is not None]
+        return sum(costs) if costs else None
+
+
+def window_of(key: str) -> datetime:
+    """A week's database key back to its UTC start."""
+    return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def week_start(key: str, policy: WeekPolicy) -> str:
+    """The week's first day as the team reads it (its own time zone)."""
+    return window_of(key).astimezone(policy.tz).date().isoformat()
+
+
+def previous_window(window: Window, policy: WeekPolicy) -> Window:
+    return week_window(window.start - timedelta(seconds=1), policy)
+
+
+def last_weeks(now: datetime, policy: WeekPolicy, weeks: int) -> tuple[Window, ...]:
+    """This week and the ``weeks - 1`` before it, oldest first."""
+    windows = [week_window(now, policy)]
+    while len(windows) < weeks:
+        windows.append(previous_window(windows[-1], policy))
+    return tuple(reversed(windows))
+
+
+def week_containing(day: date, policy: WeekPolicy) -> Window:
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=policy.tz)
+    return week_window(noon, policy)
+
+
+def export_rows(
+    rows: Sequence[UsageRow], *, platform: str, team: str, policy: WeekPolicy
+) -> tuple[ExportRow, ...]:
+    return tuple(
+        ExportRow(
+            week_start=week_start(r.window, policy),
+            platform=platform,
+            team=team,
+            model=r.model,
+            user=r.user,
+            questions=r.questions,
+            denied=r.denied,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            reasoning_tokens=r.reasoning_tokens,
+            cost_usd=r.cost_usd,
+        )
+        for r in sorted(rows, key=lambda r: (r.window, r.model, r.user))
+    )
+
+
+def _cost_cell(cost: float | None) -> str:
+    return "" if cost is None else f"{cost:.6f}"
+
+
+def to_csv(rows: Sequence[ExportRow]) -> str:
+    """RFC 4180 CSV with a header row; an unknown cost (no prices) is an empty cell."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for r in rows:
+        values = asdict(r)
+        values["cost_usd"] = _cost_cell(r.cost_usd)
+        writer.writerow([values[c] for c in EXPORT_COLUMNS])
+    return out.getvalue()
+
+
+def to_json(rows: Sequence[ExportRow]) -> str:
+    """A JSON array of objects with the CSV's columns; an unknown cost is null."""
+    return json.dumps(
+        [
+            {
+                c: (round(r.cost_usd, 6) if c == "cost_usd" and r.cost_usd is not None else v)
+                for c, v in ((c, getattr(r, c)) for c in EXPORT_COLUMNS)
+            }
+            for r in rows
+        ],
+        indent=1,
+    )
+
+
+def crossed(used: int, allowance: int, thresholds: Sequence[int]) -> tuple[int, ...]:
+    """The thresholds (percent of ``allowance``) that the message numbered ``used``
+    reached: each one is reached by exactly one count, so a counter going up one by
+    one crosses each once (a refund that steps back lets the next count cross again,
+    and the database's key keeps the alert single)."""
+    if allowance <= 0 or used <= 0:
+        return ()
+    return tuple(t for t in thresholds if used - 1 < math.ceil(allowance * t / 100) <= used)

@@ -1,0 +1,191 @@
+"""`SqlReports`: the admin's aggregates over ``requests`` (history, export, digest),
+the notify channel, and the once-only claims of alerts and digests.
+
+Every aggregate is one ``GROUP BY`` over ``ix_requests_team_window`` (team, window):
+a year of a 5,000-person team is summed by the database, not in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, select
+
+from bot.domain import ReservationStatus
+from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
+from storage.ledger import SqlStore, naive_utc
+from storage.tables import AuditRow, NotifyChannel, RequestRow, SentAlert, SentDigest
+
+RQ, NC = RequestRow.__table__, NotifyChannel.__table__
+_ANSWERED = RQ.c.status == ReservationStatus.COMMITTED.value
+_DENIED = RQ.c.status == ReservationStatus.DENIED.value
+
+
+def _count_if(cond: Any) -> Any:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _sum_answered(column: Any) -> Any:
+    return func.coalesce(func.sum(case((_ANSWERED, column), else_=0)), 0)
+
+
+# NULL while no answered question of the group had a price: "no cost known", not $0.
+_COST = func.sum(case((_ANSWERED, RQ.c.cost_usd), else_=None))
+
+
+class SqlReports(SqlStore):
+    async def set_notify(
+        self, team: str, *, platform: str, channel: str | None, actor: str, now: datetime
+    ) -> None:
+        async with self._tx() as conn:
+            if channel is None:
+                await conn.execute(delete(NC).where(NC.c.team == team))
+            else:
+                values = {
+                    "platform": platform,
+                    "channel": channel,
+                    "set_by": actor,
+                    "set_at": naive_utc(now),
+                }
+                await conn.execute(
+                    self._insert(NC)
+                    .values(team=team, **values)
+                    .on_conflict_do_update(index_elements=["team"], set_=values)
+                )
+            await conn.execute(
+                AuditRow.__table__.insert().values(
+                    team=team,
+                    actor=actor,
+                    action="notify",
+                    model=None,
+                    value=None,
+                    target=channel,
+                    at=naive_utc(now),
+                )
+            )
+
+    async def notify_target(self, team: str) -> NotifyTarget | None:
+        async with self._tx(read_only=True) as conn:
+            r = (
+                await conn.execute(select(NC.c.platform, NC.c.channel).where(NC.c.team == team))
+            ).first()
+        return NotifyTarget(r.platform, r.channel) if r else None
+
+    async def notify_targets(self) -> Sequence[tuple[str, NotifyTarget]]:
+        async with self._tx(read_only=True) as conn:
+            stmt = select(NC.c.team, NC.c.platform, NC.c.channel).order_by(NC.c.team)
+            rows = (await conn.execute(stmt)).all()
+        return [(r.team, NotifyTarget(r.platform, r.channel)) for r in rows]
+
+    async def _claim(self, table: Any, row: dict[str, Any]) -> bool:
+        async with self._tx() as conn:
+            inserted = await conn.execute(
+                self._insert(table).values(**row).on_conflict_do_nothing().returning(table.c.team)
+            )
+            return inserted.first() is not None
+
+    async def claim_alert(
+        self, team: str, model: str, window: str, threshold: int, *, now: datetime
+    ) -> bool:
+        return await self._claim(
+            SentAlert.__table__,
+            {
+                "team": team,
+                "model": model,
+                "window": window,
+                "threshold": threshold,
+                "sent_at": naive_utc(now),
+            },
+        )
+
+    async def claim_digest(self, team: str, window: str, *, now: datetime) -> bool:
+        return await self._claim(
+            SentDigest.__table__, {"team": team, "window": window, "sent_at": naive_utc(now)}
+        )
+
+    def _weeks(self, team: str, since: str, until: str) -> list[Any]:
+        return [RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until]
+
+    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
+        stmt = (
+            select(
+                RQ.c.window,
+                RQ.c.model,
+                RQ.c.user,
+                _count_if(_ANSWERED).label("questions"),
+                _count_if(_DENIED).label("denied"),
+                _sum_answered(RQ.c.prompt_tokens).label("input_tokens"),
+                _sum_answered(RQ.c.completion_tokens).label("output_tokens"),
+                _sum_answered(RQ.c.reasoning_tokens).label("reasoning_tokens"),
+                _COST.label("cost_usd"),
+            )
+            .where(*self._weeks(team, since, until))
+            .group_by(RQ.c.window, RQ.c.model, RQ.c.user)
+            .order_by(RQ.c.window, RQ.c.model, RQ.c.user)
+        )
+        async with self._tx(read_only=True) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            UsageRow(
+                window=r.window,
+                model=r.model,
+                user=r.user,
+                questions=int(r.questions),
+                denied=int(r.denied),
+                input_tokens=int(r.input_tokens),
+                output_tokens=int(r.output_tokens),
+                reasoning_tokens=int(r.reasoning_tokens),
+                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
+            )
+            for r in rows
+            if r.questions or r.denied  # a question still in flight, or refunded only
+        ]
+
+    async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
+        stmt = (
+            select(
+                RQ.c.window,
+                RQ.c.model,
+                _count_if(_ANSWERED).label("questions"),
+                _count_if(_DENIED).label("denied"),
+                _COST.label("cost_usd"),
+            )
+            .where(*self._weeks(team, since, until))
+            .group_by(RQ.c.window, RQ.c.model)
+            .order_by(RQ.c.window, RQ.c.model)
+        )
+        async with self._tx(read_only=True) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            ModelWeek(
+                window=r.window,
+                model=r.model,
+                questions=int(r.questions),
+                denied=int(r.denied),
+                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
+            )
+            for r in rows
+            if r.questions or r.denied
+        ]
+
+    async def askers(
+        self, team: str, window: str, *, model: str | None = None, top: int = 5
+    ) -> Askers:
+        where = [RQ.c.team == team, RQ.c.window == window, _ANSWERED]
+        if model is not None:
+            where.append(RQ.c.model == model)
+        n = func.count().label("n")
+        async with self._tx(read_only=True) as conn:
+            count = await conn.scalar(select(func.count(func.distinct(RQ.c.user))).where(*where))
+            busiest = (
+                await conn.execute(
+                    select(RQ.c.user, n)
+                    .where(*where)
+                    .group_by(RQ.c.user)
+                    .order_by(n.desc(), RQ.c.user)
+                    .limit(top)
+                )
+            ).all()
+        return Askers(count=int(count or 0), top=tuple((r.user, int(r.n)) for r in busiest))
