@@ -19,6 +19,8 @@ def permissions() -> discord.Permissions:
         create_public_threads=True,
         send_messages_in_threads=True,
         read_message_history=True,
+        # ⏳ on a mention waiting in the queue, so only answered questions get threads.
+        add_reactions=True,
     )
 
 

@@ -114,7 +114,8 @@ async def test_discord_invite_url_asks_only_for_what_the_bot_needs(tmp_path: Pat
     )
     assert code == 0, err
     assert "client_id=123" in out and "scope=bot+applications.commands" in out
-    assert "permissions=309237713920" in out  # view, send, public threads, in threads, history
+    # view, send, public threads, in threads, history, add reactions
+    assert "permissions=309237713984" in out
 
 
 async def test_unknown_command_suggests_the_closest_and_charges_nothing(tmp_path: Path) -> None:
