@@ -12,7 +12,7 @@ usable answer is still delivered.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -209,6 +209,9 @@ class ResponseEvent(_Wire):
         return self.delta if isinstance(self.delta, str) else ""
 
 
+_W = TypeVar("_W", bound=BaseModel)
+
+
 def loads(text: str) -> Any:
     """JSON, or `MalformedAnswer` raised from the decoder's error."""
     try:
@@ -217,32 +220,28 @@ def loads(text: str) -> Any:
         raise MalformedAnswer("not JSON") from exc
 
 
-def completion(body: Any) -> Completion:
+def _read(shape: type[_W], body: Any, what: str) -> _W:
+    """``body`` as ``shape``, or `MalformedAnswer` ("not <what>") raised from the error."""
     try:
-        return Completion.model_validate(body)
+        return shape.model_validate(body)
     except ValidationError as exc:
-        raise MalformedAnswer("not a chat completion") from exc
+        raise MalformedAnswer(f"not {what}") from exc
+
+
+def completion(body: Any) -> Completion:
+    return _read(Completion, body, "a chat completion")
 
 
 def chunk(body: Any) -> Chunk:
-    try:
-        return Chunk.model_validate(body)
-    except ValidationError as exc:
-        raise MalformedAnswer("not a chat completion chunk") from exc
+    return _read(Chunk, body, "a chat completion chunk")
 
 
 def response(body: Any) -> ResponseBody:
-    try:
-        return ResponseBody.model_validate(body)
-    except ValidationError as exc:
-        raise MalformedAnswer("not a response") from exc
+    return _read(ResponseBody, body, "a response")
 
 
 def event(body: Any) -> ResponseEvent:
-    try:
-        parsed = ResponseEvent.model_validate(body)
-    except ValidationError as exc:
-        raise MalformedAnswer("not a response stream event") from exc
+    parsed = _read(ResponseEvent, body, "a response stream event")
     if parsed.type == "response.output_text.delta" and not isinstance(parsed.delta, str):
         raise MalformedAnswer("a piece of the answer that is not text")
     return parsed
