@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,6 +79,16 @@ async def test_a_sqlite_file_that_cannot_be_opened_is_a_storage_error(tmp_path: 
             await SqlJobQueue(engine).claim(worker="w", limit=5, lease_s=60, now=NOW)
     finally:
         await engine.dispose()
+        # The worker thread of the connection that failed to open still reports back to
+        # this event loop; let it end first, or it raises in its thread once the loop is
+        # closed (and the next test's set-up is blamed for it).
+        for _ in range(500):
+            if not any(
+                t.is_alive() and t.name.endswith("(_connection_worker_thread)")
+                for t in threading.enumerate()
+            ):
+                break
+            await asyncio.sleep(0.01)
 
 
 def _week() -> Window:
