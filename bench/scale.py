@@ -44,7 +44,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import AskRequest, Limits, Role, Turn, Usage, Window
+from bot.domain import AskRequest, Exchange, Limits, Usage, Window
 from storage import (
     SqlConversationStore,
     SqlJobQueue,
@@ -496,13 +496,12 @@ async def questions(engine: AsyncEngine, url: str, n: int, report: dict[str, str
                 await conversations.open(r.thread, team=r.team, now=NOW)
                 await queue.save_route(r.key, {"channel": "C1", "status_ts": "1.2", "sent": 1})
                 await queue.save_answer(r.key, text=ANSWER, footer="o1 · 31 s · 2,400 tokens")
-                turns = (Turn(Role.USER, QUESTION), Turn(Role.ASSISTANT, ANSWER))
                 await ledger.commit(
                     r.key,
                     usage=Usage(300, 400, 2000),
                     latency_ms=31000,
                     now=NOW,
-                    conversation=(r.thread, r.team, turns),
+                    exchange=Exchange(r.thread, r.team, QUESTION, ANSWER),
                 )
                 await queue.finish(r.key, outcome="answered", now=NOW)
 

@@ -25,6 +25,26 @@ class Turn:
     reasoning_state: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One answered question as its thread keeps it: recorded with the charge, in the
+    same transaction, so a charged answer is always in the history and vice versa.
+    ``reasoning_state`` belongs to the answer (see `Turn`)."""
+
+    thread: str
+    team: str
+    question: str
+    answer: str
+    reasoning_state: str | None = None
+
+    @property
+    def turns(self) -> tuple[Turn, Turn]:
+        return (
+            Turn(Role.USER, self.question),
+            Turn(Role.ASSISTANT, self.answer, reasoning_state=self.reasoning_state),
+        )
+
+
 class Effort(enum.StrEnum):
     LOW = "low"
     MEDIUM = "medium"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.domain import (
     AuditEntry,
     Effort,
+    Exchange,
     Limits,
     ModelReply,
     Reservation,
@@ -60,21 +61,18 @@ class QuotaLedger(Protocol):
         usage: Usage,
         latency_ms: int,
         now: datetime,
-        conversation: tuple[str, str, Sequence[Turn]] | None = None,
+        exchange: Exchange | None = None,
         cost_usd: float | None = None,
     ) -> None:
-        """Mark a reservation answered, with its token usage and cost. ``conversation``
-        (thread, team, turns) is appended to the thread's history in the same
-        transaction, so a charged answer is always in the history and vice versa."""
+        """Mark a reservation answered, with its token usage and cost. ``exchange`` is
+        recorded in its thread (the `ConversationStore`'s history) in the same
+        transaction, and only by the commit that marks the reservation answered: a
+        retried commit neither charges nor appends a second time."""
         ...
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:
         """Give the message back to the window it was reserved in. Idempotent: returns
         False if the key was not RESERVED (already refunded, committed or unknown)."""
-        ...
-
-    async def limit_override(self, team: str, model: str) -> int | None:
-        """The team's own weekly limit for ``model``, if an admin set one."""
         ...
 
     async def user_cap(self, team: str, model: str, user: str) -> int | None:
@@ -109,15 +107,14 @@ class QuotaLedger(Protocol):
 
 
 class ConversationStore(Protocol):
-    """Conversation turns per thread, so follow-ups have context across restarts."""
+    """Each thread's conversation, so follow-ups have context across restarts and
+    workers: opened when the bot starts answering there, read as history, and grown by
+    one `Exchange` per answered question. The exchange is written with its charge
+    (`QuotaLedger.commit`), by this store's code on the ledger's transaction."""
 
     async def history(self, thread: str, *, limit: int = 50) -> list[Turn]:
         """The thread's turns, oldest first (the last ``limit``)."""
         ...
-
-    async def append(
-        self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime
-    ) -> None: ...
 
     async def open(self, thread: str, *, team: str, now: datetime) -> None:
         """Note that the bot is answering in ``thread`` (idempotent), so replies there

@@ -30,6 +30,7 @@ from bot.costs import answer_cost
 from bot.domain import (
     AskRequest,
     Effort,
+    Exchange,
     Limits,
     QuotaCommand,
     QuotaState,
@@ -392,16 +393,19 @@ class AskService:
             # answers under the same single charge.
             raise
         latency_ms = int((self._monotonic() - started) * 1000)
-        turns = (
-            Turn(Role.USER, prepared.question),
-            Turn(Role.ASSISTANT, answer, reasoning_state=reasoning_state),
+        exchange = Exchange(
+            thread=replier.thread or request.thread,
+            team=request.team,
+            question=prepared.question,
+            answer=answer,
+            reasoning_state=reasoning_state,
         )
         await self._ledger.commit(
             request.key,
             usage=usage,
             latency_ms=latency_ms,
             now=self._clock(),
-            conversation=(replier.thread or request.thread, request.team, turns),
+            exchange=exchange,
             cost_usd=cost,
         )
         if self.admin is not None:

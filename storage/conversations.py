@@ -1,5 +1,6 @@
 """`SqlConversationStore`: each thread's turns, so follow-ups keep their context
-across restarts and workers."""
+across restarts and workers. `record_exchange` is the one writer of turns: the ledger
+runs it inside the transaction that charges the answer."""
 
 from __future__ import annotations
 
@@ -9,15 +10,34 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import Role, Turn
+from bot.domain import Exchange, Role, Turn
 from storage._sql import SqlStore, naive_utc
 from storage.batching import GroupCommit
 from storage.engine import ACK_WITHIN_S
-from storage.ledger import append_turns
 from storage.tables import ThreadRow, TurnRow
 
 T = TurnRow.__table__
 TH = ThreadRow.__table__
+
+
+async def record_exchange(conn: AsyncConnection, exchange: Exchange, *, now: datetime) -> None:
+    """Append the question and its answer to their thread, on the caller's transaction
+    (the ledger's commit: the turns and the charge stand or fall together)."""
+    at = naive_utc(now)
+    await conn.execute(
+        T.insert(),
+        [
+            {
+                "thread": exchange.thread,
+                "team": exchange.team,
+                "role": turn.role.value,
+                "content": turn.content,
+                "reasoning_state": turn.reasoning_state,
+                "created_at": at,
+            }
+            for turn in exchange.turns
+        ],
+    )
 
 
 class SqlConversationStore(SqlStore):
@@ -39,11 +59,6 @@ class SqlConversationStore(SqlStore):
                 )
             ).all()
         return [Turn(Role(r.role), r.content, r.reasoning_state) for r in reversed(rows)]
-
-    async def append(self, thread: str, turns: Sequence[Turn], *, team: str, now: datetime) -> None:
-        if turns:
-            async with self._tx() as conn:
-                await append_turns(conn, thread, turns, team=team, now=now)
 
     async def open(self, thread: str, *, team: str, now: datetime) -> None:
         await self._opens((thread, team, now))

@@ -18,24 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import (
     AuditEntry,
+    Exchange,
     Limits,
     ModelUsage,
     QuotaState,
     Reservation,
     ReservationStatus,
     TeamUsage,
-    Turn,
     Usage,
     UserUsage,
     Window,
 )
 from storage._sql import SqlStore, aware, naive_utc
+from storage.conversations import record_exchange
 from storage.tables import (
     AuditRow,
     LimitOverride,
     QuotaCounter,
     RequestRow,
-    TurnRow,
     UserCap,
     UserCounter,
 )
@@ -59,26 +59,6 @@ def _state(
         used=used,
         granted=granted,
     )
-
-
-async def append_turns(
-    conn: AsyncConnection, thread: str, turns: Sequence[Turn], *, team: str, now: datetime
-) -> None:
-    if turns:
-        await conn.execute(
-            TurnRow.__table__.insert(),
-            [
-                {
-                    "thread": thread,
-                    "team": team,
-                    "role": t.role.value,
-                    "content": t.content,
-                    "reasoning_state": t.reasoning_state,
-                    "created_at": naive_utc(now),
-                }
-                for t in turns
-            ],
-        )
 
 
 _NO_CAP = 2**31 - 1
@@ -314,14 +294,11 @@ class SqlLedger(SqlStore):
         usage: Usage,
         latency_ms: int,
         now: datetime,
-        conversation: tuple[str, str, Sequence[Turn]] | None = None,
+        exchange: Exchange | None = None,
         cost_usd: float | None = None,
     ) -> None:
         async with self._tx() as conn:
-            if conversation is not None:
-                thread, team, turns = conversation
-                await append_turns(conn, thread, turns, team=team, now=now)
-            await conn.execute(
+            answered = await conn.execute(
                 update(RQ)
                 .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
                 .values(
@@ -335,6 +312,10 @@ class SqlLedger(SqlStore):
                     finished_at=naive_utc(now),
                 )
             )
+            # Only the commit that marks it answered records the exchange: a retried
+            # job (or a second worker resuming it) appends nothing a second time.
+            if exchange is not None and answered.rowcount == 1:
+                await record_exchange(conn, exchange, now=now)
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:
         async with self._tx(what="refund") as conn:
@@ -380,14 +361,6 @@ class SqlLedger(SqlStore):
             await conn.execute(update(UC).where(*person, UC.c.used > 0).values(used=UC.c.used - 1))
             await conn.execute(update(QC).where(*team, QC.c.used > 0).values(used=QC.c.used - 1))
         return True
-
-    async def limit_override(self, team: str, model: str) -> int | None:
-        async with self._tx(read_only=True) as conn:
-            return await conn.scalar(
-                select(LimitOverride.weekly_limit).where(
-                    LimitOverride.team == team, LimitOverride.model == model
-                )
-            )
 
     async def user_cap(self, team: str, model: str, user: str) -> int | None:
         async with self._tx(read_only=True) as conn:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import Limits, ReservationStatus, Role, Turn, Usage, Window
+from bot.domain import Exchange, Limits, ReservationStatus, Role, Turn, Usage, Window
 from storage import (
     SqlConversationStore,
     SqlLedger,
@@ -141,10 +141,14 @@ async def test_grant_adds_messages_for_this_week_only(ledger: SqlLedger) -> None
 
 
 async def test_limit_override_and_reset(ledger: SqlLedger) -> None:
-    assert await ledger.limit_override("T", "o1") is None
+    async def limit() -> int:
+        usage = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=False)
+        return usage.models[0].limit
+
+    assert await limit() == DEFAULTS["o1"]
     await ledger.set_limit("T", "o1", 7, actor="boss", now=NOW)
     await ledger.set_limit("T", "o1", 8, actor="boss", now=NOW)
-    assert await ledger.limit_override("T", "o1") == 8
+    assert await limit() == 8
     await reserve(ledger, "k1", limit=8)
     await ledger.reset("T", "o1", WEEK, actor="boss", now=NOW)
     assert await used(ledger) == 0
@@ -293,17 +297,45 @@ async def test_concurrent_reservations_in_one_process_admit_exactly_the_limit(
     assert await used(ledger) == 7
 
 
-async def test_conversation_turns_keep_their_order(engine: AsyncEngine) -> None:
+async def answer(ledger: SqlLedger, key: str, exchange: Exchange) -> None:
+    await reserve(ledger, key, limit=10, team=exchange.team)
+    await ledger.commit(key, usage=Usage(), latency_ms=1, now=NOW, exchange=exchange)
+
+
+async def test_conversation_turns_keep_their_order(engine: AsyncEngine, ledger: SqlLedger) -> None:
     store = SqlConversationStore(engine)
     assert not await store.knows("th")
     for i in range(5):
-        await store.append(
-            "th", [Turn(Role.USER, f"q{i}"), Turn(Role.ASSISTANT, f"a{i}")], team="T", now=NOW
-        )
-    await store.append("other", [Turn(Role.USER, "x")], team="T", now=NOW)
+        await answer(ledger, f"k{i}", Exchange("th", "T", f"q{i}", f"a{i}"))
+    await answer(ledger, "x", Exchange("other", "T", "x", "y"))
     history = await store.history("th", limit=4)
-    assert [t.content for t in history] == ["q3", "a3", "q4", "a4"]
+    assert history == [
+        Turn(Role.USER, "q3"),
+        Turn(Role.ASSISTANT, "a3"),
+        Turn(Role.USER, "q4"),
+        Turn(Role.ASSISTANT, "a4"),
+    ]
     assert await store.knows("th") and len(await store.history("th")) == 10
+
+
+async def test_a_retried_commit_neither_charges_nor_appends_again(
+    engine: AsyncEngine, ledger: SqlLedger
+) -> None:
+    exchange = Exchange("th", "T", "q", "a")
+    await answer(ledger, "k", exchange)
+    await ledger.commit("k", usage=Usage(5, 5, 0), latency_ms=1, now=NOW, exchange=exchange)
+    assert await SqlConversationStore(engine).history("th") == list(exchange.turns)
+    usage = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=True)
+    assert usage.users[0].tokens == 0 and await used(ledger) == 1
+
+
+async def test_a_refunded_question_leaves_no_turns(engine: AsyncEngine, ledger: SqlLedger) -> None:
+    await reserve(ledger, "k")
+    assert await ledger.refund("k", error="ModelTimeout", now=NOW)
+    exchange = Exchange("th", "T", "q", "late answer")
+    await ledger.commit("k", usage=Usage(), latency_ms=1, now=NOW, exchange=exchange)
+    assert await SqlConversationStore(engine).history("th") == []
+    assert await used(ledger) == 0
 
 
 async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import WeekPolicy
-from bot.domain import AskRequest, Limits, Role, Turn, Usage
+from bot.domain import AskRequest, Exchange, Limits, Usage
 from bot.weeks import week_window
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, retention
 from storage.retention import RetentionPolicy, SqlRetention, run_retention
@@ -50,10 +50,8 @@ async def answered(engine: AsyncEngine, key: str, *, at: datetime) -> None:
         now=at,
     )
     await SqlConversationStore(engine).open(f"th-{key}", team=key, now=at)
-    turns = (Turn(Role.USER, "q"), Turn(Role.ASSISTANT, "a"))
-    await ledger.commit(
-        key, usage=Usage(), latency_ms=1, now=at, conversation=(f"th-{key}", key, turns)
-    )
+    exchange = Exchange(f"th-{key}", key, "q", "a")
+    await ledger.commit(key, usage=Usage(), latency_ms=1, now=at, exchange=exchange)
     await queue.finish(job.key, outcome="answered", now=at)
 
 

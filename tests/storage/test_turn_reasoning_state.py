@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import Limits, Role, Turn, Usage, Window
+from bot.domain import Exchange, Limits, Role, Turn, Usage, Window
 from storage import (
     SqlConversationStore,
     SqlLedger,
@@ -24,11 +24,10 @@ WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=
 STATE = '{"model": "o3", "items": [{"type": "reasoning", "encrypted_content": "gAAA"}]}'
 
 
-async def test_the_record_travels_with_the_charged_answer(engine: AsyncEngine) -> None:
-    ledger = SqlLedger(engine)
+async def charge(ledger: SqlLedger, key: str, exchange: Exchange) -> None:
     await ledger.reserve(
-        key="k1",
-        team="T",
+        key=key,
+        team=exchange.team,
         model="o3",
         user="ann",
         channel="C",
@@ -36,23 +35,26 @@ async def test_the_record_travels_with_the_charged_answer(engine: AsyncEngine) -
         limits=Limits(5),
         now=NOW,
     )
-    turns = (Turn(Role.USER, "why?"), Turn(Role.ASSISTANT, "because", STATE))
-    await ledger.commit("k1", usage=Usage(), latency_ms=1, now=NOW, conversation=("th", "T", turns))
+    await ledger.commit(key, usage=Usage(), latency_ms=1, now=NOW, exchange=exchange)
+
+
+async def test_the_record_travels_with_the_charged_answer(engine: AsyncEngine) -> None:
+    exchange = Exchange("th", "T", "why?", "because", STATE)
+    await charge(SqlLedger(engine), "k1", exchange)
     # Another worker: its own store over a fresh connection pool.
     other = make_engine(engine.url.render_as_string(hide_password=False))
     try:
         history = await SqlConversationStore(other).history("th")
     finally:
         await other.dispose()
-    assert history == list(turns)
+    assert history == list(exchange.turns)
     assert history[1].reasoning_state == STATE and history[0].reasoning_state is None
 
 
-async def test_appended_turns_keep_the_record(engine: AsyncEngine) -> None:
-    store = SqlConversationStore(engine)
+async def test_a_large_record_is_kept_whole(engine: AsyncEngine) -> None:
     big = STATE.replace("gAAA", "g" * 200_000)  # encrypted items run to kilobytes
-    await store.append("th", [Turn(Role.ASSISTANT, "a", big)], team="T", now=NOW)
-    assert (await store.history("th"))[0].reasoning_state == big
+    await charge(SqlLedger(engine), "k1", Exchange("th", "T", "q", "a", big))
+    assert (await SqlConversationStore(engine).history("th"))[1].reasoning_state == big
 
 
 async def test_migration_keeps_older_turns(db_url: str) -> None:
