@@ -61,6 +61,31 @@ def _state(
     )
 
 
+async def record_audit(
+    conn: AsyncConnection,
+    team: str,
+    actor: str,
+    action: str,
+    *,
+    model: str | None,
+    value: int | None,
+    target: str | None = None,
+    now: datetime,
+) -> None:
+    """One line of the team's admin log (``/quota log``), on the caller's transaction."""
+    await conn.execute(
+        AuditRow.__table__.insert().values(
+            team=team,
+            actor=actor,
+            action=action,
+            model=model,
+            value=value,
+            target=target,
+            at=naive_utc(now),
+        )
+    )
+
+
 _NO_CAP = 2**31 - 1
 # Identifiers quoted: "user", "window" and "key" are reserved words in PostgreSQL.
 # A team's limit for a model and a person's cap: overrides first, then the catalogue's.
@@ -457,30 +482,6 @@ class SqlLedger(SqlStore):
             )
         return TeamUsage(team=team, window=window, models=tuple(models), users=users)
 
-    async def _audit(
-        self,
-        conn: AsyncConnection,
-        team: str,
-        actor: str,
-        action: str,
-        *,
-        model: str | None,
-        value: int | None,
-        target: str | None = None,
-        now: datetime,
-    ) -> None:
-        await conn.execute(
-            AuditRow.__table__.insert().values(
-                team=team,
-                actor=actor,
-                action=action,
-                model=model,
-                value=value,
-                target=target,
-                at=naive_utc(now),
-            )
-        )
-
     async def set_limit(
         self, team: str, model: str, limit: int, *, actor: str, now: datetime
     ) -> None:
@@ -493,7 +494,7 @@ class SqlLedger(SqlStore):
                     index_elements=["team", "model"], set_={"weekly_limit": limit}
                 )
             )
-            await self._audit(conn, team, actor, "set", model=model, value=limit, now=now)
+            await record_audit(conn, team, actor, "set", model=model, value=limit, now=now)
 
     async def grant(
         self, team: str, model: str, window: Window, extra: int, *, actor: str, now: datetime
@@ -509,7 +510,7 @@ class SqlLedger(SqlStore):
                 .where(QC.c.team == team, QC.c.model == model, QC.c.window == window.key)
                 .values(granted=QC.c.granted + extra)
             )
-            await self._audit(conn, team, actor, "grant", model=model, value=extra, now=now)
+            await record_audit(conn, team, actor, "grant", model=model, value=extra, now=now)
 
     async def reset(
         self, team: str, model: str, window: Window, *, actor: str, now: datetime
@@ -549,7 +550,7 @@ class SqlLedger(SqlStore):
                 )
                 .values(counted=False)
             )
-            await self._audit(conn, team, actor, "reset", model=model, value=None, now=now)
+            await record_audit(conn, team, actor, "reset", model=model, value=None, now=now)
 
     async def set_user_cap(
         self, team: str, user: str, model: str, cap: int | None, *, actor: str, now: datetime
@@ -569,7 +570,7 @@ class SqlLedger(SqlStore):
                         index_elements=["team", "user", "model"], set_={"cap": cap}
                     )
                 )
-            await self._audit(
+            await record_audit(
                 conn, team, actor, "user", model=model, value=cap, target=user, now=now
             )
 

@@ -15,8 +15,9 @@ from sqlalchemy import case, delete, func, select
 
 from bot.domain import ReservationStatus
 from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
-from storage.ledger import SqlStore, naive_utc
-from storage.tables import AuditRow, NotifyChannel, RequestRow, SentAlert, SentDigest
+from storage._sql import SqlStore, naive_utc
+from storage.ledger import record_audit
+from storage.tables import NotifyChannel, RequestRow, SentAlert, SentDigest
 
 RQ, NC = RequestRow.__table__, NotifyChannel.__table__
 _ANSWERED = RQ.c.status == ReservationStatus.COMMITTED.value
@@ -54,16 +55,8 @@ class SqlReports(SqlStore):
                     .values(team=team, **values)
                     .on_conflict_do_update(index_elements=["team"], set_=values)
                 )
-            await conn.execute(
-                AuditRow.__table__.insert().values(
-                    team=team,
-                    actor=actor,
-                    action="notify",
-                    model=None,
-                    value=None,
-                    target=channel,
-                    at=naive_utc(now),
-                )
+            await record_audit(
+                conn, team, actor, "notify", model=None, value=None, target=channel, now=now
             )
 
     async def notify_target(self, team: str) -> NotifyTarget | None:

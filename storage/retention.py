@@ -33,13 +33,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import StorageError
-from storage.engine import turn
-from storage.jobs import DONE, _naive
+from storage._sql import insert, naive_utc, transaction
+from storage.jobs import DONE
 from storage.tables import (
     JobRow,
     Lease,
@@ -85,23 +83,19 @@ class SqlRetention:
     def __init__(self, engine: AsyncEngine, policy: RetentionPolicy | None = None) -> None:
         self._engine = engine
         self._policy = policy or RetentionPolicy()
-        self._pg = engine.dialect.name == "postgresql"
         self._me = f"p-{uuid.uuid4().hex[:12]}"
 
     async def prune(self, *, now: datetime, force: bool = False) -> PruneReport:
         """Run a pass if one is due (or, with ``force``, unless one is running now)."""
-        now = _naive(now)
+        now = naive_utc(now)
+        if not await self._take(now, force=force):
+            return PruneReport(ran=False)
+        deleted: dict[str, int] = {}
         try:
-            if not await self._take(now, force=force):
-                return PruneReport(ran=False)
-            deleted: dict[str, int] = {}
-            try:
-                for name, table, key, where in self._targets(now):
-                    deleted[name] = await self._delete(table, key, where, now)
-            finally:
-                await self._release(now)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not prune: {type(exc).__name__}") from exc
+            for name, table, key, where in self._targets(now):
+                deleted[name] = await self._delete(table, key, where, now)
+        finally:
+            await self._release(now)
         log.info("retention pass: deleted %s", deleted)
         return PruneReport(ran=True, deleted=deleted)
 
@@ -173,7 +167,7 @@ class SqlRetention:
                 stmt = delete(table).where(key[0].in_(chosen.scalar_subquery()))
             else:
                 stmt = delete(table).where(tuple_(*key).in_(chosen))
-            async with turn(self._engine), self._engine.begin() as conn:
+            async with transaction(self._engine, what="prune") as conn:
                 n = (await conn.execute(stmt)).rowcount or 0
                 # Still ours? Another pruner may have taken over a lapsed lease.
                 kept = await conn.execute(
@@ -185,17 +179,14 @@ class SqlRetention:
             if n < BATCH or kept.rowcount == 0:
                 return total
 
-    def _insert(self) -> Any:
-        return (postgresql.insert if self._pg else sqlite.insert)(leases)
-
     async def _take(self, now: datetime, *, force: bool) -> bool:
-        now = _naive(now)
+        now = naive_utc(now)
         free = leases.c.until < now
         if force:  # due or not, unless a pass is running (its holder is set)
             free = free | (leases.c.holder == "")
-        async with turn(self._engine), self._engine.begin() as conn:
+        async with transaction(self._engine, what="prune") as conn:
             await conn.execute(
-                self._insert()
+                insert(self._engine, leases)
                 .values(name=LEASE, holder="", until=now - timedelta(seconds=1))
                 .on_conflict_do_nothing(index_elements=["name"])
             )
@@ -207,7 +198,7 @@ class SqlRetention:
         return taken.rowcount == 1
 
     async def _release(self, now: datetime) -> None:
-        async with turn(self._engine), self._engine.begin() as conn:
+        async with transaction(self._engine, what="prune") as conn:
             await conn.execute(
                 update(leases)
                 .where(leases.c.name == LEASE, leases.c.holder == self._me)

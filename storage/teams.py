@@ -4,10 +4,9 @@ limit of any model (for ``reasonbot quota teams``)."""
 from __future__ import annotations
 
 from sqlalchemy import select, union
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.errors import StorageError
+from storage._sql import transaction
 from storage.tables import AuditRow, LimitOverride, QuotaCounter, UserCap
 
 
@@ -19,9 +18,6 @@ async def known_teams(engine: AsyncEngine) -> list[str]:
         select(UserCap.team),
         select(AuditRow.team),
     )
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(query)
-            return sorted({row[0] for row in rows})
-    except SQLAlchemyError as exc:
-        raise StorageError(f"could not list teams ({type(exc).__name__})") from exc
+    async with transaction(engine, what="list teams", read_only=True) as conn:
+        rows = (await conn.execute(query)).all()
+    return sorted({row[0] for row in rows})

@@ -19,6 +19,7 @@ from storage import (
     head_revision,
     upgrade,
 )
+from storage.teams import known_teams
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -415,3 +416,14 @@ async def test_a_zero_limit_admits_only_granted_messages(ledger: SqlLedger) -> N
     await ledger.grant("T", "o1", WEEK, 1, actor="boss", now=NOW)
     assert (await reserve(ledger, "k1", limit=0)).status is ReservationStatus.RESERVED
     assert (await reserve(ledger, "k2", limit=0)).status is ReservationStatus.DENIED
+
+
+async def test_known_teams_are_every_team_that_used_or_was_given_a_quota(
+    engine: AsyncEngine, ledger: SqlLedger
+) -> None:
+    assert await known_teams(engine) == []
+    await reserve(ledger, "k", team="slack:T2")
+    await ledger.grant("discord:9", "o1", WEEK, 2, actor="boss", now=NOW)
+    await ledger.set_user_cap("terminal:local", "ann", "*", 1, actor="boss", now=NOW)
+    await ledger.set_limit("slack:T1", "o1", 4, actor="boss", now=NOW)
+    assert await known_teams(engine) == ["discord:9", "slack:T1", "slack:T2", "terminal:local"]
