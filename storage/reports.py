@@ -36,6 +36,10 @@ def _sum_answered(column: Any) -> Any:
 _COST = func.sum(case((_ANSWERED, RQ.c.cost_usd), else_=None))
 
 
+def _usd(cost: Any) -> float | None:
+    return None if cost is None else float(cost)
+
+
 class SqlReports(SqlStore):
     async def set_notify(
         self, team: str, *, platform: str, channel: str | None, actor: str, now: datetime
@@ -98,28 +102,38 @@ class SqlReports(SqlStore):
             SentDigest.__table__, {"team": team, "window": window, "sent_at": naive_utc(now)}
         )
 
-    def _weeks(self, team: str, since: str, until: str) -> list[Any]:
-        return [RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until]
-
-    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
+    async def _weekly(
+        self, team: str, since: str, until: str, keys: Sequence[Any], *sums: Any
+    ) -> list[Any]:
+        """Per week and ``keys``: questions answered, denials, cost and ``sums``, without
+        the groups that have neither (questions still in flight, or refunded only)."""
+        group = (RQ.c.window, *keys)
         stmt = (
             select(
-                RQ.c.window,
-                RQ.c.model,
-                RQ.c.user,
+                *group,
                 _count_if(_ANSWERED).label("questions"),
                 _count_if(_DENIED).label("denied"),
-                _sum_answered(RQ.c.prompt_tokens).label("input_tokens"),
-                _sum_answered(RQ.c.completion_tokens).label("output_tokens"),
-                _sum_answered(RQ.c.reasoning_tokens).label("reasoning_tokens"),
                 _COST.label("cost_usd"),
+                *sums,
             )
-            .where(*self._weeks(team, since, until))
-            .group_by(RQ.c.window, RQ.c.model, RQ.c.user)
-            .order_by(RQ.c.window, RQ.c.model, RQ.c.user)
+            .where(RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until)
+            .group_by(*group)
+            .order_by(*group)
         )
         async with self._tx(read_only=True) as conn:
             rows = (await conn.execute(stmt)).all()
+        return [r for r in rows if r.questions or r.denied]
+
+    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
+        rows = await self._weekly(
+            team,
+            since,
+            until,
+            (RQ.c.model, RQ.c.user),
+            _sum_answered(RQ.c.prompt_tokens).label("input_tokens"),
+            _sum_answered(RQ.c.completion_tokens).label("output_tokens"),
+            _sum_answered(RQ.c.reasoning_tokens).label("reasoning_tokens"),
+        )
         return [
             UsageRow(
                 window=r.window,
@@ -130,37 +144,22 @@ class SqlReports(SqlStore):
                 input_tokens=int(r.input_tokens),
                 output_tokens=int(r.output_tokens),
                 reasoning_tokens=int(r.reasoning_tokens),
-                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
+                cost_usd=_usd(r.cost_usd),
             )
             for r in rows
-            if r.questions or r.denied  # a question still in flight, or refunded only
         ]
 
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
-        stmt = (
-            select(
-                RQ.c.window,
-                RQ.c.model,
-                _count_if(_ANSWERED).label("questions"),
-                _count_if(_DENIED).label("denied"),
-                _COST.label("cost_usd"),
-            )
-            .where(*self._weeks(team, since, until))
-            .group_by(RQ.c.window, RQ.c.model)
-            .order_by(RQ.c.window, RQ.c.model)
-        )
-        async with self._tx(read_only=True) as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self._weekly(team, since, until, (RQ.c.model,))
         return [
             ModelWeek(
                 window=r.window,
                 model=r.model,
                 questions=int(r.questions),
                 denied=int(r.denied),
-                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
+                cost_usd=_usd(r.cost_usd),
             )
             for r in rows
-            if r.questions or r.denied
         ]
 
     async def askers(
