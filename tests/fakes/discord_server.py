@@ -28,6 +28,7 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes import discord_rules as rules
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.recorded import recording
 
 CLOSE_INVALID_SHARD = 4010  # Discord's gateway close code for an impossible shard
@@ -140,7 +142,7 @@ class Call:
 
 
 @dataclass
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     app_id: str = "1100000000000000001"
     guild_id: str = "1200000000000000001"
     channel_id: str = "1200000000000000002"
@@ -170,7 +172,6 @@ class FakeDiscord:
     base: str = ""
     gateway: str = ""
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
-    _runner: web.AppRunner | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -214,24 +215,18 @@ class FakeDiscord:
 
     # ---- server --------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeDiscord:
+    def app(self) -> web.Application:
         app = web.Application(middlewares=[recording("discord")])
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         app.router.add_get("/gateway", self._gateway)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base = f"http://127.0.0.1:{port}/api/v10"
-        self.gateway = f"ws://127.0.0.1:{port}/gateway"
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
-        assert self._runner is not None
-        await self._runner.cleanup()
+    def serving(self, origin: str) -> None:
+        self.base = f"{origin}/api/v10"
+        self.gateway = f"ws{origin.removeprefix('http')}/gateway"
+
+    def open_sockets(self) -> Collection[web.WebSocketResponse]:
+        return self._sockets
 
     def _message(
         self, channel_id: str, body: dict[str, Any], *, author: dict[str, Any] | None = None

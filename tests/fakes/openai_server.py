@@ -38,6 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import openai_responses
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.recorded import recording
 
 ERRORS: dict[str, tuple[str, str | None]] = {
@@ -162,7 +163,7 @@ class Behaviour:
     every: float = 0.05
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     def __init__(
         self,
         *,
@@ -178,8 +179,7 @@ class FakeOpenAI:
         self.keepalive_every = keepalive_every
         self.requests: list[Recorded] = []
         self._script: deque[Behaviour] = deque()
-        self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
+        self.host, self.port = host, port
         self.base_url = ""
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -306,22 +306,15 @@ class FakeOpenAI:
 
     # ---- server ------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeOpenAI:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[recording("openai")])
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://{self._host}:{port}/v1"
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
+    def serving(self, origin: str) -> None:
+        self.base_url = f"{origin}/v1"
 
     async def _models(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")

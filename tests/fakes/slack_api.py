@@ -28,12 +28,14 @@ import json
 import time
 import urllib.parse
 from collections import defaultdict, deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.recorded import recording
 from tests.fakes.slack_methods import (
     ARG_NAME,
@@ -74,7 +76,7 @@ class Call:
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     team_id: str = "T0001"
     bot_user_id: str = "UBOT"
     bot_id: str = "BBOT"
@@ -108,7 +110,6 @@ class FakeSlack:
     pushed_at: dict[str, float] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -176,24 +177,18 @@ class FakeSlack:
 
     # ---- server --------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeSlack:
+    def app(self) -> web.Application:
         app = web.Application(middlewares=[recording("slack")])
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket-mode", self._socket)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}/api/"
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
-        assert self._runner is not None
-        await self._runner.cleanup()
+    def serving(self, origin: str) -> None:
+        self.base_url = f"{origin}/api/"
+
+    def open_sockets(self) -> Collection[web.WebSocketResponse]:
+        return self._sockets
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
