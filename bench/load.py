@@ -33,9 +33,11 @@ sys.path.insert(0, str(ROOT))
 from burst import fire, paced
 
 from storage import make_engine, upgrade
-from tests.fakes.bot_process import free_port, slack_env, start_bot
+from tests.builders import mention_callback, slack_env
+from tests.fakes.bot_process import start_bot
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
+from tests.fakes.slack_api import FakeSlack, post_signed
 
 SECRET = "load-secret"
 PROBE_EVERY_S = 0.25
@@ -63,14 +65,8 @@ async def start_load_bot(
 
 
 def mention_body(tag: str, i: int) -> str:
-    event = {
-        "type": "app_mention",
-        "user": f"U{i % 50:04d}",
-        "channel": "C0001",
-        "text": f"<@UBOT> {tag}-{i}",
-        "ts": f"{1_800_000_000 + i}.{abs(hash(tag)) % 10**6:06d}",
-    }
-    return event_callback(event, event_id=f"Ev-{tag}-{i}")
+    ts = f"{1_800_000_000 + i}.{abs(hash(tag)) % 10**6:06d}"
+    return mention_callback(f"{tag}-{i}", ts=ts, event_id=f"Ev-{tag}-{i}", user=f"U{i % 50:04d}")
 
 
 class Answers:

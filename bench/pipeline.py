@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.wiring import build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Settings
 from bot.domain import AskRequest, ModelReply, Usage
 from bot.ports import FailureKind, ModelCall, Progress, ProgressCallback
+from tests.builders import one_model
 
 
 class InstantModel:
@@ -58,9 +59,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(url: str, base_url: str, n: int, *, in_process: bool) -> list[float]:
-    catalogue = Catalogue(
-        models=[ModelSpec(alias="o1", id="o1", weekly_limit=n * 2, streaming=False)]
-    )
+    catalogue = one_model(n * 2)
     settings = Settings(
         database_url=url, openai_base_url=base_url, openai_api_key="sk-bench", _env_file=None
     )  # type: ignore[call-arg]

@@ -19,7 +19,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from storage import make_engine, upgrade
 from tests.dbutil import fresh_database
-
-WORKER = ROOT / "tests" / "storage" / "race_worker.py"
+from tests.storage.race_worker import race
 
 
 async def one_round(url: str, procs: int, attempts: int, limit: int) -> tuple[float, int]:
@@ -36,27 +34,9 @@ async def one_round(url: str, procs: int, attempts: int, limit: int) -> tuple[fl
     await upgrade(engine)
     await engine.dispose()
     per_proc = attempts // procs
-    start_at = time.time() + 2.0
-    children = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(WORKER),
-            url,
-            f"p{n}",
-            str(per_proc),
-            str(limit),
-            str(start_at),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for n in range(procs)
-    ]
-    results = [await c.communicate() for c in children]
-    for c, (_, err) in zip(children, results, strict=True):
-        if c.returncode:
-            raise SystemExit(err.decode()[-2000:])
-    admitted = sum(int(out.split()[0]) for out, _ in results)
-    slowest = max(float(out.split()[1]) for out, _ in results)
+    results = await race(url, procs=procs, per_proc=per_proc, limit=limit, start_in_s=2.0)
+    admitted = sum(n for n, _ in results)
+    slowest = max(elapsed for _, elapsed in results)
     return per_proc * procs / slowest, admitted - limit if admitted > limit else 0
 
 

@@ -27,9 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 from burst import fire
 
-from tests.fakes.bot_process import free_port, slack_env, start_bot
+from tests.builders import mention, mention_callback, slack_env
+from tests.fakes.bot_process import start_bot
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.slack_api import FakeSlack, event_callback, slash_command
+from tests.fakes.slack_api import FakeSlack, slash_command
 
 SECRET = "bench-secret"
 PORT = free_port()
@@ -54,16 +56,6 @@ async def start_load_bot(
             REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
         )
     )
-
-
-def mention_event(prefix: str, i: int, *, ts: str) -> dict[str, str]:
-    return {
-        "type": "app_mention",
-        "user": "U0ANN",
-        "channel": "C0001",
-        "text": f"<@UBOT> {prefix}{i}",
-        "ts": f"{ts}.{i:06d}",
-    }
 
 
 def rounds(n: int) -> tuple[tuple[str, int], ...]:
@@ -113,8 +105,10 @@ async def http_mode(n: int, latency: float, db: str) -> list[str]:
                         body = slash_command("/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}")
                         bodies.append((body, True))
                     else:
-                        event = mention_event(prefix, i, ts="1800000000")
-                        bodies.append((event_callback(event, event_id=f"Ev{prefix}{i}"), False))
+                        body = mention_callback(
+                            f"{prefix}{i}", ts=f"1800000000.{i:06d}", event_id=f"Ev{prefix}{i}"
+                        )
+                        bodies.append((body, False))
                 acks, last = await fire(PORT, bodies, SECRET)
                 done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
                 if rnd == 0:
@@ -149,7 +143,7 @@ async def socket_mode(n: int, latency: float, db: str) -> list[str]:
                         }
                         await slack.push("slash_commands", payload, envelope_id=f"{prefix}{i}")
                     else:
-                        event = mention_event(prefix, i, ts="1900000000")
+                        event = mention(f"{prefix}{i}", ts=f"1900000000.{i:06d}")
                         await slack.push(
                             "events_api",
                             {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.config import Catalogue, ModelSpec, Settings, load_settings
 from storage import make_engine, upgrade
 from tests.dbutil import BACKENDS, fresh_database
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 
@@ -38,12 +38,6 @@ async def migrated(url: str) -> str:
     finally:
         await engine.dispose()
     return url
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def doctor(settings: Settings, catalogue: Catalogue | None = None) -> list[Check]:
@@ -138,7 +132,7 @@ async def test_database_read_only_postgres(tmp_path: Path) -> None:
 
 
 async def test_database_unreachable() -> None:
-    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/nothing"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     check = named(await doctor(load_settings(database_url=url)), "database")
     assert not check.ok and "connection refused" in check.detail and "DATABASE_URL" in check.fix
 
@@ -171,7 +165,7 @@ async def test_key_rejected(tmp_path: Path) -> None:
 
 
 async def test_provider_unreachable_names_the_url(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     settings = load_settings(
         openai_base_url=url, openai_api_key=KEY, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db"
     )

@@ -15,9 +15,11 @@ import pytest
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine
-from tests.fakes.bot_process import free_port, slack_env, start_bot
+from tests.builders import mention_callback, slack_env
+from tests.fakes.bot_process import start_bot
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
+from tests.fakes.slack_api import FakeSlack, post_signed
 
 SECRET = "durable-secret"
 QUESTIONS = 5
@@ -39,14 +41,7 @@ async def ask(port: int, tag: str) -> None:
     url = f"http://127.0.0.1:{port}/slack/events"
     async with aiohttp.ClientSession() as http:
         for i in range(QUESTIONS):
-            event = {
-                "type": "app_mention",
-                "user": "U0ANN",
-                "channel": "C0001",
-                "text": f"<@UBOT> question {i}",
-                "ts": f"{tag}.{i:06d}",
-            }
-            body = event_callback(event, event_id=f"Ev{tag}{i}")
+            body = mention_callback(f"question {i}", ts=f"{tag}.{i:06d}", event_id=f"Ev{tag}{i}")
             status, _, _ = await post_signed(http, url, body, secret=SECRET, form=False)
             assert status == 200
 

@@ -14,7 +14,9 @@ from typing import Any
 import aiohttp
 
 from app.logs import JsonFormatter, Masked
-from tests.fakes.bot_process import free_port, slack_env, start_bot
+from tests.builders import slack_env
+from tests.fakes.bot_process import start_bot
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
 

@@ -16,10 +16,12 @@ import pytest
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
+from tests.builders import mention_callback, slack_env
 from tests.dbutil import fresh_database
-from tests.fakes.bot_process import free_port, slack_env, start_bot
+from tests.fakes.bot_process import start_bot
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
+from tests.fakes.slack_api import FakeSlack, post_signed
 
 SECRET = "workers-secret"
 LIMIT = 6
@@ -54,14 +56,9 @@ def env(tmp_path: Path, db: str, model: FakeOpenAI, slack: FakeSlack, port: int)
 
 
 def mention(tag: str, i: int) -> str:
-    event = {
-        "type": "app_mention",
-        "user": f"U{i:04d}",
-        "channel": "C0001",
-        "text": f"<@UBOT> question {i}",
-        "ts": f"{tag}.{i:06d}",
-    }
-    return event_callback(event, event_id=f"Ev{tag}{i}")
+    return mention_callback(
+        f"question {i}", ts=f"{tag}.{i:06d}", event_id=f"Ev{tag}{i}", user=f"U{i:04d}"
+    )
 
 
 def answer(text: str) -> bool:

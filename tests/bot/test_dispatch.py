@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
 from bot.dispatch import Dispatcher, DispatchSettings, Job, SaveRoute
 from bot.domain import AskRequest
 from bot.ports import Replier
 from tests.bot.test_service import Transcript
+from tests.builders import bot_settings, one_model
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S
 
@@ -83,17 +83,8 @@ class Desk:
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     async with FakeOpenAI(latency=0.3) as model:
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}",
-            openai_base_url=model.base_url,
-            openai_api_key="sk-test",
-            openai_max_retries=0,
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        catalogue = Catalogue(
-            models=[ModelSpec(alias="o1", id="o1", weekly_limit=100, streaming=False)],
-            progress_every_s=60,
-        )
+        settings = bot_settings(tmp_path / "dispatch.db", model)
+        catalogue = one_model(100, progress_every_s=60)
         async with build_runtime(settings, catalogue) as rt:
             d = Desk(rt, model)
             try:

@@ -22,6 +22,7 @@ from bot.errors import (
 )
 from bot.model_client import OpenAIClient, retry_after
 from bot.ports import ModelCall
+from tests.builders import Sleeps
 from tests.fakes.openai_server import FakeOpenAI
 
 STREAM = ModelSpec(alias="s", id="o1", weekly_limit=1, streaming=True)
@@ -33,11 +34,6 @@ PLAIN = ModelSpec(
     reasoning_effort=Effort.MEDIUM,
     max_completion_tokens=4000,
 )
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture

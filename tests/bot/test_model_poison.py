@@ -21,22 +21,12 @@ from bot.errors import (
 )
 from bot.model_client import OpenAIClient
 from bot.ports import ModelCall
+from tests.builders import Sleeps
 from tests.fakes.openai_server import FakeOpenAI
 
 JSON = ModelSpec(alias="p", id="o1", weekly_limit=1, streaming=False)
 SSE = ModelSpec(alias="s", id="o1", weekly_limit=1, streaming=True)
 GENEROUS_S = 30.0  # bounds a test on a loaded machine; never a timing assertion
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture

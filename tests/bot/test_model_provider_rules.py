@@ -3,7 +3,6 @@ own 400 bodies, and the real client turns those into a clear, unretried error.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,12 +16,6 @@ from bot.ports import ModelCall
 from tests.fakes.openai_server import FakeOpenAI
 
 USER = {"role": "user", "content": "hi"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as server:
-        yield server
 
 
 async def post(fake: FakeOpenAI, **body: Any) -> httpx.Response:

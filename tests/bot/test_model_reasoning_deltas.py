@@ -28,12 +28,6 @@ END = {
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
     c = OpenAIClient(base_url=fake.base_url, api_key=None, max_retries=0)
     yield c

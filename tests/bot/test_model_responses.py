@@ -24,6 +24,7 @@ from bot.errors import (
 )
 from bot.model_client import OpenAIClient
 from bot.ports import ModelCall
+from tests.builders import Sleeps
 from tests.fakes.openai_server import FakeOpenAI
 
 O3 = ModelSpec(
@@ -35,11 +36,6 @@ O3 = ModelSpec(
     max_completion_tokens=8000,
 )
 O3_JSON = O3.model_copy(update={"alias": "o3j", "streaming": False})
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 class Seen(list[tuple[str, str]]):

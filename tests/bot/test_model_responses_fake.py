@@ -5,7 +5,6 @@ its ``ResponseStreamEvent`` schema and comes in OpenAI's order, and a JSON answe
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,12 +23,6 @@ BODY = {
     "store": False,
     "stream": True,
 }
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI() as server:
-        yield server
 
 
 async def stream(fake: FakeOpenAI, body: dict[str, Any]) -> list[dict[str, Any]]:

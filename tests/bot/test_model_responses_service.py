@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.service import AskOutcome
 from tests.bot.test_model_service_faults import GENEROUS_S, Transcript
+from tests.builders import bot_settings
 from tests.dbutil import BACKENDS, fresh_database
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -34,13 +35,7 @@ async def workers(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[FakeOpenAI, Runtime, Runtime]]:
     async with fresh_database(request.param, tmp_path) as url, FakeOpenAI() as fake:
-        settings = Settings(
-            database_url=url,
-            openai_base_url=fake.base_url,
-            openai_api_key="sk-test-secret",
-            openai_max_retries=0,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = bot_settings(url, fake, openai_api_key="sk-test-secret")
         async with contextlib.AsyncExitStack() as stack:
             first = await stack.enter_async_context(
                 build_runtime(settings, CATALOGUE, migrate=True)

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings, load_settings
+from bot.config import Catalogue, ModelSpec, load_settings
 from bot.domain import AskRequest, Effort, QuotaCommand
 from bot.errors import ConfigError
 from bot.ports import FailureKind, Progress
 from bot.service import AskOutcome
+from tests.builders import bot_settings
 from tests.dbutil import BACKENDS, fresh_database
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -73,13 +74,12 @@ def catalogue() -> Catalogue:
 @pytest.fixture(params=BACKENDS)
 async def chat(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Chat]:
     async with fresh_database(request.param, tmp_path) as url, FakeOpenAI() as fake:
-        settings = Settings(
-            database_url=url,
-            openai_base_url=fake.base_url,
+        settings = bot_settings(
+            url,
+            fake,
             openai_api_key="sk-test-secret",
             openai_max_retries=1,
             model_deadline_seconds=DEADLINE_S,
-            _env_file=None,  # type: ignore[call-arg]
         )
         async with build_runtime(settings, catalogue(), migrate=True) as rt:
             yield Chat(rt, fake)

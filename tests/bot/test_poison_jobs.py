@@ -13,13 +13,13 @@ import pytest
 
 from app.wiring import Runtime, build_runtime
 from bot import messages
-from bot.config import Catalogue, ModelSpec, Settings
 from bot.dispatch import Dispatcher, DispatchSettings, Job, SaveRoute
 from bot.domain import AskRequest
 from bot.ports import FailureKind, Replier
 from bot.weeks import utc_now, week_window
 from storage import SqlJobQueue
 from tests.bot.test_service import Transcript
+from tests.builders import bot_settings, one_model
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S
 
@@ -56,17 +56,8 @@ class NoCheckpoint:
 @pytest.fixture
 async def rt(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeOpenAI]]:
     async with FakeOpenAI(latency=0.05) as model:
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'poison.db'}",
-            openai_base_url=model.base_url,
-            openai_api_key="sk-test",
-            openai_max_retries=0,
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        catalogue = Catalogue(
-            models=[ModelSpec(alias="o1", id="o1", weekly_limit=10, streaming=False)],
-            progress_every_s=60,
-        )
+        settings = bot_settings(tmp_path / "poison.db", model)
+        catalogue = one_model(10, progress_every_s=60)
         async with build_runtime(settings, catalogue) as runtime:
             yield runtime, model
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from app.wiring import Runtime, build_runtime
-from bot.config import AutoPolicy, Catalogue, ModelSpec, Settings
+from bot.config import AutoPolicy, Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.router import CLASSIFIER_PROMPT
 from bot.service import AskOutcome
 from tests.bot.test_model_service_faults import GENEROUS_S, TEAM, Transcript
+from tests.builders import bot_settings
 from tests.dbutil import BACKENDS, fresh_database
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -67,13 +68,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 async def start(backend: str, tmp_path: Path, cat: Catalogue) -> AsyncIterator[Asker]:
     async with fresh_database(backend, tmp_path) as url, FakeOpenAI() as fake:
-        settings = Settings(
-            database_url=url,
-            openai_base_url=fake.base_url,
-            openai_api_key="sk-test-secret",
-            openai_max_retries=1,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = bot_settings(url, fake, openai_api_key="sk-test-secret", openai_max_retries=1)
         async with build_runtime(settings, cat, migrate=True) as rt:
             yield Asker(fake, rt)
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.ports import FailureKind, Progress
 from bot.service import AskOutcome
+from tests.builders import bot_settings
 from tests.fakes.openai_server import FakeOpenAI
 
 TEAM = "test:T1"
@@ -102,12 +103,8 @@ def catalogue(**kw: object) -> Catalogue:
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     async with FakeOpenAI() as fake:
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            openai_base_url=fake.base_url,
-            openai_api_key="sk-test-secret",
-            openai_max_retries=1,
-            _env_file=None,  # type: ignore[call-arg]
+        settings = bot_settings(
+            tmp_path / "bot.db", fake, openai_api_key="sk-test-secret", openai_max_retries=1
         )
         clock = Clock()
         async with build_runtime(settings, catalogue()) as rt:
@@ -283,11 +280,7 @@ async def test_non_admins_see_only_their_own_usage(chat: Chat) -> None:
 
 async def test_config_admins_may_change_quotas(tmp_path: Path) -> None:
     async with FakeOpenAI() as fake:
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
-            openai_base_url=fake.base_url,
-            _env_file=None,
-        )  # type: ignore[call-arg]
+        settings = bot_settings(tmp_path / "b.db", fake, openai_api_key=None, openai_max_retries=3)
         async with build_runtime(settings, catalogue(admins=["test:boss"])) as rt:
             result = await rt.service.quota(QuotaCommand("test", TEAM, "boss", "grant 1"))
             assert result.ok and "Granted 1" in result.text

@@ -1,5 +1,6 @@
 """One racing process: waits for the common start time, then makes reservations
-against a shared database as fast as it can and prints how many were admitted."""
+against a shared database as fast as it can and prints how many were admitted, and in
+how many seconds. `race` starts several at once (the ledger's tests and bench/quota.py)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,33 @@ async def main(url: str, worker: str, count: int, limit: int, start_at: float) -
     elapsed = time.perf_counter() - started
     await engine.dispose()
     print(f"{admitted} {elapsed:.6f}", flush=True)
+
+
+async def race(
+    url: str, *, procs: int, per_proc: int, limit: int, start_in_s: float
+) -> list[tuple[int, float]]:
+    """Run ``procs`` racing processes against ``limit``: each one's admitted count and
+    elapsed seconds. Raises `RuntimeError` with its stderr if one fails."""
+    start_at = time.time() + start_in_s
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            url,
+            f"p{n}",
+            str(per_proc),
+            str(limit),
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for n in range(procs)
+    ]
+    outputs = [await c.communicate() for c in children]
+    for c, (_, err) in zip(children, outputs, strict=True):
+        if c.returncode:
+            raise RuntimeError(err.decode()[-2000:])
+    return [(int(out.split()[0]), float(out.split()[1])) for out, _ in outputs]
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
+
+from sqlalchemy.engine.url import make_url
+
+from tests.fakes.loopback import free_port
 
 
 class CuttableProxy:
@@ -14,7 +17,7 @@ class CuttableProxy:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
-        self.port = _free_port()
+        self.port = free_port()
 
     async def restore(self) -> None:
         """Listen again, on the same port."""
@@ -54,12 +57,6 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.transport.abort()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def proxy_to(host: str, port: int) -> AsyncIterator[CuttableProxy]:
     proxy = CuttableProxy(host, port)
@@ -68,3 +65,12 @@ async def proxy_to(host: str, port: int) -> AsyncIterator[CuttableProxy]:
         yield proxy
     finally:
         await proxy.cut()
+
+
+@contextlib.asynccontextmanager
+async def database_behind_proxy(url: str) -> AsyncIterator[tuple[str, CuttableProxy]]:
+    """The PostgreSQL database of ``url`` reached through a proxy: the URL to give the
+    bot, and the proxy to cut."""
+    real = make_url(url)
+    async with proxy_to(real.host or "127.0.0.1", real.port or 5432) as proxy:
+        yield real.set(host="127.0.0.1", port=proxy.port).render_as_string(False), proxy

@@ -17,24 +17,24 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy.engine.url import make_url
 
 from app.ops import ops_routes, serve
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
 from bot.dispatch import Job, SaveRoute
 from bot.domain import AskRequest, QuotaCommand
 from bot.errors import StorageError
 from bot.service import AskOutcome
 from tests.bot.test_service import Transcript
+from tests.builders import bot_settings, one_model, slack_env
 from tests.dbutil import fresh_database
-from tests.fakes.bot_process import free_port, run_to_exit, slack_env
+from tests.fakes.bot_process import run_to_exit
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import POLL_S, WAIT_S
-from tests.storage.tcp_proxy import CuttableProxy, proxy_to
+from tests.storage.tcp_proxy import CuttableProxy, database_behind_proxy
 
-CATALOGUE = Catalogue(models=[ModelSpec(alias="o1", id="o1", weekly_limit=10, streaming=False)])
+CATALOGUE = one_model(10)
 
 
 def question(key: str) -> AskRequest:
@@ -100,15 +100,8 @@ async def test_the_bot_rides_out_a_postgresql_outage_and_recovers_by_itself(
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with fresh_database("postgres", tmp_path) as url, FakeOpenAI() as model:
-        real = make_url(url)
-        async with proxy_to(real.host or "127.0.0.1", real.port or 5432) as proxy:
-            via_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
-            settings = Settings(
-                database_url=via_proxy,
-                openai_base_url=model.base_url,
-                openai_api_key="sk-x",
-                _env_file=None,
-            )  # type: ignore[call-arg]
+        async with database_behind_proxy(url) as (via_proxy, proxy):
+            settings = bot_settings(via_proxy, model, openai_api_key="sk-x", openai_max_retries=3)
             async with build_runtime(settings, CATALOGUE, migrate=True) as rt:
                 async with running(rt, asyncio.Event()) as bot:
                     await _outage_and_recovery(bot, proxy, caplog)

@@ -16,13 +16,13 @@ import asyncpg
 from sqlalchemy.engine.url import make_url
 
 from app.wiring import build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
 from bot.domain import AskRequest, QuotaCommand
 from bot.service import AskOutcome
 from tests.bot.test_service import Transcript
+from tests.builders import bot_settings, one_model
 from tests.dbutil import fresh_database, postgres_base_url
 from tests.fakes.openai_server import FakeOpenAI
-from tests.storage.tcp_proxy import proxy_to
+from tests.storage.tcp_proxy import database_behind_proxy
 
 
 async def _terminate_connections_to(database: str) -> int:
@@ -40,16 +40,10 @@ async def _terminate_connections_to(database: str) -> int:
 
 
 async def test_the_bot_recovers_from_a_postgresql_restart(tmp_path: Path) -> None:
-    catalogue = Catalogue(models=[ModelSpec(alias="o1", id="o1", weekly_limit=10, streaming=False)])
+    catalogue = one_model(10)
     async with fresh_database("postgres", tmp_path) as url, FakeOpenAI() as model:
-        real = make_url(url)
-        async with proxy_to(real.host or "127.0.0.1", real.port or 5432) as proxy:
-            settings = Settings(
-                database_url=real.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
-                openai_base_url=model.base_url,
-                openai_api_key="sk-x",
-                _env_file=None,
-            )  # type: ignore[call-arg]
+        async with database_behind_proxy(url) as (via_proxy, proxy):
+            settings = bot_settings(via_proxy, model, openai_api_key="sk-x", openai_max_retries=3)
             async with build_runtime(settings, catalogue, migrate=True) as rt:
 
                 async def ask(i: int) -> AskOutcome:
@@ -67,7 +61,7 @@ async def test_the_bot_recovers_from_a_postgresql_restart(tmp_path: Path) -> Non
                 assert await ask(0) is AskOutcome.ANSWERED
                 # The pooled connections hear "terminating connection due to
                 # administrator command", as in a restart; then the server is away.
-                assert await _terminate_connections_to(real.database or "") >= 1
+                assert await _terminate_connections_to(make_url(url).database or "") >= 1
                 await proxy.cut()
                 assert await ask(1) is AskOutcome.FAILED
                 await proxy.restore()

@@ -17,9 +17,8 @@ from bot.errors import StorageError
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine
 from storage._sql import storage_errors
 from storage.health import check_writable
-from tests.fakes.bot_process import free_port
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+from tests.builders import NOW
+from tests.fakes.loopback import free_port
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import Exchange, Limits, ReservationStatus, Role, Turn, Usage, Window
+from bot.domain import Exchange, ReservationStatus, Role, Turn, Usage, Window
 from storage import (
     SqlConversationStore,
     SqlLedger,
@@ -20,9 +17,9 @@ from storage import (
     upgrade,
 )
 from storage.teams import known_teams
+from tests.builders import NOW, WEEK, reserve
+from tests.storage.race_worker import race
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 NEXT = Window(WEEK.end, WEEK.end + timedelta(days=7))
 DEFAULTS = {"o1": 3, "mini": 5}
 
@@ -30,29 +27,6 @@ DEFAULTS = {"o1": 3, "mini": 5}
 @pytest.fixture
 def ledger(engine: AsyncEngine) -> SqlLedger:
     return SqlLedger(engine)
-
-
-async def reserve(
-    ledger: SqlLedger,
-    key: str,
-    *,
-    user: str = "ann",
-    model: str = "o1",
-    limit: int = 3,
-    cap: int | None = None,
-    window: Window = WEEK,
-    team: str = "T",
-):
-    return await ledger.reserve(
-        key=key,
-        team=team,
-        model=model,
-        user=user,
-        channel="C",
-        window=window,
-        limits=Limits(limit, cap),
-        now=NOW,
-    )
 
 
 async def used(ledger: SqlLedger, model: str = "o1", window: Window = WEEK, team: str = "T") -> int:
@@ -347,25 +321,8 @@ async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
 
 async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:
     """8 OS processes, 40 reservations each, against a remaining 100."""
-    worker = Path(__file__).with_name("race_worker.py")
-    start_at = time.time() + 1.5
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(worker),
-            db_url,
-            f"w{n}",
-            "40",
-            "100",
-            str(start_at),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for n in range(8)
-    ]
-    outputs = [await p.communicate() for p in procs]
-    assert all(p.returncode == 0 for p in procs), [e.decode()[-800:] for _, e in outputs]
-    admitted = sum(int(out.split()[0]) for out, _ in outputs)
+    results = await race(db_url, procs=8, per_proc=40, limit=100, start_in_s=1.5)
+    admitted = sum(n for n, _ in results)
     assert admitted == 100
     from storage import SqlLedger as _L
     from storage import make_engine

@@ -16,29 +16,23 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import AskRequest, Limits, ReservationStatus, Usage, Window
+from bot.domain import AskRequest, ReservationStatus, Usage
 from storage import SqlJobQueue, SqlLedger, SqlRetention, make_engine, upgrade
+from tests.builders import NOW, reserve
 from tests.dbutil import fresh_database
+from tests.fakes.loopback import free_port
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 BOUNCER_FLAG = os.environ.get("TEST_PGBOUNCER_FLAG", "pgbouncer=transaction")
 PGBOUNCER = shutil.which("pgbouncer") or (
     "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -127,16 +121,7 @@ async def test_questions_go_through_queue_and_ledger_behind_pgbouncer(
         while jobs := await queue.claim(worker=name, limit=4, lease_s=60, now=NOW):
             for job in jobs:
                 r = job.request
-                res = await ledger.reserve(
-                    key=r.key,
-                    team=r.team,
-                    model="o1",
-                    user=r.user,
-                    channel=r.channel,
-                    window=WEEK,
-                    limits=Limits(100, None),
-                    now=NOW,
-                )
+                res = await reserve(ledger, r.key, team=r.team, user=r.user, limit=100)
                 assert res.status is ReservationStatus.RESERVED
                 await ledger.commit(r.key, usage=Usage(), latency_ms=1, now=NOW)
                 await queue.finish(r.key, outcome="answered", now=NOW)

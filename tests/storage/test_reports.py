@@ -6,21 +6,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.admin import AdminDesk
 from bot.config import Catalogue, ModelSpec
-from bot.domain import Limits, QuotaCommand, QuotaState, Usage, Window
+from bot.domain import QuotaCommand, QuotaState, Usage, Window
 from bot.quota import QuotaDesk
 from bot.reports import NotifyTarget, to_csv
 from storage import SqlLedger, make_engine
 from storage.reports import SqlReports
+from tests.builders import NOW, WEEK, reserve
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 LAST = Window(WEEK.start - timedelta(days=7), WEEK.start)
 TEAM = "slack:T1"
 
@@ -55,15 +54,9 @@ async def ask(
     cost: float | None = None,
     outcome: str = "commit",
 ) -> None:
-    r = await ledger.reserve(
-        key=key,
-        team=TEAM,
-        model=model,
-        user=user,
-        channel="C",
-        window=window,
-        limits=Limits(limit),
-        now=window.start + timedelta(hours=1),
+    at = window.start + timedelta(hours=1)
+    r = await reserve(
+        ledger, key, team=TEAM, model=model, user=user, limit=limit, window=window, now=at
     )
     if outcome == "commit":
         await ledger.commit(r.key, usage=usage or Usage(), latency_ms=5, now=NOW, cost_usd=cost)

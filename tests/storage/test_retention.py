@@ -4,21 +4,21 @@ growing table and nothing else, in bounded batches, and only one process runs it
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import WeekPolicy
-from bot.domain import AskRequest, Exchange, Limits, Usage
+from bot.domain import AskRequest, Exchange, Usage
 from bot.weeks import week_window
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, retention
 from storage.retention import RetentionPolicy, SqlRetention, run_retention
 from storage.tables import Base
+from tests.builders import NOW, reserve
 from tests.harness import WAIT_S
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 POLICY = RetentionPolicy(request_days=90, conversation_days=30)
 TABLES = (
     "jobs",
@@ -39,16 +39,7 @@ async def answered(engine: AsyncEngine, key: str, *, at: datetime) -> None:
     )
     assert await queue.submit(request, {"model": "o1"}, now=at)
     (job,) = await queue.claim(worker="w", limit=1, lease_s=60, now=at)
-    await ledger.reserve(
-        key=key,
-        team=key,
-        model="o1",
-        user="ann",
-        channel="C",
-        window=week_window(at, WeekPolicy()),
-        limits=Limits(10, None),
-        now=at,
-    )
+    await reserve(ledger, key, team=key, limit=10, window=week_window(at, WeekPolicy()), now=at)
     await SqlConversationStore(engine).open(f"th-{key}", team=key, now=at)
     exchange = Exchange(f"th-{key}", key, "q", "a")
     await ledger.commit(key, usage=Usage(), latency_ms=1, now=at, exchange=exchange)

@@ -4,12 +4,10 @@ from before migration 0006 keeps its turns, with no record."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import Exchange, Limits, Role, Turn, Usage, Window
+from bot.domain import Exchange, Role, Turn, Usage
 from storage import (
     SqlConversationStore,
     SqlLedger,
@@ -18,23 +16,13 @@ from storage import (
     make_engine,
     upgrade,
 )
+from tests.builders import NOW, reserve
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 STATE = '{"model": "o3", "items": [{"type": "reasoning", "encrypted_content": "gAAA"}]}'
 
 
 async def charge(ledger: SqlLedger, key: str, exchange: Exchange) -> None:
-    await ledger.reserve(
-        key=key,
-        team=exchange.team,
-        model="o3",
-        user="ann",
-        channel="C",
-        window=WEEK,
-        limits=Limits(5),
-        now=NOW,
-    )
+    await reserve(ledger, key, team=exchange.team, model="o3")
     await ledger.commit(key, usage=Usage(), latency_ms=1, now=NOW, exchange=exchange)
 
 

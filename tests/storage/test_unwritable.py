@@ -12,7 +12,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -23,8 +22,8 @@ from bot.domain import AskRequest
 from bot.errors import StorageError
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
 from storage.health import check_writable
+from tests.builders import NOW
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # Before the bound these waits took SQLite's 30 s busy timeout; the bound is 2 s. The
 # margin is for a loaded machine, and still far from 30.
 FAST_S = 8.0

@@ -14,7 +14,8 @@ import pytest
 
 from adapters.discord.runner import build_discord, run_discord
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue
+from tests.builders import bot_settings, platform_catalogue
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S, Waits
@@ -40,16 +41,6 @@ class DiscordHarness(Waits):
         return list(self.discord.threads)
 
 
-def discord_catalogue(o1: int = 30) -> Catalogue:
-    return Catalogue(
-        models=[
-            ModelSpec(alias="o1", id="o1", weekly_limit=o1),
-            ModelSpec(alias="mini", id="o1-mini", weekly_limit=50),
-        ],
-        progress_every_s=0.2,
-    )
-
-
 @contextlib.asynccontextmanager
 async def running_discord(
     tmp_path: Path,
@@ -66,19 +57,16 @@ async def running_discord(
         gateway = fake.gateway
         if advertised_gateway is not None:
             fake.gateway = advertised_gateway
-        config = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
-            openai_base_url=model.base_url,
-            openai_api_key="sk-test",
-            openai_max_retries=0,
+        config = bot_settings(
+            tmp_path / "discord.db",
+            model,
             discord_token=fake.token,
             discord_api_url=fake.base,
             discord_gateway_url=gateway,
             discord_guild_id=int(fake.guild_id),
-            _env_file=None,
             **settings,
-        )  # type: ignore[call-arg]
-        async with build_runtime(config, catalogue or discord_catalogue()) as rt:
+        )
+        async with build_runtime(config, catalogue or platform_catalogue()) as rt:
             stop = asyncio.Event()
             client = build_discord(rt)
             tasks = [

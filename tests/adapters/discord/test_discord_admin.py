@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.weeks import utc_now
-from tests.adapters.discord.conftest import DiscordHarness, discord_catalogue, running_discord
+from tests.adapters.discord.conftest import DiscordHarness, running_discord
+from tests.builders import platform_catalogue
 
 
 def opt(name: str, value: object, kind: int = 3) -> dict[str, object]:
@@ -22,7 +23,7 @@ def alerts(bot: DiscordHarness) -> list[dict[str, object]]:
 
 
 async def test_an_alert_goes_to_the_notify_channel_once_without_pings(tmp_path: Path) -> None:
-    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=5)) as bot:
+    async with running_discord(tmp_path, catalogue=platform_catalogue(o1_limit=5)) as bot:
         team = f"discord:{bot.discord.guild_id}"
         assert bot.rt.service.admin is not None
         await bot.rt.service.admin.reports.set_notify(

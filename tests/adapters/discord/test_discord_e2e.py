@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters.discord.conftest import DiscordHarness, discord_catalogue, running_discord
+from tests.adapters.discord.conftest import DiscordHarness, running_discord
+from tests.builders import platform_catalogue
 
 
 def opt(name: str, value: object, kind: int = 3) -> dict[str, object]:
@@ -132,7 +133,7 @@ async def test_quota_for_members_and_managers(bot: DiscordHarness) -> None:
 
 
 async def test_exhausted_quota_is_explained(tmp_path: Path) -> None:
-    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+    async with running_discord(tmp_path, catalogue=platform_catalogue(o1_limit=1)) as bot:
         await bot.discord.slash("reason", [opt("question", "one")])
         await bot.until(lambda: any("You asked: one" in m["content"] for m in bot.sent()))
         await bot.discord.slash("reason", [opt("question", "two")])
@@ -226,7 +227,7 @@ async def test_reason_inside_a_thread_answers_there_and_edits_its_reply(
 async def test_exhausted_quota_inside_a_thread_is_the_reply_to_the_command(
     tmp_path: Path,
 ) -> None:
-    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+    async with running_discord(tmp_path, catalogue=platform_catalogue(o1_limit=1)) as bot:
         thread_id = await thread_of_a_first_answer(bot)
         posts = f"/channels/{thread_id}/messages"
         before = len(bot.discord.calls_to("POST", posts))
@@ -250,7 +251,7 @@ async def test_provider_failure_inside_a_thread_is_explained_there(bot: DiscordH
 async def test_refusal_inside_a_thread_after_the_token_expired_is_said_in_the_thread(
     tmp_path: Path,
 ) -> None:
-    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+    async with running_discord(tmp_path, catalogue=platform_catalogue(o1_limit=1)) as bot:
         thread_id = await thread_of_a_first_answer(bot)
         # The interaction token lives 15 minutes; a queued question can outlive it.
         bot.discord.fail("/messages/@original", 404, {"message": "Unknown Webhook", "code": 10015})

@@ -10,7 +10,8 @@ from urllib.parse import unquote
 
 from adapters.discord.messages import GUILD_ONLY
 from adapters.discord.replier import QUEUED_REACTION
-from tests.adapters.discord.conftest import DiscordHarness, discord_catalogue, running_discord
+from tests.adapters.discord.conftest import DiscordHarness, running_discord
+from tests.builders import platform_catalogue
 
 
 def replies_to(bot: DiscordHarness, mid: str) -> list[dict[str, Any]]:
@@ -33,7 +34,7 @@ def assert_pings_no_one(message: dict[str, Any]) -> None:
 async def test_a_mention_over_quota_is_refused_in_a_reply_without_a_thread(
     tmp_path: Path,
 ) -> None:
-    async with running_discord(tmp_path, catalogue=discord_catalogue(o1=1)) as bot:
+    async with running_discord(tmp_path, catalogue=platform_catalogue(o1_limit=1)) as bot:
         first = await bot.discord.say(f"<@{bot.discord.bot_id}> one", mention_bot=True)
         await bot.until(lambda: answered(bot, "one"))
         await bot.settled(1)
@@ -53,7 +54,7 @@ async def test_queued_mentions_get_a_reaction_and_their_refusal_makes_no_thread(
     tmp_path: Path,
 ) -> None:
     async with running_discord(
-        tmp_path, catalogue=discord_catalogue(o1=1), max_concurrent_calls=1
+        tmp_path, catalogue=platform_catalogue(o1_limit=1), max_concurrent_calls=1
     ) as bot:
         bot.model.latency = 2.0
         first = await bot.discord.say(f"<@{bot.discord.bot_id}> first", mention_bot=True)

@@ -20,9 +20,11 @@ from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
 from tests.adapters.discord.conftest import running_discord
+from tests.builders import discord_env
 from tests.dbutil import fresh_database, postgres_base_url
-from tests.fakes.bot_process import discord_env, free_port, run_to_exit, start_bot
+from tests.fakes.bot_process import run_to_exit, start_bot
 from tests.fakes.discord_server import SECOND_GUILD, FakeDiscord, FakeGuild, shard_of
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S
 

@@ -13,10 +13,12 @@ from typing import IO, Any
 
 import aiohttp
 
-from tests.fakes.bot_process import discord_env, free_port, run_to_exit, slack_env, start_bot
+from tests.builders import discord_env, mention_callback, slack_env
+from tests.fakes.bot_process import run_to_exit, start_bot
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
+from tests.fakes.slack_api import FakeSlack, post_signed
 from tests.harness import WAIT_S
 
 SECRET = "supervision-secret"
@@ -46,12 +48,11 @@ async def running(env: dict[str, str], log: IO[bytes]) -> AsyncIterator[asyncio.
 
 
 async def slack_mention(port: int, text: str, ts: str) -> None:
-    event = {"type": "app_mention", "user": "U0042", "channel": "C0001", "text": text, "ts": ts}
     async with aiohttp.ClientSession() as http:
         status, _, _ = await post_signed(
             http,
             f"http://127.0.0.1:{port}/slack/events",
-            event_callback(event, event_id=f"Ev{ts}"),
+            mention_callback(text, ts=ts, event_id=f"Ev{ts}", user="U0042"),
             secret=SECRET,
             form=False,
         )
@@ -86,7 +87,7 @@ async def test_a_malformed_interaction_neither_stops_discord_nor_slack(tmp_path:
                 await discord.slash("reason", opt("broken"), drop=("application_id",))
                 await discord.slash("reason", opt("after the broken one"))
                 await until(discord, lambda: discord_answered(discord, "after the broken one"))
-                await slack_mention(port, "<@UBOT> slack too", "1700000900.000001")
+                await slack_mention(port, "slack too", "1700000900.000001")
                 await until(slack, lambda: slack_answered(slack, "1700000900.000001", "slack too"))
                 assert proc.returncode is None
         text = log_path.read_text()
@@ -108,7 +109,7 @@ async def test_discord_unreachable_at_start_is_retried_while_slack_answers(
         env = both_env(tmp_path, model, slack, absent, port)
         with log_path.open("wb") as log:
             async with running(env, log) as proc:
-                await slack_mention(port, "<@UBOT> while discord is down", "1700000901.000001")
+                await slack_mention(port, "while discord is down", "1700000901.000001")
                 await until(
                     slack,
                     lambda: slack_answered(slack, "1700000901.000001", "while discord is down"),

@@ -16,7 +16,8 @@ import pytest
 
 from adapters.slack.runner import run_slack
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue
+from tests.builders import bot_settings, platform_catalogue
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
 from tests.harness import Waits
@@ -72,17 +73,6 @@ class SlackHarness(Waits):
         return [m["text"] for m in self.slack.thread(channel, root)]
 
 
-def slack_catalogue(**kw: Any) -> Catalogue:
-    return Catalogue(
-        models=[
-            ModelSpec(alias="o1", id="o1", weekly_limit=kw.pop("o1", 30)),
-            ModelSpec(alias="mini", id="o1-mini", weekly_limit=50),
-        ],
-        progress_every_s=0.2,
-        **kw,
-    )
-
-
 @contextlib.asynccontextmanager
 async def running_bot(
     tmp_path: Path,
@@ -93,21 +83,18 @@ async def running_bot(
     **settings: Any,
 ) -> AsyncIterator[SlackHarness]:
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        config = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'slack.db'}",
-            openai_base_url=model.base_url,
-            openai_api_key="sk-test",
-            openai_max_retries=0,
+        config = bot_settings(
+            tmp_path / "slack.db",
+            model,
             slack_bot_token=None if settings.get("slack_client_id") else slack.token,
             slack_signing_secret=SECRET,
             slack_app_token=slack.app_token if socket_mode else None,
             slack_api_url=slack.base_url,
             host="127.0.0.1",
             port=0,
-            _env_file=None,
             **settings,
-        )  # type: ignore[call-arg]
-        async with build_runtime(config, catalogue or slack_catalogue()) as rt:
+        )
+        async with build_runtime(config, catalogue or platform_catalogue()) as rt:
             stop = asyncio.Event()
             bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             tasks = [
@@ -129,37 +116,6 @@ async def running_bot(
 async def bot(tmp_path: Path) -> AsyncIterator[SlackHarness]:
     async with running_bot(tmp_path) as harness:
         yield harness
-
-
-def mention(
-    text: str, *, ts: str, user: str = "U0ANN", channel: str = "C0001", thread_ts: str | None = None
-) -> dict[str, Any]:
-    event = {
-        "type": "app_mention",
-        "user": user,
-        "text": f"<@UBOT> {text}",
-        "ts": ts,
-        "channel": channel,
-        "event_ts": ts,
-    }
-    if thread_ts:
-        event["thread_ts"] = thread_ts
-    return event
-
-
-def reply(
-    text: str, *, ts: str, thread_ts: str, user: str = "U0ANN", channel: str = "C0001"
-) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "user": user,
-        "text": text,
-        "ts": ts,
-        "channel": channel,
-        "thread_ts": thread_ts,
-        "channel_type": "channel",
-        "event_ts": ts,
-    }
 
 
 def as_json(text: str) -> dict[str, Any]:

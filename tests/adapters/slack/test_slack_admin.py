@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Catalogue, ModelSpec
-from tests.adapters.slack.conftest import SlackHarness, as_json, mention, running_bot
+from tests.adapters.slack.conftest import SlackHarness, as_json, running_bot
+from tests.builders import mention
 
 ADMIN_CHANNEL = "C0ADMIN"
 

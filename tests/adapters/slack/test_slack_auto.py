@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.adapters.slack.conftest import SlackHarness, running_bot, slack_catalogue
+from tests.adapters.slack.conftest import SlackHarness, running_bot
+from tests.builders import platform_catalogue
 
 
 def said(bot: SlackHarness, words: str) -> bool:
@@ -23,7 +24,7 @@ async def test_reason_with_auto_answers_with_the_chosen_model_and_says_why(
 
 
 async def test_default_model_auto_routes_a_question_without_a_model(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, catalogue=slack_catalogue(default_model="auto")) as bot:
+    async with running_bot(tmp_path, catalogue=platform_catalogue(default_model="auto")) as bot:
         await bot.command("/reason", "What is the capital of Peru?")
         await bot.until(lambda: said(bot, "auto → mini: short factual question"))
         assert [r.body["model"] for r in bot.model.requests] == ["o1-mini"]

@@ -7,15 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.adapters.slack.conftest import (
-    SECRET,
-    SlackHarness,
-    as_json,
-    mention,
-    reply,
-    running_bot,
-    slack_catalogue,
-)
+from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, running_bot
+from tests.builders import mention, platform_catalogue, reply
 from tests.fakes.slack_api import event_callback, post_signed
 
 
@@ -116,7 +109,7 @@ async def test_quota_for_members_and_admins(bot: SlackHarness) -> None:
 
 
 async def test_exhausted_quota_is_explained_in_the_thread(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, catalogue=slack_catalogue(o1=1)) as bot:
+    async with running_bot(tmp_path, catalogue=platform_catalogue(o1_limit=1)) as bot:
         await bot.event(mention("one", ts="1700000020.000100"), event_id="EvA")
         await bot.until(lambda: any("You asked: one" in t for t in bot.posted()))
         await bot.event(mention("two", ts="1700000021.000100"), event_id="EvB")

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from bot.errors import StorageError
-from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, mention, running_bot
+from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, running_bot
 from tests.adapters.slack.test_slack_intake_security import install
+from tests.builders import mention
 from tests.fakes.slack_api import event_callback, post_signed, slash_command
 
 

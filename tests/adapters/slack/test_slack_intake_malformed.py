@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from tests.adapters.slack.conftest import SECRET, SlackHarness, mention, reply, running_bot
-from tests.fakes.bot_process import free_port, run_to_exit, slack_env
+from tests.adapters.slack.conftest import SECRET, SlackHarness, running_bot
+from tests.builders import mention, reply, slack_env
+from tests.fakes.bot_process import run_to_exit
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed
 

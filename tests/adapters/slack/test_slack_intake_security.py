@@ -11,14 +11,8 @@ from pathlib import Path
 
 from bot.domain import QuotaCommand
 from bot.quota import QuotaDesk
-from tests.adapters.slack.conftest import (
-    SECRET,
-    SlackHarness,
-    as_json,
-    mention,
-    running_bot,
-    slack_catalogue,
-)
+from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, running_bot
+from tests.builders import mention, platform_catalogue
 from tests.fakes.slack_api import event_callback, post_signed, slash_command
 
 
@@ -73,7 +67,7 @@ async def test_an_admin_of_one_workspace_cannot_change_anothers_limits(tmp_path:
 
 
 async def test_a_catalogue_admin_named_with_a_team_is_admin_there(tmp_path: Path) -> None:
-    catalogue = slack_catalogue(admins=["slack:T0001:U0CAT"])
+    catalogue = platform_catalogue(admins=["slack:T0001:U0CAT"])
     async with running_bot(tmp_path, catalogue=catalogue) as bot:
         _, body, _ = await bot.command("/quota", "set mini 4", user="U0CAT")
         assert "limit set to 4" in as_json(body)["text"]
@@ -81,7 +75,7 @@ async def test_a_catalogue_admin_named_with_a_team_is_admin_there(tmp_path: Path
 
 def test_a_team_scoped_catalogue_admin_is_no_admin_elsewhere() -> None:
     desk = QuotaDesk(
-        catalogue=slack_catalogue(admins=["slack:T0001:U0CAT", "slack:U0ALL"]),
+        catalogue=platform_catalogue(admins=["slack:T0001:U0CAT", "slack:U0ALL"]),
         ledger=None,  # type: ignore[arg-type]  # is_admin never reads the ledger
         clock=lambda: datetime(2026, 1, 5, tzinfo=UTC),
     )

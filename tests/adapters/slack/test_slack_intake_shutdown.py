@@ -8,7 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.fakes.bot_process import ROOT, free_port, slack_env
+from tests.builders import slack_env
+from tests.fakes.bot_process import ROOT
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.adapters.slack.conftest import SlackHarness, mention, running_bot
+from tests.adapters.slack.conftest import SlackHarness, running_bot
+from tests.builders import mention
 
 ROOT = "1700000500.000100"
 ANSWER = " ".join(f"step{i}" for i in range(60)) + "\n\n**Therefore** the answer is 42."

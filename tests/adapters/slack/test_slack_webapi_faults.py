@@ -13,7 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.webapi import PIECE_RETRY_DELAYS_S, call
 from bot.dispatch import AskOutcome
 from bot.errors import PlatformError
-from tests.adapters.slack.conftest import SlackHarness, as_json, mention
+from tests.adapters.slack.conftest import SlackHarness, as_json
+from tests.builders import mention
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = "1700000800.000100"

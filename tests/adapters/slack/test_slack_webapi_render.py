@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.adapters.slack.conftest import SlackHarness, as_json, mention
+from tests.adapters.slack.conftest import SlackHarness, as_json
+from tests.builders import mention
 
 
 def sections(reply: dict[str, Any]) -> str:

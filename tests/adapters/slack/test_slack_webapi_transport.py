@@ -14,7 +14,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.webapi import JSON_METHODS, QUERY_METHODS, call
-from tests.adapters.slack.conftest import SlackHarness, as_json, mention, reply
+from tests.adapters.slack.conftest import SlackHarness, as_json
+from tests.builders import mention, reply
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_methods import METHODS
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -48,12 +48,6 @@ def table_row(out: str, *cells: str) -> bool:
     """Whether a rich table in ``out`` has a row starting with these cells."""
     pattern = r"\s*│\s*".join(re.escape(c) for c in cells)
     return re.search(r"│\s*" + pattern + r"\s*│", out) is not None
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_piped_chat_answers_each_question_and_shows_quota(tmp_path: Path) -> None:
@@ -158,7 +152,7 @@ async def test_a_local_provider_needs_no_key(tmp_path: Path) -> None:
 
 
 async def test_unreachable_base_url_is_named_once_with_the_url(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     env = base_env(tmp_path, OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-x", OPENAI_MAX_RETRIES="0")
     code, _, err = await run_cli(["chat"], "one\ntwo\n", env)
     assert err.count(f"Cannot reach the model provider at {url} (connection refused)") == 1
