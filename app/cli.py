@@ -350,13 +350,13 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         # Each platform under its own supervisor: a crash in one (a malformed payload,
         # the platform unreachable) is logged and retried while the other keeps serving.
         if settings.slack_enabled:
-            from adapters.slack.runner import run_slack, slack_replies_only
+            from app.slack_runner import run_slack, slack_replies_only
 
             slack = run_slack if ingress else slack_replies_only
             job = supervise("slack", lambda: slack(rt, stop=stop), stop=stop)
             tasks.append(asyncio.create_task(job, name="slack"))
         if settings.discord_enabled:
-            from adapters.discord.runner import discord_replies_only, run_discord
+            from app.discord_runner import discord_replies_only, run_discord
 
             discord = run_discord if ingress else discord_replies_only
             job = supervise("discord", lambda: discord(rt, stop=stop), stop=stop)

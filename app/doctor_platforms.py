@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.slack.runner import BOT_SCOPES
 from app.checks import Check, failed, passed
 from app.preflight import why_unreachable
+from app.slack_runner import BOT_SCOPES
 from bot.config import Settings
 from bot.errors import ConfigError
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack.runner import run_slack
+from app.slack_runner import run_slack
 from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue, ModelSpec, Settings
 from tests.fakes.openai_server import FakeOpenAI
