@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
+from app.settings import Settings, load_settings
 from bot.commands import DEFAULT_REPORT_WEEKS, MAX_WEEKS
-from bot.config import Catalogue, Settings, load_catalogue, load_settings
+from bot.config import Catalogue, load_catalogue
 from bot.domain import QuotaCommand
 from bot.errors import BotError, ConfigError, StorageError
 

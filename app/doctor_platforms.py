@@ -8,8 +8,8 @@ import httpx
 
 from app.checks import Check, failed, passed
 from app.preflight import why_unreachable
+from app.settings import Settings
 from app.slack_runner import BOT_SCOPES
-from bot.config import Settings
 from bot.errors import ConfigError
 
 # What the bot asks for in slack/manifest.yml (a test keeps the two the same).

@@ -20,6 +20,8 @@ FORBIDDEN = (
     "aiohttp",
     "asyncpg",
     "aiosqlite",
+    # Process settings (environment, .env) are the composition root's: app.settings.
+    "pydantic_settings",
 )
 
 

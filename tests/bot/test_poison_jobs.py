@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import Runtime, build_runtime
 from bot import messages
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.dispatch import Dispatcher, DispatchSettings, Job, SaveRoute
 from bot.domain import AskRequest
 from bot.ports import FailureKind, Replier

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import Runtime, build_runtime
-from bot.config import AutoPolicy, Catalogue, ModelSpec, Settings
+from bot.config import AutoPolicy, Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.router import CLASSIFIER_PROMPT
 from bot.service import AskOutcome

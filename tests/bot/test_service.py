@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.ports import FailureKind, Progress
 from bot.service import AskOutcome

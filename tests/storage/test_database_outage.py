@@ -20,8 +20,9 @@ from aiohttp import web
 from sqlalchemy.engine.url import make_url
 
 from app.ops import ops_routes, serve
+from app.settings import Settings
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.dispatch import Job, SaveRoute
 from bot.domain import AskRequest, QuotaCommand
 from bot.errors import StorageError

@@ -15,8 +15,9 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine.url import make_url
 
+from app.settings import Settings
 from app.wiring import build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.service import AskOutcome
 from tests.bot.test_service import Transcript

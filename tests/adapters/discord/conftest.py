@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from app.discord_runner import build_discord, run_discord
+from app.settings import Settings
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness import WAIT_S, Waits

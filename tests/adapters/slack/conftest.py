@@ -14,9 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.settings import Settings
 from app.slack_runner import run_slack
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
 from tests.harness import Waits
