@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import messages as slack_messages
 from adapters.slack import translate
 from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
+from adapters.slack.http import note_rate_limited
 from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
@@ -78,7 +79,6 @@ class SlackBot:
         dispatcher: Dispatcher,
         client: AsyncWebClient,
         signing_secret: str | None,
-        socket_mode: bool,
         oauth: AsyncOAuthSettings | None = None,
         streaming: bool = True,
     ) -> None:
@@ -90,10 +90,10 @@ class SlackBot:
 
         self.app = AsyncApp(
             client=client,
+            # bolt checks the signature of every HTTP request, once (Socket Mode needs
+            # none); what cannot be a signed request was refused before (http.py).
             signing_secret=signing_secret or "",
-            # HTTP mode checks the signature once, over the raw body, before bolt
-            # (runner.http_app); Socket Mode needs none.
-            request_verification_enabled=False,
+            before_authorize=note_rate_limited,
             # Listeners only validate and enqueue, so Slack is answered after they
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,
