@@ -18,7 +18,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.slack.app import SlackBot, make_client
+from adapters.slack.app import SlackBot, SlackOptions, make_client
 from adapters.slack.http import INSTALL_PATH, REDIRECT_PATH
 from adapters.slack.notify import SlackNotifier
 from adapters.slack.translate import PLATFORM
@@ -85,11 +85,13 @@ def build_slack(rt: Runtime, session: aiohttp.ClientSession | None = None) -> Sl
         service=rt.service,
         dispatcher=rt.dispatcher,
         client=client,
-        signing_secret=s.slack_signing_secret.get_secret_value()
-        if s.slack_signing_secret
-        else None,
+        options=SlackOptions(
+            signing_secret=s.slack_signing_secret.get_secret_value()
+            if s.slack_signing_secret
+            else None,
+            streaming=s.slack_streaming,
+        ),
         oauth=oauth_settings(s, rt.engine) if s.slack_oauth else None,
-        streaming=s.slack_streaming,
     )
     if rt.service.admin is not None:
         notifier = SlackNotifier(client, token_for=bot.bot_token if bot.installations else None)

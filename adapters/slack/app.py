@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -71,6 +72,15 @@ def make_client(
     return client
 
 
+@dataclass(frozen=True, slots=True)
+class SlackOptions:
+    """What the Slack adapter takes from the deployment's settings."""
+
+    signing_secret: str | None = None  # HTTP mode's; Socket Mode's requests are unsigned
+    # Native streaming (chat.startStream...) where a workspace offers it; else edits.
+    streaming: bool = True
+
+
 class SlackBot:
     def __init__(
         self,
@@ -78,9 +88,8 @@ class SlackBot:
         service: AskService,
         dispatcher: Dispatcher,
         client: AsyncWebClient,
-        signing_secret: str | None,
+        options: SlackOptions,
         oauth: AsyncOAuthSettings | None = None,
-        streaming: bool = True,
     ) -> None:
         self.service = service
         self.dispatcher = dispatcher
@@ -92,7 +101,7 @@ class SlackBot:
             client=client,
             # bolt checks the signature of every HTTP request, once (Socket Mode needs
             # none); what cannot be a signed request was refused before (http.py).
-            signing_secret=signing_secret or "",
+            signing_secret=options.signing_secret or "",
             before_authorize=note_rate_limited,
             # Listeners only validate and enqueue, so Slack is answered after they
             # finish: the request is on disk before Slack hears "OK".
@@ -109,7 +118,7 @@ class SlackBot:
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
         self._edits = EditBudget()
-        self._streaming = Streaming() if streaming else None
+        self._streaming = Streaming() if options.streaming else None
         self.app.command("/reason")(self._reason)
         self.app.command("/quota")(self._quota)
         self.app.event("app_mention")(self._mention)
