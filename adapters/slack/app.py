@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import messages as slack_messages
 from adapters.slack import translate
 from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
-from adapters.slack.http import note_rate_limited
+from adapters.slack.http import RateLimitedNote
 from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
@@ -102,7 +102,7 @@ class SlackBot:
             # bolt checks the signature of every HTTP request, once (Socket Mode needs
             # none); what cannot be a signed request was refused before (http.py).
             signing_secret=options.signing_secret or "",
-            before_authorize=note_rate_limited,
+            before_authorize=RateLimitedNote(),
             # Listeners only validate and enqueue, so Slack is answered after they
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,

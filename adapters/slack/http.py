@@ -12,11 +12,11 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -69,21 +69,29 @@ def signature_headers_well_formed(headers: Mapping[str, str]) -> bool:
     return bool(_TIMESTAMP.fullmatch(timestamp) and _SIGNATURE.fullmatch(signature))
 
 
-async def note_rate_limited(
-    body: dict[str, Any], next: Callable[[], Awaitable[None]]
-) -> BoltResponse | None:
+class RateLimitedNote(AsyncMiddleware):
     """bolt middleware, after its signature check and before authorisation: Slack's
     ``app_rate_limited`` notice (more than 30,000 events an hour for a workspace: Slack
-    drops events for a while) is noted once and acknowledged with 200."""
-    if body.get("type") != "app_rate_limited":
-        await next()
-        return None
-    log.warning(
-        "Slack is dropping events for team %s: over its rate limit since minute %s",
-        body.get("team_id"),
-        body.get("minute_rate_limited"),
-    )
-    return BoltResponse(status=200, body={"ok": True})
+    drops events for a while) is noted once and acknowledged with 200. A class, not a
+    function: bolt builds every keyword argument a function middleware could ask for,
+    about 30 µs on each request."""
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # bolt's name for it
+    ) -> BoltResponse | None:
+        body = req.body
+        if body.get("type") != "app_rate_limited":
+            return await next()
+        log.warning(
+            "Slack is dropping events for team %s: over its rate limit since minute %s",
+            body.get("team_id"),
+            body.get("minute_rate_limited"),
+        )
+        return BoltResponse(status=200, body={"ok": True})
 
 
 class RefusalLog:

@@ -16,7 +16,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 
-from adapters.slack.http import MAX_BODY, note_rate_limited, slack_routes
+from adapters.slack.http import MAX_BODY, RateLimitedNote, slack_routes
 from tests.fakes.slack_api import post_signed, slash_command
 
 SECRET = "http-test-secret"
@@ -47,7 +47,7 @@ async def intake() -> AsyncIterator[Intake]:
     bolt = AsyncApp(
         signing_secret=SECRET,
         authorize=authorize,
-        before_authorize=note_rate_limited,
+        before_authorize=RateLimitedNote(),
         process_before_response=True,
     )
 
