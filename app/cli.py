@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
+from app.settings import Settings, load_settings
 from bot.commands import DEFAULT_REPORT_WEEKS, MAX_WEEKS
-from bot.config import Catalogue, Settings, load_catalogue, load_settings
+from bot.config import Catalogue, load_catalogue
 from bot.domain import QuotaCommand
 from bot.errors import BotError, ConfigError, StorageError
 
@@ -334,7 +335,7 @@ def _discord_invite(settings: Settings, client_id: int | None) -> int:
 async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True) -> int:
     """``ingress`` False (``reasonbot worker``): post answers to Slack and Discord but take
     no events, so any number of workers can share the queue behind the web processes."""
-    from app.supervise import supervise
+    from app.platforms import serve_platforms
     from app.wiring import build_runtime
 
     settings.check_platforms()
@@ -346,34 +347,9 @@ async def _run(settings: Settings, catalogue: Catalogue, *, ingress: bool = True
         if (problem := await _database_problem(rt)) is not None:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG
-        tasks = []
-        # Each platform under its own supervisor: a crash in one (a malformed payload,
-        # the platform unreachable) is logged and retried while the other keeps serving.
-        if settings.slack_enabled:
-            from adapters.slack.runner import run_slack, slack_replies_only
-
-            slack = run_slack if ingress else slack_replies_only
-            job = supervise("slack", lambda: slack(rt, stop=stop), stop=stop)
-            tasks.append(asyncio.create_task(job, name="slack"))
-        if settings.discord_enabled:
-            from adapters.discord.runner import discord_replies_only, run_discord
-
-            discord = run_discord if ingress else discord_replies_only
-            job = supervise("discord", lambda: discord(rt, stop=stop), stop=stop)
-            tasks.append(asyncio.create_task(job, name="discord"))
-        if not (settings.slack_enabled and ingress):
-            # Slack's server carries /healthz and /metrics; without it, serve them alone.
-            from aiohttp import web
-
-            from app.ops import ops_routes, serve
-
-            ops = web.Application()
-            ops.add_routes(ops_routes(health=rt.health, metrics=rt.metrics))
-            tasks.append(
-                asyncio.create_task(
-                    serve(ops, host=settings.host, port=settings.port, stop=stop), name="ops"
-                )
-            )
+        tasks = [
+            asyncio.create_task(serve_platforms(rt, stop=stop, ingress=ingress), name="platforms")
+        ]
         # The dispatcher answers what the platforms accepted; on stop it lets calls in
         # flight finish within the grace period and hands the rest back to the queue.
         tasks.append(asyncio.create_task(rt.dispatcher.run(stop), name="dispatcher"))

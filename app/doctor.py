@@ -23,7 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.checks import Check, failed, passed
 from app.doctor_platforms import check_discord, check_slack
 from app.preflight import Provider, is_local, needs_key, providers, why_unreachable
-from bot.config import DEFAULT_CONFIG_PATH, Catalogue, Settings
+from app.settings import Settings
+from bot.config import DEFAULT_CONFIG_PATH, Catalogue
 from bot.errors import ConfigError, StorageError
 
 HTTP_TIMEOUT_S = 15.0

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.slack.runner import BOT_SCOPES
 from app.checks import Check, failed, passed
 from app.preflight import why_unreachable
-from bot.config import Settings
+from app.settings import Settings
+from app.slack_runner import BOT_SCOPES
 from bot.errors import ConfigError
 
 # What the bot asks for in slack/manifest.yml (a test keeps the two the same).

@@ -1,6 +1,5 @@
 """Operational HTTP endpoints: ``GET /healthz`` (checks the database) and
-``GET /metrics`` (Prometheus). Served on the Slack HTTP server when it runs, otherwise
-on a small server of their own on $PORT."""
+``GET /metrics`` (Prometheus), on the process's one HTTP server (`app.platforms`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from adapters.terminal import messages as terminal_messages
-from bot.config import Catalogue, ModelSpec, Settings, api_key_for
+from app.settings import Settings, api_key_for
+from bot.config import Catalogue, ModelSpec
 
 CONNECT_TIMEOUT_S = 5.0
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import Metrics
-from bot.config import Catalogue, Settings, api_key_for
+from app.settings import Settings, api_key_for
+from bot.config import Catalogue
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.model_client import OpenAIClient
 from bot.service import AskService

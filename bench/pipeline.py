@@ -26,8 +26,8 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.settings import Settings
 from app.wiring import build_runtime
-from bot.config import Settings
 from bot.domain import AskRequest, ModelReply, Usage
 from bot.ports import FailureKind, ModelCall, Progress, ProgressCallback
 from tests.builders import one_model

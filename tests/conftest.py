@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
+from app.settings import Settings
 
 # Checks every request the fakes recorded against the official API specs.
 pytest_plugins = ("tests.contract.plugin",)

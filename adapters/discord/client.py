@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -40,6 +41,21 @@ def quota_embed(result: QuotaResult) -> discord.Embed:
     return embed
 
 
+@dataclass(frozen=True, slots=True)
+class DiscordOptions:
+    """What the Discord client takes from the deployment's settings."""
+
+    # Commands synced to this server at once (global commands take up to an hour).
+    guild_id: int | None = None
+    message_content: bool = False  # the privileged intent: mentions read in full
+    # Neither set: as many shards as Discord recommends (it refuses a single session
+    # for a bot in more than 2,500 servers), all in this process.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    # A gateway configured (a proxy): connect there, not where GET /gateway/bot says.
+    fixed_gateway: bool = False
+
+
 class ReasonBotClient(discord.AutoShardedClient):
     def __init__(
         self,
@@ -47,26 +63,28 @@ class ReasonBotClient(discord.AutoShardedClient):
         service: AskService,
         dispatcher: Dispatcher,
         catalogue: Catalogue,
-        guild_id: int | None,
-        message_content: bool,
-        fixed_gateway: bool = False,
-        **options: Any,
+        options: DiscordOptions,
     ) -> None:
         intents = discord.Intents.default()
-        intents.message_content = message_content
+        intents.message_content = options.message_content
         # The bot never joins voice: discord.py's start-up warnings that voice needs
         # PyNaCl and davey only alarm operators.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
-        super().__init__(intents=intents, allowed_mentions=NO_PINGS, **options)
+        super().__init__(
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            shard_count=options.shard_count,
+            shard_ids=list(options.shard_ids) if options.shard_ids is not None else None,
+        )
         guard_parsers(self._connection.parsers)
         quiet_retries()
-        self.fixed_gateway = fixed_gateway
+        self.fixed_gateway = options.fixed_gateway
         # Direct messages already answered: a gateway replay must not answer twice.
         self._declined: deque[int] = deque(maxlen=DECLINED_REMEMBERED)
         self.service = service
         self.dispatcher = dispatcher
-        self.sync_guild = discord.Object(id=guild_id) if guild_id else None
+        self.sync_guild = discord.Object(id=options.guild_id) if options.guild_id else None
         self.tree = app_commands.CommandTree(self)
         self._add_commands(catalogue)
         dispatcher.register(translate.PLATFORM, self.replier_for)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import messages as slack_messages
 from adapters.slack import translate
 from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
+from adapters.slack.http import RateLimitedNote
 from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from bot.dispatch import Dispatcher, Job, SaveRoute
@@ -70,6 +72,15 @@ def make_client(
     return client
 
 
+@dataclass(frozen=True, slots=True)
+class SlackOptions:
+    """What the Slack adapter takes from the deployment's settings."""
+
+    signing_secret: str | None = None  # HTTP mode's; Socket Mode's requests are unsigned
+    # Native streaming (chat.startStream...) where a workspace offers it; else edits.
+    streaming: bool = True
+
+
 class SlackBot:
     def __init__(
         self,
@@ -77,10 +88,8 @@ class SlackBot:
         service: AskService,
         dispatcher: Dispatcher,
         client: AsyncWebClient,
-        signing_secret: str | None,
-        socket_mode: bool,
+        options: SlackOptions,
         oauth: AsyncOAuthSettings | None = None,
-        streaming: bool = True,
     ) -> None:
         self.service = service
         self.dispatcher = dispatcher
@@ -90,10 +99,10 @@ class SlackBot:
 
         self.app = AsyncApp(
             client=client,
-            signing_secret=signing_secret or "",
-            # HTTP mode checks the signature once, over the raw body, before bolt
-            # (runner.http_app); Socket Mode needs none.
-            request_verification_enabled=False,
+            # bolt checks the signature of every HTTP request, once (Socket Mode needs
+            # none); what cannot be a signed request was refused before (http.py).
+            signing_secret=options.signing_secret or "",
+            before_authorize=RateLimitedNote(),
             # Listeners only validate and enqueue, so Slack is answered after they
             # finish: the request is on disk before Slack hears "OK".
             process_before_response=True,
@@ -109,7 +118,7 @@ class SlackBot:
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._replies_after: dict[str, float] = {}  # team -> monotonic time
         self._edits = EditBudget()
-        self._streaming = Streaming() if streaming else None
+        self._streaming = Streaming() if options.streaming else None
         self.app.command("/reason")(self._reason)
         self.app.command("/quota")(self._quota)
         self.app.event("app_mention")(self._mention)

@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 
 from app.doctor import Check, report, run_checks
-from bot.config import Catalogue, ModelSpec, Settings, load_settings
+from app.settings import Settings, load_settings
+from bot.config import Catalogue, ModelSpec
 from storage import make_engine, upgrade
 from tests.dbutil import BACKENDS, fresh_database
 from tests.fakes.discord_server import FakeDiscord

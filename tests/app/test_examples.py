@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from app.doctor_platforms import SLACK_SCOPES
-from bot.config import Catalogue, ModelSpec, Settings, WeekPolicy, load_catalogue
+from app.settings import Settings
+from bot.config import Catalogue, ModelSpec, WeekPolicy, load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 # `NAME=value` or `# NAME=value` (commented: optional, or an alternative).

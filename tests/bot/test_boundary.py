@@ -1,4 +1,5 @@
-"""The architecture, checked: the core imports no adapter, storage or platform SDK."""
+"""The architecture, checked: the core imports no adapter, storage or platform SDK; an
+adapter imports neither the composition root (`app`) nor storage, nor another adapter."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-CORE = Path(__file__).resolve().parents[2] / "bot"
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "bot"
+ADAPTERS = ROOT / "adapters"
 FORBIDDEN = (
     "adapters",
     "storage",
@@ -20,6 +23,8 @@ FORBIDDEN = (
     "aiohttp",
     "asyncpg",
     "aiosqlite",
+    # Process settings (environment, .env) are the composition root's: app.settings.
+    "pydantic_settings",
 )
 
 
@@ -42,3 +47,22 @@ def test_core_module_imports_nothing_from_the_edges(path: Path) -> None:
 
 def test_boundary_check_sees_the_core() -> None:
     assert len(list(CORE.rglob("*.py"))) >= 8
+
+
+@pytest.mark.parametrize(
+    "path", sorted(ADAPTERS.rglob("*.py")), ids=lambda p: str(p.relative_to(ADAPTERS))
+)
+def test_adapter_module_imports_neither_app_nor_storage_nor_another_adapter(path: Path) -> None:
+    own = path.relative_to(ADAPTERS).parts[0]
+    bad = [
+        n
+        for n in _imports(path)
+        if n.split(".")[0] in ("app", "storage")
+        or (n.startswith("adapters.") and n.split(".")[1] != own)
+    ]
+    assert bad == [], f"adapters/{path.relative_to(ADAPTERS)} imports {bad}"
+
+
+def test_boundary_check_sees_every_adapter() -> None:
+    names = {p.relative_to(ADAPTERS).parts[0] for p in ADAPTERS.rglob("*.py")}
+    assert {"slack", "discord", "terminal"} <= names

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from bot.config import Catalogue, load_catalogue, load_settings
+from app.settings import load_settings
+from bot.config import Catalogue, load_catalogue
 from bot.errors import ConfigError
 
 

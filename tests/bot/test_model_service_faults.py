@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.settings import load_settings
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, load_settings
+from bot.config import Catalogue, ModelSpec
 from bot.domain import AskRequest, Effort, QuotaCommand
 from bot.errors import ConfigError
 from bot.ports import FailureKind, Progress

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord.runner import build_discord, run_discord
+from app.discord_runner import build_discord, run_discord
 from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue
 from tests.builders import bot_settings, platform_catalogue

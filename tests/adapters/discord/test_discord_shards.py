@@ -15,7 +15,7 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.discord.runner import point_at
+from app.discord_runner import point_at
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade

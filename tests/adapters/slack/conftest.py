@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack.runner import run_slack
+from app.platforms import serve_platforms
 from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue
 from tests.builders import bot_settings, platform_catalogue
@@ -98,7 +98,7 @@ async def running_bot(
             stop = asyncio.Event()
             bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             tasks = [
-                asyncio.create_task(run_slack(rt, stop=stop, started=bound.set_result)),
+                asyncio.create_task(serve_platforms(rt, stop=stop, started=bound.set_result)),
                 asyncio.create_task(rt.dispatcher.run(stop)),
             ]
             port = await asyncio.wait_for(bound, 15)

@@ -11,7 +11,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from adapters.discord.client import ReasonBotClient
+from adapters.discord.client import DiscordOptions, ReasonBotClient
 from adapters.discord.notify import DiscordNotifier
 from adapters.discord.translate import PLATFORM
 from app.wiring import Runtime
@@ -36,13 +36,13 @@ def build_discord(rt: Runtime) -> ReasonBotClient:
         service=rt.service,
         dispatcher=rt.dispatcher,
         catalogue=rt.catalogue,
-        guild_id=s.discord_guild_id,
-        message_content=s.discord_message_content,
-        # Neither set: as many shards as Discord recommends (it refuses a single
-        # session for a bot in more than 2,500 servers), all in this process.
-        shard_count=s.discord_shard_count,
-        shard_ids=s.discord_shard_ids,
-        fixed_gateway=s.discord_gateway_url is not None,
+        options=DiscordOptions(
+            guild_id=s.discord_guild_id,
+            message_content=s.discord_message_content,
+            shard_count=s.discord_shard_count,
+            shard_ids=tuple(s.discord_shard_ids) if s.discord_shard_ids is not None else None,
+            fixed_gateway=s.discord_gateway_url is not None,
+        ),
     )
     if rt.service.admin is not None:
         rt.service.admin.register(PLATFORM, DiscordNotifier(client))
