@@ -8,8 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.dispatch import SaveRoute
-from bot.ports import Renderer
+from bot.ports import Renderer, SaveRoute
 from bot.render import render_chunks
 
 

@@ -20,82 +20,18 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
 from bot.backoff import Backoff
 from bot.domain import AskRequest
 from bot.errors import BotError, StorageError
-from bot.ports import Progress, Replier
+from bot.ports import Job, JobQueue, Progress, Replier, ReplierFactory, Route, SaveRoute
 from bot.service import AskOutcome, AskService
 from bot.weeks import utc_now
 
 log = logging.getLogger(__name__)
-
-Route = Mapping[str, Any]
-SaveRoute = Callable[[Route], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    request: AskRequest
-    route: Route
-    attempt: int  # 1 on the first claim, more when resumed after a lost worker
-    answer: str | None = None  # saved once the model answered, before delivery
-    footer: str | None = None
-
-    @property
-    def key(self) -> str:
-        return self.request.key
-
-
-class JobQueue(Protocol):
-    """Accepted requests, durable and claimed with leases (`storage.SqlJobQueue`)."""
-
-    async def submit(self, request: AskRequest, route: Route, *, now: datetime) -> bool:
-        """Record a request; False if its key was seen before (a platform retry)."""
-        ...
-
-    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
-        """Lease up to ``limit`` pending jobs (new, or whose lease expired), in fair-share
-        order: by the team's count of unfinished questions, then the team served longest
-        ago, then age; so one busy team cannot starve the rest. Each claim counts as an
-        attempt (`Job.attempt`); a `release` gives the attempt back."""
-        ...
-
-    async def renew(
-        self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
-    ) -> None: ...
-
-    async def save_route(self, key: str, route: Route) -> None: ...
-
-    async def route(self, key: str) -> Route | None: ...
-
-    async def save_answer(self, key: str, *, text: str, footer: str) -> None: ...
-
-    async def finish(self, key: str, *, outcome: str, now: datetime) -> None: ...
-
-    async def release(self, keys: Sequence[str], *, worker: str) -> None:
-        """Give leased jobs back at once (graceful shutdown) for another worker."""
-        ...
-
-    async def positions(self, keys: Sequence[str], *, now: datetime) -> Mapping[str, int]:
-        """Where each of ``keys`` stands among the jobs waiting to be claimed, in the
-        order `claim` takes them (1 = next), in one call for all of them. Exact up to
-        `QUEUE_POSITION_BOUND`; past it, ``QUEUE_POSITION_BOUND + 1`` ("1,000+ ahead"),
-        so the cost stays bounded whatever the backlog. Keys being answered or finished
-        are left out."""
-        ...
-
-    async def depth(self) -> int:
-        """Unfinished jobs in the queue."""
-        ...
-
-
-class ReplierFactory(Protocol):
-    def __call__(self, job: Job, save_route: SaveRoute) -> Replier: ...
 
 
 @dataclass(slots=True)
@@ -332,7 +268,7 @@ class Dispatcher:
                 await self._give_up(job, replier)
                 return
             outcome = await self._service.ask(
-                job.request, replier, checkpoint=JobCheckpoint(self, job)
+                job.request, replier, checkpoint=JobCheckpoint(self._queue, job)
             )
         except asyncio.CancelledError:
             raise
@@ -416,9 +352,10 @@ class _Queued:
 
 @dataclass(frozen=True, slots=True)
 class JobCheckpoint:
-    """What the service needs to make a job resumable."""
+    """What the service needs to make a job resumable: the job, and the queue that
+    keeps its answer."""
 
-    dispatcher: Dispatcher
+    queue: JobQueue
     job: Job
 
     @property
@@ -428,7 +365,7 @@ class JobCheckpoint:
         return None
 
     async def save_answer(self, text: str, footer: str) -> None:
-        await self.dispatcher._queue.save_answer(self.job.key, text=text, footer=footer)
+        await self.queue.save_answer(self.job.key, text=text, footer=footer)
 
 
 __all__ = [
@@ -441,4 +378,5 @@ __all__ = [
     "RateLimiter",
     "ReplierFactory",
     "Route",
+    "SaveRoute",
 ]

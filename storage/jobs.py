@@ -27,9 +27,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
-from bot.ports import QUEUE_POSITION_BOUND
+from bot.ports import QUEUE_POSITION_BOUND, Job
 from storage._sql import insert, storage_errors, transaction
 from storage._sql import naive_utc as _naive
 from storage.batching import GroupCommit
