@@ -2,13 +2,14 @@
 acknowledged, and workers claim them with a lease, so a crash, deploy or OOM never loses
 a question — another worker (or the restarted one) picks it up and answers it once.
 
-    adapter ─ submit(request, route) ─► JobQueue (SQL) ─ claim (lease) ─► Dispatcher
-                 (before ack)                                   │
-                                       ReplierFactory(route) ◄──┴─► AskService.ask
+    AskService.accept ─ submit(request, route, parsed) ─► JobQueue (SQL) ─ claim (lease)
+        (before ack)                                                        │
+                          ReplierFactory(job) ◄── Dispatcher ──► AskService.ask(parsed)
 
 A *route* is the adapter's reply state as JSON (where to post, the status message it
-created, how many answer pieces it delivered); adapters save it as it changes, so a
-resumed job edits the same status message instead of starting over.
+created, how many answer pieces it delivered), typed in its adapter and never read here;
+adapters save it as it changes, so a resumed job edits the same status message instead
+of starting over.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import datetime
 from bot.backoff import Backoff
 from bot.domain import AskRequest
 from bot.errors import BotError, StorageError
+from bot.intake import Parsed
 from bot.ports import Job, JobQueue, Progress, Replier, ReplierFactory, Route, SaveRoute
 from bot.service import AskOutcome, AskService
 from bot.weeks import utc_now
@@ -111,16 +113,18 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._inflight)
 
-    async def submit(self, request: AskRequest, route: Route) -> bool:
-        """Write the request down (call before acknowledging the platform). False means
-        the key was seen before: the adapter must do nothing more."""
+    async def submit(
+        self, request: AskRequest, route: Route, *, parsed: Parsed | None = None
+    ) -> bool:
+        """Write the request down (`AskService.accept` calls this before the platform
+        is acknowledged). False means the key was seen before: nothing more to do."""
         if not self._accepting:
             raise StorageError("shutting down")
-        accepted = await self._queue.submit(request, route, now=self._clock())
+        accepted = await self._queue.submit(request, route, now=self._clock(), parsed=parsed)
         if accepted:
             self._wake.set()
             if self._free_slots() <= 0:
-                self._show_queued(request, route)
+                self._show_queued(request, route, parsed)
         return accepted
 
     def _free_slots(self) -> int:
@@ -128,7 +132,7 @@ class Dispatcher:
         slots = self._limiter.available()
         return free if slots is None else min(free, slots)
 
-    def _show_queued(self, request: AskRequest, route: Route) -> None:
+    def _show_queued(self, request: AskRequest, route: Route, parsed: Parsed | None) -> None:
         """At capacity: tell the asker where they stand instead of leaving them
         wondering; the position is kept up to date until a worker takes the question
         (its status then turns into "thinking")."""
@@ -139,8 +143,9 @@ class Dispatcher:
         async def save(new: Route) -> None:
             await self._queue.save_route(request.key, new)
 
-        replier = factory(Job(request=request, route=route, attempt=0), save)
-        self._waiting[request.key] = _Queued(replier, model=str(route.get("model", "")))
+        replier = factory(Job(request=request, route=route, attempt=0, parsed=parsed), save)
+        model = parsed.model if parsed is not None else request.model or ""
+        self._waiting[request.key] = _Queued(replier, model=model)
         # One batched positions call for a whole burst of queued submits, not one each:
         # each call reads the queue, and a burst is when the queue is longest.
         self._positions_due.set()
@@ -246,6 +251,12 @@ class Dispatcher:
             async with queued.lock:
                 pass
             job = dataclasses.replace(job, route=await self._queue.route(job.key) or job.route)
+        if job.parsed is None:
+            # Written down before intake carried what it parsed (jobs from before an
+            # upgrade): read it here, once; a refusal is left to the service to tell.
+            parsed = self._service.parse(job.request)
+            if isinstance(parsed, Parsed):
+                job = dataclasses.replace(job, parsed=parsed)
         factory = self._factories.get(job.request.platform)
         if factory is None:
             log.error(
@@ -268,7 +279,7 @@ class Dispatcher:
                 await self._give_up(job, replier)
                 return
             outcome = await self._service.ask(
-                job.request, replier, checkpoint=JobCheckpoint(self._queue, job)
+                job.request, replier, checkpoint=JobCheckpoint(self._queue, job), parsed=job.parsed
             )
         except asyncio.CancelledError:
             raise

@@ -29,6 +29,7 @@ from bot.domain import (
 
 if TYPE_CHECKING:
     from bot.config import ModelSpec
+    from bot.intake import Parsed
     from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
 
 
@@ -306,6 +307,8 @@ class Job:
     attempt: int  # 1 on the first claim, more when resumed after a lost worker
     answer: str | None = None  # saved once the model answered, before delivery
     footer: str | None = None
+    # What intake parsed; None only for jobs written down before intake carried it.
+    parsed: Parsed | None = None
 
     @property
     def key(self) -> str:
@@ -315,8 +318,11 @@ class Job:
 class JobQueue(Protocol):
     """Accepted requests, durable and claimed with leases (`storage.SqlJobQueue`)."""
 
-    async def submit(self, request: AskRequest, route: Route, *, now: datetime) -> bool:
-        """Record a request; False if its key was seen before (a platform retry)."""
+    async def submit(
+        self, request: AskRequest, route: Route, *, now: datetime, parsed: Parsed | None = None
+    ) -> bool:
+        """Record a request, with what intake parsed of it (given back on `Job.parsed`);
+        False if its key was seen before (a platform retry)."""
         ...
 
     async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
@@ -352,6 +358,16 @@ class JobQueue(Protocol):
 
     async def depth(self) -> int:
         """Unfinished jobs in the queue."""
+        ...
+
+
+class Intake(Protocol):
+    """Where `AskService.accept` hands an accepted question: the durable queue
+    (`bot.dispatch.Dispatcher`), or, in the terminal, an answer at once."""
+
+    async def submit(self, request: AskRequest, route: Route, *, parsed: Parsed) -> bool:
+        """Take the question; False if its key was seen before (a platform retry).
+        Raises `bot.errors.StorageError` when it cannot be written down."""
         ...
 
 

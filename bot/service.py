@@ -46,10 +46,12 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.intake import Accepted, Parsed, Refused
 from bot.ports import (
     Checkpoint,
     ConversationStore,
     FailureKind,
+    Intake,
     ModelCall,
     Observer,
     Progress,
@@ -57,6 +59,7 @@ from bot.ports import (
     ReasoningModel,
     Replier,
     ReportStore,
+    Route,
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
 from bot.render import neutralise_mentions
@@ -85,6 +88,10 @@ class Prepared:
     ignored_effort: Effort | None = None
     # Set when `--model auto` chose `spec`: the footer says which and why.
     auto: Choice | None = None
+
+    @property
+    def parsed(self) -> Parsed:
+        return Parsed(self.question, self.spec.alias, self.effort, self.ignored_effort, self.auto)
 
 
 class AskService:
@@ -126,6 +133,48 @@ class AskService:
         # Indirect, so tests that swap the clock reach the quota desk as well.
         return self._clock()
 
+    async def accept(
+        self,
+        request: AskRequest,
+        route: Route,
+        *,
+        intake: Intake,
+        within_s: float | None = None,
+    ) -> Accepted | Refused:
+        """The one way in for a question, from every platform: parse and check it once
+        (nothing is charged), then hand it to ``intake`` with what was parsed, so no
+        worker parses it again. ``route`` is the adapter's reply state, kept opaque.
+
+        ``within_s`` bounds writing it down (a platform's acknowledgement deadline): a
+        slow database is a refusal the asker hears about, not a silence.
+        """
+        parsed = self.parse(request)
+        if isinstance(parsed, Refused):
+            log.info(
+                "request refused",
+                extra={"request_id": request.key, "platform": request.platform},
+            )
+            return parsed
+        try:
+            async with asyncio.timeout(within_s):
+                new = await intake.submit(request, route, parsed=parsed)
+        except TimeoutError:
+            return self._not_taken(request, StorageError("writing the request down took too long"))
+        except BotError as exc:
+            return self._not_taken(request, exc)
+        return Accepted(parsed, new=new)
+
+    def _not_taken(self, request: AskRequest, exc: BotError) -> Refused:
+        log.error("could not accept %s: %r", request.key, exc)
+        return Refused(self.error_text(exc), FailureKind.ERROR)
+
+    def parse(self, request: AskRequest) -> Parsed | Refused:
+        """What a question asks (see `prepare`), or why it is refused."""
+        try:
+            return self.prepare(request).parsed
+        except (UsageError, InputRejected, UnknownModel) as exc:
+            return Refused(self.error_text(exc), FailureKind.REJECTED)
+
     def prepare(self, request: AskRequest) -> Prepared:
         """Parse and validate a question without charging anything.
 
@@ -166,6 +215,12 @@ class AskService:
             return Prepared(request, question, spec, None, ignored_effort=effort, auto=choice)
         return Prepared(request, question, spec, effort, auto=choice)
 
+    def _restore(self, request: AskRequest, parsed: Parsed) -> Prepared:
+        """What intake parsed, fitted to today's catalogue (a model may have left it
+        since, or changed its efforts) without parsing the question again."""
+        effort = parsed.effort or parsed.ignored_effort
+        return self._fit(request, parsed.question, parsed.model, effort, parsed.auto)
+
     async def _choose_model(self, prepared: Prepared) -> Prepared:
         """For `--model auto`, the final choice: the local rules with the thread's depth
         and, if ``[auto] router_model`` is set, that model's reading of the question."""
@@ -197,9 +252,17 @@ class AskService:
         return messages.error_text(exc, now=self._clock())
 
     async def ask(
-        self, request: AskRequest, replier: Replier, *, checkpoint: Checkpoint | None = None
+        self,
+        request: AskRequest,
+        replier: Replier,
+        *,
+        checkpoint: Checkpoint | None = None,
+        parsed: Parsed | None = None,
     ) -> AskOutcome:
         """Answer one question; see `AskOutcome` for what the replier was sent.
+
+        ``parsed`` is what `accept` read of it; without it (a job written down before
+        intake carried it) the question is parsed here.
 
         With a ``checkpoint`` the request is durable: a second attempt with the same key
         whose reservation is still held resumes it (no second charge), and a cancelled
@@ -209,7 +272,7 @@ class AskService:
         started = self._monotonic()
         outcome: AskOutcome | None = None
         try:
-            outcome = await self._ask(request, replier, checkpoint, record)
+            outcome = await self._ask(request, replier, checkpoint, record, parsed)
             return outcome
         finally:
             latency = self._monotonic() - started
@@ -240,9 +303,10 @@ class AskService:
         replier: Replier,
         checkpoint: Checkpoint | None,
         record: _Record,
+        parsed: Parsed | None,
     ) -> AskOutcome:
         try:
-            prepared = self.prepare(request)
+            prepared = self.prepare(request) if parsed is None else self._restore(request, parsed)
         except (UsageError, InputRejected, UnknownModel) as exc:
             await replier.fail(self.error_text(exc), kind=FailureKind.REJECTED)
             return AskOutcome.REJECTED

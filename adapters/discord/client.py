@@ -18,9 +18,11 @@ from adapters.discord.replier import NO_PINGS, DiscordReplier
 from bot import messages
 from bot.commands import QuotaVerb
 from bot.config import AUTO, Catalogue
-from bot.dispatch import Dispatcher, Job, SaveRoute
+from bot.dispatch import Dispatcher
 from bot.domain import AskRequest, Effort, QuotaCommand
-from bot.errors import BotError, InputRejected, UnknownModel, UsageError
+from bot.errors import BotError
+from bot.intake import Refused
+from bot.ports import Job, Route, SaveRoute
 from bot.quota import QuotaResult
 from bot.service import AskService
 
@@ -72,7 +74,7 @@ class ReasonBotClient(discord.AutoShardedClient):
         dispatcher.register(translate.PLATFORM, self.replier_for)
 
     def replier_for(self, job: Job, save: SaveRoute) -> DiscordReplier:
-        return DiscordReplier(self, dict(job.route), save)  # type: ignore[arg-type]
+        return DiscordReplier(self, dict(job.route), save, parsed=job.parsed)  # type: ignore[arg-type]
 
     async def launch_shards(self) -> None:
         if self.shard_count is None and self.fixed_gateway:
@@ -237,26 +239,20 @@ class ReasonBotClient(discord.AutoShardedClient):
             effort=Effort(effort) if effort else None,
             user_name=interaction.user.name,
         )
-        try:
-            prepared = self.service.prepare(request)
-        except (UsageError, InputRejected, UnknownModel) as exc:
-            await interaction.edit_original_response(
-                content=translate.fit(self.service.error_text(exc))
-            )
-            return
         route = {
             "kind": "slash",
             "guild_id": str(interaction.guild_id),
             "channel_id": str(interaction.channel_id),
             "user": str(interaction.user.id),
-            "question": prepared.question,
-            "model": prepared.spec.alias,
             "app_id": str(interaction.application_id),
             "token": interaction.token,
         }
         if in_thread and channel is not None:
             route["thread_id"] = str(channel.id)  # asked inside a thread: answer there
-        await self._submit(request, route, interaction=interaction)
+        result = await self.service.accept(request, route, intake=self.dispatcher)
+        if isinstance(result, Refused):
+            # The deferred reply, still "thinking…", says why.
+            await interaction.edit_original_response(content=translate.fit(result.text))
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
         """Acknowledge the interaction ("thinking…"); False when Discord refuses because
@@ -276,22 +272,6 @@ class ReasonBotClient(discord.AutoShardedClient):
                 return False
             raise
         return True
-
-    async def _submit(
-        self,
-        request: AskRequest,
-        route: dict[str, Any],
-        *,
-        interaction: discord.Interaction | None = None,
-    ) -> None:
-        try:
-            await self.dispatcher.submit(request, route)
-        except BotError as exc:
-            log.error("could not accept %s: %s", request.key, exc)
-            if interaction is not None:
-                await interaction.edit_original_response(
-                    content=translate.fit(self.service.error_text(exc))
-                )
 
     # ---- /quota ------------------------------------------------------------------
 
@@ -371,7 +351,6 @@ class ReasonBotClient(discord.AutoShardedClient):
             return
         role_ids = tuple(r.id for r in message.role_mentions)
         text = translate.strip_mentions(message.content, bot_id=self.user.id, role_ids=role_ids)
-        route["question"] = text
         request = AskRequest(
             platform=translate.PLATFORM,
             team=translate.team_key(message.guild.id),
@@ -382,9 +361,19 @@ class ReasonBotClient(discord.AutoShardedClient):
             key=translate.message_key(message.id),
             user_name=message.author.name,
         )
+        result = await self.service.accept(request, route, intake=self.dispatcher)
+        if isinstance(result, Refused):
+            await self._refuse(route, result)
+
+    async def _refuse(self, route: dict[str, Any], refused: Refused) -> None:
+        """A refused message hears why where its answer would have gone: a reply to the
+        mention (no thread is started for a refusal), or in its thread."""
+
+        async def keep(_: Route) -> None:
+            pass  # nothing was written down: the route has nowhere to be kept
+
+        replier = DiscordReplier(self, route, keep)  # type: ignore[arg-type]
         try:
-            prepared = self.service.prepare(request)
-            route["question"], route["model"] = prepared.question, prepared.spec.alias
-        except BotError:
-            pass  # the dispatcher's run tells the user, in the thread
-        await self._submit(request, route)
+            await replier.fail(refused.text, kind=refused.kind)
+        except BotError as exc:
+            log.info("could not tell why a message was refused: %r", exc)

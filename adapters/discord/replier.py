@@ -16,6 +16,7 @@ from adapters.discord.translate import MESSAGE_LIMIT, fit, thread_key, thread_na
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
+from bot.intake import Parsed
 from bot.ports import FailureKind, Progress
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,13 @@ class DiscordReplier(RoutedReplier):
         route: dict[str, Any],
         save: SaveRoute,
         *,
+        parsed: Parsed | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
+        # What intake parsed: the thread is named after it, the "asked" line quotes it.
+        self._question = parsed.question if parsed else ""
+        self._model = parsed.model if parsed else ""
         self._client = client
         self._pointed = False  # the interaction's reply no longer says "thinking…"
         self._reacted = False  # the queued mention carries QUEUED_REACTION
@@ -87,7 +92,7 @@ class DiscordReplier(RoutedReplier):
 
     async def _start_thread(self) -> Any:
         channel = await self._channel(int(self.route["channel_id"]))
-        name = thread_name(self.route.get("question", ""))
+        name = thread_name(self._question)
         try:
             if self.route.get("message_id"):
                 return await channel.get_partial_message(
@@ -115,7 +120,7 @@ class DiscordReplier(RoutedReplier):
         asked_here = str(thread.id) == str(self.route["channel_id"])
         where = discord_messages.ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
         try:
-            asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
+            asked = messages.asked(self._question, self._model)
             await self._webhook().edit_message(
                 "@original",
                 content=fit(f"<@{self.route['user']}> {asked}\n{where}"),

@@ -21,6 +21,7 @@ from adapters.slack.webapi import call, persist
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
+from bot.intake import Parsed
 from bot.ports import FailureKind, Progress
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,13 @@ class SlackReplier(RoutedReplier):
         save: SaveRoute,
         *,
         clock: Callable[[], float] = time.monotonic,
+        parsed: Parsed | None = None,
         token: Callable[[], Awaitable[str | None]] | None = None,
         budget: EditBudget | None = None,
         streaming: Streaming | None = None,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
+        self._parsed = parsed  # what intake parsed: the "asked" line quotes it
         self._budget = budget
         self._streaming = streaming
         self._streamed: str | None = None  # Markdown streamed so far by this process
@@ -167,7 +170,8 @@ class SlackReplier(RoutedReplier):
         if self.route.get("thread_ts"):
             return str(self.route["thread_ts"])
         # A slash command cannot run in a thread: start one with a visible message.
-        asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
+        parsed = self._parsed
+        asked = messages.asked(parsed.question if parsed else "", parsed.model if parsed else "")
         text = f"<@{self.route['user']}> " + mrkdwn(asked)
         ts = await self._post(text, thread_ts=None)
         await self.remember(thread_ts=ts)
