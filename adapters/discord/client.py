@@ -4,6 +4,7 @@ request down — and the dispatcher answers it in a thread."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from typing import Any
@@ -15,6 +16,7 @@ from adapters.discord import messages as discord_messages
 from adapters.discord import translate
 from adapters.discord.guard import guard_parsers, quiet_retries
 from adapters.discord.replier import NO_PINGS, DiscordReplier
+from adapters.discord.route import MESSAGE, SLASH, DiscordRoute
 from bot import messages
 from bot.commands import QuotaVerb
 from bot.config import AUTO, Catalogue
@@ -74,7 +76,8 @@ class ReasonBotClient(discord.AutoShardedClient):
         dispatcher.register(translate.PLATFORM, self.replier_for)
 
     def replier_for(self, job: Job, save: SaveRoute) -> DiscordReplier:
-        return DiscordReplier(self, dict(job.route), save, parsed=job.parsed)  # type: ignore[arg-type]
+        route = DiscordRoute.from_json(job.route)
+        return DiscordReplier(self, route, save, parsed=job.parsed)  # type: ignore[arg-type]
 
     async def launch_shards(self) -> None:
         if self.shard_count is None and self.fixed_gateway:
@@ -239,17 +242,17 @@ class ReasonBotClient(discord.AutoShardedClient):
             effort=Effort(effort) if effort else None,
             user_name=interaction.user.name,
         )
-        route = {
-            "kind": "slash",
-            "guild_id": str(interaction.guild_id),
-            "channel_id": str(interaction.channel_id),
-            "user": str(interaction.user.id),
-            "app_id": str(interaction.application_id),
-            "token": interaction.token,
-        }
-        if in_thread and channel is not None:
-            route["thread_id"] = str(channel.id)  # asked inside a thread: answer there
-        result = await self.service.accept(request, route, intake=self.dispatcher)
+        route = DiscordRoute(
+            kind=SLASH,
+            guild_id=str(interaction.guild_id),
+            channel_id=str(interaction.channel_id),
+            user=str(interaction.user.id),
+            app_id=str(interaction.application_id),
+            token=interaction.token,
+            # Asked inside a thread: the answer goes there.
+            thread_id=str(channel.id) if in_thread and channel is not None else None,
+        )
+        result = await self.service.accept(request, route.to_json(), intake=self.dispatcher)
         if isinstance(result, Refused):
             # The deferred reply, still "thinking…", says why.
             await interaction.edit_original_response(content=translate.fit(result.text))
@@ -329,12 +332,12 @@ class ReasonBotClient(discord.AutoShardedClient):
             return
         mentioned = self._mentions_me(message)
         channel = message.channel
-        route: dict[str, Any] = {
-            "kind": "message",
-            "guild_id": str(message.guild.id),
-            "channel_id": str(channel.id),
-            "user": str(message.author.id),
-        }
+        route = DiscordRoute(
+            kind=MESSAGE,
+            guild_id=str(message.guild.id),
+            channel_id=str(channel.id),
+            user=str(message.author.id),
+        )
         if isinstance(channel, discord.Thread):
             key = translate.thread_key(message.guild.id, channel.id)
             if not await self.service.knows_thread(key):
@@ -342,10 +345,10 @@ class ReasonBotClient(discord.AutoShardedClient):
                     return
             elif not mentioned and not self.intents.message_content:
                 return
-            route["thread_id"] = str(channel.id)
+            route = dataclasses.replace(route, thread_id=str(channel.id))
             thread = key
         elif mentioned:
-            route["message_id"] = str(message.id)
+            route = dataclasses.replace(route, message_id=str(message.id))
             thread = ""  # the replier starts a thread on this message
         else:
             return
@@ -361,11 +364,11 @@ class ReasonBotClient(discord.AutoShardedClient):
             key=translate.message_key(message.id),
             user_name=message.author.name,
         )
-        result = await self.service.accept(request, route, intake=self.dispatcher)
+        result = await self.service.accept(request, route.to_json(), intake=self.dispatcher)
         if isinstance(result, Refused):
             await self._refuse(route, result)
 
-    async def _refuse(self, route: dict[str, Any], refused: Refused) -> None:
+    async def _refuse(self, route: DiscordRoute, refused: Refused) -> None:
         """A refused message hears why where its answer would have gone: a reply to the
         mention (no thread is started for a refusal), or in its thread."""
 

@@ -20,6 +20,7 @@ from adapters.slack import translate
 from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
 from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
+from adapters.slack.route import COMMAND, MESSAGE, SlackRoute
 from bot.dispatch import Dispatcher
 from bot.domain import AskRequest
 from bot.errors import BotError, PlatformError, StorageError
@@ -112,10 +113,11 @@ class SlackBot:
         dispatcher.register(translate.PLATFORM, self.replier_for)
 
     def replier_for(self, job: Job, save: SaveRoute) -> SlackReplier:
-        team_id = str(job.route.get("team_id", ""))
+        route = SlackRoute.from_json(job.route)
+        team_id = route.team_id
         return SlackReplier(
             self.client,
-            dict(job.route),
+            route,
             save,
             parsed=job.parsed,
             token=(lambda: self.bot_token(team_id)) if self.installations else None,
@@ -140,13 +142,13 @@ class SlackBot:
     async def _reason(self, ack: Any, command: dict[str, Any], context: Any) -> None:
         team = self._team(context)
         request = translate.command_request(command, team_id=team)
-        route = {
-            "kind": "command",
-            "channel": request.channel,
-            "user": request.user,
-            "team_id": team,
-            "response_url": command.get("response_url"),
-        }
+        route = SlackRoute(
+            kind=COMMAND,
+            channel=request.channel,
+            user=request.user,
+            team_id=team,
+            response_url=command.get("response_url"),
+        )
         result = await self._accept(request, route, within_s=ACCEPT_TIMEOUT_S)
         if isinstance(result, Refused):
             await ack(**ephemeral_args(result.text))
@@ -154,12 +156,12 @@ class SlackBot:
         await ack()
 
     async def _accept(
-        self, request: AskRequest, route: dict[str, Any], *, within_s: float
+        self, request: AskRequest, route: SlackRoute, *, within_s: float
     ) -> Accepted | Refused:
         # Within the ack's budget: a slow database must not keep Slack waiting (it
         # would retry, and the asker would hear nothing).
         return await self.service.accept(
-            request, route, intake=self.dispatcher, within_s=max(within_s, 0.0)
+            request, route.to_json(), intake=self.dispatcher, within_s=max(within_s, 0.0)
         )
 
     async def _quota(
@@ -259,13 +261,9 @@ class SlackBot:
             # Then it is answered without what was said before the bot joined.
             log.warning("no thread context for %s: %r", thread, exc)
         request = translate.event_request(event, team_id=team_id, bot_user_id=bot, context=turns)
-        route = {
-            "kind": "message",
-            "channel": channel,
-            "user": request.user,
-            "thread_ts": root,
-            "team_id": team_id,
-        }
+        route = SlackRoute(
+            kind=MESSAGE, channel=channel, user=request.user, thread_ts=root, team_id=team_id
+        )
         spent = time.monotonic() - started
         result = await self._accept(request, route, within_s=ACCEPT_TIMEOUT_S - spent)
         if isinstance(result, Refused):

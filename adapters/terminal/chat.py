@@ -22,6 +22,7 @@ from rich.text import Text
 from adapters.terminal import messages as terminal_messages
 from adapters.terminal import render
 from adapters.terminal.lines import LineSource
+from adapters.terminal.route import TerminalRoute
 from bot import messages
 from bot.domain import AskRequest, QuotaCommand, TeamUsage
 from bot.intake import Parsed, Refused
@@ -245,7 +246,9 @@ class TerminalSession:
         )
         try:
             result = await self.service.accept(
-                request, {}, intake=_AnswerNow(self.service, replier)
+                request,
+                TerminalRoute(self.thread).to_json(),
+                intake=_AnswerNow(self.service, replier),
             )
             if isinstance(result, Refused):
                 await replier.fail(result.text, kind=result.kind)
