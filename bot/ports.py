@@ -76,10 +76,6 @@ class QuotaLedger(Protocol):
         False if the key was not RESERVED (already refunded, committed or unknown)."""
         ...
 
-    async def limit_override(self, team: str, model: str) -> int | None:
-        """The team's own weekly limit for ``model``, if an admin set one."""
-        ...
-
     async def user_cap(self, team: str, model: str, user: str) -> int | None:
         """The per-user weekly cap an admin set for ``user`` (any model: model '*')."""
         ...

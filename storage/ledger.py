@@ -381,14 +381,6 @@ class SqlLedger(SqlStore):
             await conn.execute(update(QC).where(*team, QC.c.used > 0).values(used=QC.c.used - 1))
         return True
 
-    async def limit_override(self, team: str, model: str) -> int | None:
-        async with self._tx(read_only=True) as conn:
-            return await conn.scalar(
-                select(LimitOverride.weekly_limit).where(
-                    LimitOverride.team == team, LimitOverride.model == model
-                )
-            )
-
     async def user_cap(self, team: str, model: str, user: str) -> int | None:
         async with self._tx(read_only=True) as conn:
             caps = dict(
