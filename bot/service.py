@@ -150,10 +150,7 @@ class AskService:
         """
         parsed = self.parse(request)
         if isinstance(parsed, Refused):
-            log.info(
-                "request refused",
-                extra={"request_id": request.key, "platform": request.platform},
-            )
+            self._rejected(request)
             return parsed
         try:
             async with asyncio.timeout(within_s):
@@ -163,6 +160,10 @@ class AskService:
         except BotError as exc:
             return self._not_taken(request, exc)
         return Accepted(parsed, new=new)
+
+    def _rejected(self, request: AskRequest) -> None:
+        # Logged and counted as `ask` does its outcomes: refused input is one of them.
+        self._report(request, AskOutcome.REJECTED, _Record(), latency=0.0)
 
     def _not_taken(self, request: AskRequest, exc: BotError) -> Refused:
         log.error("could not accept %s: %r", request.key, exc)
@@ -275,27 +276,32 @@ class AskService:
             outcome = await self._ask(request, replier, checkpoint, record, parsed)
             return outcome
         finally:
-            latency = self._monotonic() - started
-            fields = {
-                "request_id": request.key,
-                "platform": request.platform,
-                "team": request.team,
-                "model": record.model,
-                "outcome": outcome or "interrupted",
-                "latency_ms": int(latency * 1000),
-            }
-            if self._log_prompts:
-                fields["question"] = request.text
-            log.info("request %s", outcome or "interrupted", extra=fields)
-            if outcome is not None and self._observer is not None:
-                self._observer.finished(
-                    platform=request.platform,
-                    model=record.model or "unknown",
-                    outcome=outcome,
-                    latency_s=latency,
-                    model_latency_s=record.model_latency_s,
-                    usage=record.usage,
-                )
+            self._report(request, outcome, record, latency=self._monotonic() - started)
+
+    def _report(
+        self, request: AskRequest, outcome: AskOutcome | None, record: _Record, *, latency: float
+    ) -> None:
+        """One log line per request, and the metrics (None: interrupted)."""
+        fields = {
+            "request_id": request.key,
+            "platform": request.platform,
+            "team": request.team,
+            "model": record.model,
+            "outcome": outcome or "interrupted",
+            "latency_ms": int(latency * 1000),
+        }
+        if self._log_prompts:
+            fields["question"] = request.text
+        log.info("request %s", outcome or "interrupted", extra=fields)
+        if outcome is not None and self._observer is not None:
+            self._observer.finished(
+                platform=request.platform,
+                model=record.model or "unknown",
+                outcome=outcome,
+                latency_s=latency,
+                model_latency_s=record.model_latency_s,
+                usage=record.usage,
+            )
 
     async def _ask(
         self,
