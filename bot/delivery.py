@@ -1,15 +1,15 @@
-"""What every chat adapter's replier shares: a route (its JSON reply state, saved as it
-changes so another worker can resume), throttled status edits, and delivery of an
-answer in pieces that skips the pieces an earlier attempt already posted."""
+"""What every chat adapter's replier shares: a route (its typed reply state, saved as
+JSON as it changes so another worker can resume), throttled status edits, and delivery
+of an answer in pieces that skips the pieces an earlier attempt already posted."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from bot.dispatch import SaveRoute
-from bot.ports import Renderer
+from bot.ports import Renderer, SaveRoute
 from bot.render import render_chunks
 
 
@@ -24,26 +24,38 @@ def answer_pieces(text: str, footer: str, renderer: Renderer) -> list[str]:
     return pieces
 
 
-class RoutedReplier:
+class DeliveryRoute(Protocol):
+    """A platform's route type: a frozen dataclass that counts the pieces delivered."""
+
+    @property
+    def delivered(self) -> int: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=DeliveryRoute)
+
+
+class RoutedReplier(Generic[R]):
     """Base of the platforms' repliers; subclasses post, edit and name threads."""
 
     def __init__(
         self,
-        route: dict[str, Any],
+        route: R,
         save: SaveRoute,
         *,
         edit_interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.route = dict(route)
+        self.route = route
         self._save = save
         self._clock = clock
         self._edit_interval_s = edit_interval_s
         self._last_edit = float("-inf")
 
     async def remember(self, **changes: Any) -> None:
-        self.route.update(changes)
-        await self._save(self.route)
+        self.route = dataclasses.replace(self.route, **changes)  # type: ignore[type-var]
+        await self._save(self.route.to_json())
 
     def edited_now(self) -> None:
         self._last_edit = self._clock()
@@ -67,7 +79,7 @@ class RoutedReplier:
         """Post ``pieces`` in order, the first replacing the status message; after each
         one the route records it, so a resumed attempt never posts it twice."""
         for i, piece in enumerate(pieces):
-            if i < int(self.route.get("delivered", 0)):
+            if i < self.route.delivered:
                 continue
             if i == 0 and has_status:
                 await replace_status(piece)

@@ -2,13 +2,14 @@
 acknowledged, and workers claim them with a lease, so a crash, deploy or OOM never loses
 a question — another worker (or the restarted one) picks it up and answers it once.
 
-    adapter ─ submit(request, route) ─► JobQueue (SQL) ─ claim (lease) ─► Dispatcher
-                 (before ack)                                   │
-                                       ReplierFactory(route) ◄──┴─► AskService.ask
+    AskService.accept ─ submit(request, route, parsed) ─► JobQueue (SQL) ─ claim (lease)
+        (before ack)                                                        │
+                          ReplierFactory(job) ◄── Dispatcher ──► AskService.ask(parsed)
 
 A *route* is the adapter's reply state as JSON (where to post, the status message it
-created, how many answer pieces it delivered); adapters save it as it changes, so a
-resumed job edits the same status message instead of starting over.
+created, how many answer pieces it delivered), typed in its adapter and never read here;
+adapters save it as it changes, so a resumed job edits the same status message instead
+of starting over.
 """
 
 from __future__ import annotations
@@ -20,82 +21,19 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
 from bot.backoff import Backoff
 from bot.domain import AskRequest
 from bot.errors import BotError, StorageError
-from bot.ports import Progress, Replier
+from bot.intake import Parsed
+from bot.ports import Job, JobQueue, Progress, Replier, ReplierFactory, Route, SaveRoute
 from bot.service import AskOutcome, AskService
 from bot.weeks import utc_now
 
 log = logging.getLogger(__name__)
-
-Route = Mapping[str, Any]
-SaveRoute = Callable[[Route], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    request: AskRequest
-    route: Route
-    attempt: int  # 1 on the first claim, more when resumed after a lost worker
-    answer: str | None = None  # saved once the model answered, before delivery
-    footer: str | None = None
-
-    @property
-    def key(self) -> str:
-        return self.request.key
-
-
-class JobQueue(Protocol):
-    """Accepted requests, durable and claimed with leases (`storage.SqlJobQueue`)."""
-
-    async def submit(self, request: AskRequest, route: Route, *, now: datetime) -> bool:
-        """Record a request; False if its key was seen before (a platform retry)."""
-        ...
-
-    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
-        """Lease up to ``limit`` pending jobs (new, or whose lease expired), in fair-share
-        order: by the team's count of unfinished questions, then the team served longest
-        ago, then age; so one busy team cannot starve the rest. Each claim counts as an
-        attempt (`Job.attempt`); a `release` gives the attempt back."""
-        ...
-
-    async def renew(
-        self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
-    ) -> None: ...
-
-    async def save_route(self, key: str, route: Route) -> None: ...
-
-    async def route(self, key: str) -> Route | None: ...
-
-    async def save_answer(self, key: str, *, text: str, footer: str) -> None: ...
-
-    async def finish(self, key: str, *, outcome: str, now: datetime) -> None: ...
-
-    async def release(self, keys: Sequence[str], *, worker: str) -> None:
-        """Give leased jobs back at once (graceful shutdown) for another worker."""
-        ...
-
-    async def positions(self, keys: Sequence[str], *, now: datetime) -> Mapping[str, int]:
-        """Where each of ``keys`` stands among the jobs waiting to be claimed, in the
-        order `claim` takes them (1 = next), in one call for all of them. Exact up to
-        `QUEUE_POSITION_BOUND`; past it, ``QUEUE_POSITION_BOUND + 1`` ("1,000+ ahead"),
-        so the cost stays bounded whatever the backlog. Keys being answered or finished
-        are left out."""
-        ...
-
-    async def depth(self) -> int:
-        """Unfinished jobs in the queue."""
-        ...
-
-
-class ReplierFactory(Protocol):
-    def __call__(self, job: Job, save_route: SaveRoute) -> Replier: ...
 
 
 @dataclass(slots=True)
@@ -175,16 +113,18 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._inflight)
 
-    async def submit(self, request: AskRequest, route: Route) -> bool:
-        """Write the request down (call before acknowledging the platform). False means
-        the key was seen before: the adapter must do nothing more."""
+    async def submit(
+        self, request: AskRequest, route: Route, *, parsed: Parsed | None = None
+    ) -> bool:
+        """Write the request down (`AskService.accept` calls this before the platform
+        is acknowledged). False means the key was seen before: nothing more to do."""
         if not self._accepting:
             raise StorageError("shutting down")
-        accepted = await self._queue.submit(request, route, now=self._clock())
+        accepted = await self._queue.submit(request, route, now=self._clock(), parsed=parsed)
         if accepted:
             self._wake.set()
             if self._free_slots() <= 0:
-                self._show_queued(request, route)
+                self._show_queued(request, route, parsed)
         return accepted
 
     def _free_slots(self) -> int:
@@ -192,7 +132,7 @@ class Dispatcher:
         slots = self._limiter.available()
         return free if slots is None else min(free, slots)
 
-    def _show_queued(self, request: AskRequest, route: Route) -> None:
+    def _show_queued(self, request: AskRequest, route: Route, parsed: Parsed | None) -> None:
         """At capacity: tell the asker where they stand instead of leaving them
         wondering; the position is kept up to date until a worker takes the question
         (its status then turns into "thinking")."""
@@ -203,8 +143,9 @@ class Dispatcher:
         async def save(new: Route) -> None:
             await self._queue.save_route(request.key, new)
 
-        replier = factory(Job(request=request, route=route, attempt=0), save)
-        self._waiting[request.key] = _Queued(replier, model=str(route.get("model", "")))
+        replier = factory(Job(request=request, route=route, attempt=0, parsed=parsed), save)
+        model = parsed.model if parsed is not None else request.model or ""
+        self._waiting[request.key] = _Queued(replier, model=model)
         # One batched positions call for a whole burst of queued submits, not one each:
         # each call reads the queue, and a burst is when the queue is longest.
         self._positions_due.set()
@@ -310,6 +251,12 @@ class Dispatcher:
             async with queued.lock:
                 pass
             job = dataclasses.replace(job, route=await self._queue.route(job.key) or job.route)
+        if job.parsed is None:
+            # Written down before intake carried what it parsed (jobs from before an
+            # upgrade): read it here, once; a refusal is left to the service to tell.
+            parsed = self._service.parse(job.request)
+            if isinstance(parsed, Parsed):
+                job = dataclasses.replace(job, parsed=parsed)
         factory = self._factories.get(job.request.platform)
         if factory is None:
             log.error(
@@ -332,7 +279,7 @@ class Dispatcher:
                 await self._give_up(job, replier)
                 return
             outcome = await self._service.ask(
-                job.request, replier, checkpoint=JobCheckpoint(self, job)
+                job.request, replier, checkpoint=JobCheckpoint(self._queue, job), parsed=job.parsed
             )
         except asyncio.CancelledError:
             raise
@@ -416,9 +363,10 @@ class _Queued:
 
 @dataclass(frozen=True, slots=True)
 class JobCheckpoint:
-    """What the service needs to make a job resumable."""
+    """What the service needs to make a job resumable: the job, and the queue that
+    keeps its answer."""
 
-    dispatcher: Dispatcher
+    queue: JobQueue
     job: Job
 
     @property
@@ -428,7 +376,7 @@ class JobCheckpoint:
         return None
 
     async def save_answer(self, text: str, footer: str) -> None:
-        await self.dispatcher._queue.save_answer(self.job.key, text=text, footer=footer)
+        await self.queue.save_answer(self.job.key, text=text, footer=footer)
 
 
 __all__ = [
@@ -441,4 +389,5 @@ __all__ = [
     "RateLimiter",
     "ReplierFactory",
     "Route",
+    "SaveRoute",
 ]

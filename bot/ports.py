@@ -1,19 +1,21 @@
 """The small interfaces ("ports") the core needs from the edges.
 
-Storage implements `QuotaLedger` and `ConversationStore`; the model client implements
-`ReasoningModel`; each chat adapter implements `Replier` for one request and a
-`Renderer` for its text format. The core never reaches back for platform objects.
+Storage implements `QuotaLedger`, `ConversationStore` and `JobQueue`; the model client
+implements `ReasoningModel`; each chat adapter implements `Replier` for one request, a
+`ReplierFactory` that rebuilds it from a job's route, and a `Renderer` for its text
+format. The core never reaches back for platform objects.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.domain import (
+    AskRequest,
     AuditEntry,
     Effort,
     Exchange,
@@ -28,6 +30,7 @@ from bot.domain import (
 
 if TYPE_CHECKING:
     from bot.config import ModelSpec
+    from bot.intake import Parsed
     from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
 
 
@@ -284,3 +287,88 @@ class ReportStore(Protocol):
     ) -> Askers:
         """How many people had questions answered that week, and the busiest."""
         ...
+
+
+# ---- the durable queue (see `bot.dispatch`) ----------------------------------------
+
+# An adapter's reply state as JSON (where to post, the status message it created, how
+# many answer pieces it delivered): typed in its adapter, opaque to the core.
+Route = Mapping[str, Any]
+SaveRoute = Callable[[Route], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    request: AskRequest
+    route: Route
+    attempt: int  # 1 on the first claim, more when resumed after a lost worker
+    answer: str | None = None  # saved once the model answered, before delivery
+    footer: str | None = None
+    # What intake parsed; None only for jobs written down before intake carried it.
+    parsed: Parsed | None = None
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+
+class JobQueue(Protocol):
+    """Accepted requests, durable and claimed with leases (`storage.SqlJobQueue`)."""
+
+    async def submit(
+        self, request: AskRequest, route: Route, *, now: datetime, parsed: Parsed | None = None
+    ) -> bool:
+        """Record a request, with what intake parsed of it (given back on `Job.parsed`);
+        False if its key was seen before (a platform retry)."""
+        ...
+
+    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
+        """Lease up to ``limit`` pending jobs (new, or whose lease expired), in fair-share
+        order: by the team's count of unfinished questions, then the team served longest
+        ago, then age; so one busy team cannot starve the rest. Each claim counts as an
+        attempt (`Job.attempt`); a `release` gives the attempt back."""
+        ...
+
+    async def renew(
+        self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
+    ) -> None: ...
+
+    async def save_route(self, key: str, route: Route) -> None: ...
+
+    async def route(self, key: str) -> Route | None: ...
+
+    async def save_answer(self, key: str, *, text: str, footer: str) -> None: ...
+
+    async def finish(self, key: str, *, outcome: str, now: datetime) -> None: ...
+
+    async def release(self, keys: Sequence[str], *, worker: str) -> None:
+        """Give leased jobs back at once (graceful shutdown) for another worker."""
+        ...
+
+    async def positions(self, keys: Sequence[str], *, now: datetime) -> Mapping[str, int]:
+        """Where each of ``keys`` stands among the jobs waiting to be claimed, in the
+        order `claim` takes them (1 = next), in one call for all of them. Exact up to
+        `QUEUE_POSITION_BOUND`; past it, ``QUEUE_POSITION_BOUND + 1`` ("1,000+ ahead"),
+        so the cost stays bounded whatever the backlog. Keys being answered or finished
+        are left out."""
+        ...
+
+    async def depth(self) -> int:
+        """Unfinished jobs in the queue."""
+        ...
+
+
+class Intake(Protocol):
+    """Where `AskService.accept` hands an accepted question: the durable queue
+    (`bot.dispatch.Dispatcher`), or, in the terminal, an answer at once."""
+
+    async def submit(self, request: AskRequest, route: Route, *, parsed: Parsed) -> bool:
+        """Take the question; False if its key was seen before (a platform retry).
+        Raises `bot.errors.StorageError` when it cannot be written down."""
+        ...
+
+
+class ReplierFactory(Protocol):
+    """Rebuilds a job's replier from its route, on whichever worker runs it."""
+
+    def __call__(self, job: Job, save_route: SaveRoute) -> Replier: ...

@@ -47,10 +47,12 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
+from bot.intake import Accepted, Parsed, Refused
 from bot.ports import (
     Checkpoint,
     ConversationStore,
     FailureKind,
+    Intake,
     ModelCall,
     Observer,
     Progress,
@@ -58,6 +60,7 @@ from bot.ports import (
     ReasoningModel,
     Replier,
     ReportStore,
+    Route,
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
 from bot.render import neutralise_mentions
@@ -86,6 +89,10 @@ class Prepared:
     ignored_effort: Effort | None = None
     # Set when `--model auto` chose `spec`: the footer says which and why.
     auto: Choice | None = None
+
+    @property
+    def parsed(self) -> Parsed:
+        return Parsed(self.question, self.spec.alias, self.effort, self.ignored_effort, self.auto)
 
 
 class AskService:
@@ -127,6 +134,49 @@ class AskService:
         # Indirect, so tests that swap the clock reach the quota desk as well.
         return self._clock()
 
+    async def accept(
+        self,
+        request: AskRequest,
+        route: Route,
+        *,
+        intake: Intake,
+        within_s: float | None = None,
+    ) -> Accepted | Refused:
+        """The one way in for a question, from every platform: parse and check it once
+        (nothing is charged), then hand it to ``intake`` with what was parsed, so no
+        worker parses it again. ``route`` is the adapter's reply state, kept opaque.
+
+        ``within_s`` bounds writing it down (a platform's acknowledgement deadline): a
+        slow database is a refusal the asker hears about, not a silence.
+        """
+        parsed = self.parse(request)
+        if isinstance(parsed, Refused):
+            self._rejected(request)
+            return parsed
+        try:
+            async with asyncio.timeout(within_s):
+                new = await intake.submit(request, route, parsed=parsed)
+        except TimeoutError:
+            return self._not_taken(request, StorageError("writing the request down took too long"))
+        except BotError as exc:
+            return self._not_taken(request, exc)
+        return Accepted(parsed, new=new)
+
+    def _rejected(self, request: AskRequest) -> None:
+        # Logged and counted as `ask` does its outcomes: refused input is one of them.
+        self._report(request, AskOutcome.REJECTED, _Record(), latency=0.0)
+
+    def _not_taken(self, request: AskRequest, exc: BotError) -> Refused:
+        log.error("could not accept %s: %r", request.key, exc)
+        return Refused(self.error_text(exc), FailureKind.ERROR)
+
+    def parse(self, request: AskRequest) -> Parsed | Refused:
+        """What a question asks (see `prepare`), or why it is refused."""
+        try:
+            return self.prepare(request).parsed
+        except (UsageError, InputRejected, UnknownModel) as exc:
+            return Refused(self.error_text(exc), FailureKind.REJECTED)
+
     def prepare(self, request: AskRequest) -> Prepared:
         """Parse and validate a question without charging anything.
 
@@ -167,6 +217,12 @@ class AskService:
             return Prepared(request, question, spec, None, ignored_effort=effort, auto=choice)
         return Prepared(request, question, spec, effort, auto=choice)
 
+    def _restore(self, request: AskRequest, parsed: Parsed) -> Prepared:
+        """What intake parsed, fitted to today's catalogue (a model may have left it
+        since, or changed its efforts) without parsing the question again."""
+        effort = parsed.effort or parsed.ignored_effort
+        return self._fit(request, parsed.question, parsed.model, effort, parsed.auto)
+
     async def _choose_model(self, prepared: Prepared) -> Prepared:
         """For `--model auto`, the final choice: the local rules with the thread's depth
         and, if ``[auto] router_model`` is set, that model's reading of the question."""
@@ -198,9 +254,17 @@ class AskService:
         return messages.error_text(exc, now=self._clock())
 
     async def ask(
-        self, request: AskRequest, replier: Replier, *, checkpoint: Checkpoint | None = None
+        self,
+        request: AskRequest,
+        replier: Replier,
+        *,
+        checkpoint: Checkpoint | None = None,
+        parsed: Parsed | None = None,
     ) -> AskOutcome:
         """Answer one question; see `AskOutcome` for what the replier was sent.
+
+        ``parsed`` is what `accept` read of it; without it (a job written down before
+        intake carried it) the question is parsed here.
 
         With a ``checkpoint`` the request is durable: a second attempt with the same key
         whose reservation is still held resumes it (no second charge), and a cancelled
@@ -210,30 +274,35 @@ class AskService:
         started = self._monotonic()
         outcome: AskOutcome | None = None
         try:
-            outcome = await self._ask(request, replier, checkpoint, record)
+            outcome = await self._ask(request, replier, checkpoint, record, parsed)
             return outcome
         finally:
-            latency = self._monotonic() - started
-            fields = {
-                "request_id": request.key,
-                "platform": request.platform,
-                "team": request.team,
-                "model": record.model,
-                "outcome": outcome or "interrupted",
-                "latency_ms": int(latency * 1000),
-            }
-            if self._log_prompts:
-                fields["question"] = request.text
-            log.info("request %s", outcome or "interrupted", extra=fields)
-            if outcome is not None and self._observer is not None:
-                self._observer.finished(
-                    platform=request.platform,
-                    model=record.model or "unknown",
-                    outcome=outcome,
-                    latency_s=latency,
-                    model_latency_s=record.model_latency_s,
-                    usage=record.usage,
-                )
+            self._report(request, outcome, record, latency=self._monotonic() - started)
+
+    def _report(
+        self, request: AskRequest, outcome: AskOutcome | None, record: _Record, *, latency: float
+    ) -> None:
+        """One log line per request, and the metrics (None: interrupted)."""
+        fields = {
+            "request_id": request.key,
+            "platform": request.platform,
+            "team": request.team,
+            "model": record.model,
+            "outcome": outcome or "interrupted",
+            "latency_ms": int(latency * 1000),
+        }
+        if self._log_prompts:
+            fields["question"] = request.text
+        log.info("request %s", outcome or "interrupted", extra=fields)
+        if outcome is not None and self._observer is not None:
+            self._observer.finished(
+                platform=request.platform,
+                model=record.model or "unknown",
+                outcome=outcome,
+                latency_s=latency,
+                model_latency_s=record.model_latency_s,
+                usage=record.usage,
+            )
 
     async def _ask(
         self,
@@ -241,9 +310,10 @@ class AskService:
         replier: Replier,
         checkpoint: Checkpoint | None,
         record: _Record,
+        parsed: Parsed | None,
     ) -> AskOutcome:
         try:
-            prepared = self.prepare(request)
+            prepared = self.prepare(request) if parsed is None else self._restore(request, parsed)
         except (UsageError, InputRejected, UnknownModel) as exc:
             await replier.fail(self.error_text(exc), kind=FailureKind.REJECTED)
             return AskOutcome.REJECTED

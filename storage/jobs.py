@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.dispatch import Job
 from bot.domain import AskRequest, Effort, Role, Turn
-from bot.ports import QUEUE_POSITION_BOUND
+from bot.intake import Parsed
+from bot.ports import QUEUE_POSITION_BOUND, Job
 from storage._sql import insert, storage_errors, transaction
 from storage._sql import naive_utc as _naive
 from storage.batching import GroupCommit
@@ -90,18 +90,37 @@ _PG_CANDIDATES = text(
 )
 
 
-def _encode(request: AskRequest) -> str:
+def _encode(request: AskRequest, parsed: Parsed | None) -> str:
     data = asdict(request)
     data["context"] = [[t.role.value, t.content] for t in request.context]
+    if parsed is not None:
+        # Beside the request, in its column: what intake parsed of it.
+        data["parsed"] = parsed.to_json()
     return json.dumps(data, separators=(",", ":"))
 
 
-def _decode(text_: str) -> AskRequest:
+def _decode(text_: str) -> tuple[AskRequest, Parsed | None]:
     data: dict[str, Any] = json.loads(text_)
+    parsed = data.pop("parsed", None)  # absent from jobs written before it was kept
     data["context"] = tuple(Turn(Role(r), c) for r, c in data.get("context", ()))
     if data.get("effort"):
         data["effort"] = Effort(data["effort"])
-    return AskRequest(**data)
+    return AskRequest(**data), Parsed.from_json(parsed) if parsed else None
+
+
+def _job(row: Any) -> Job:
+    request, parsed = _decode(row.request)
+    return Job(
+        request=request,
+        route=json.loads(row.route),
+        attempt=row.attempts,
+        answer=row.answer,
+        footer=row.footer,
+        parsed=parsed,
+    )
+
+
+_Submitted = tuple[AskRequest, dict[str, Any], datetime, Parsed | None]
 
 
 def _best(rows: Iterable[Any], limit: int) -> list[int]:
@@ -171,24 +190,29 @@ class SqlJobQueue:
     def _insert(self, table: Any) -> Any:
         return insert(self._pg, table)
 
-    async def submit(self, request: AskRequest, route: Mapping[str, Any], *, now: datetime) -> bool:
-        return await self._submits((request, dict(route), now))
+    async def submit(
+        self,
+        request: AskRequest,
+        route: Mapping[str, Any],
+        *,
+        now: datetime,
+        parsed: Parsed | None = None,
+    ) -> bool:
+        return await self._submits((request, dict(route), now, parsed))
 
-    async def _insert_jobs(
-        self, conn: AsyncConnection, batch: Sequence[tuple[AskRequest, dict[str, Any], datetime]]
-    ) -> list[bool]:
+    async def _insert_jobs(self, conn: AsyncConnection, batch: Sequence[_Submitted]) -> list[bool]:
         rows = [
             {
                 "key": r.key,
                 "team": r.team,
                 "platform": r.platform,
-                "request": _encode(r),
+                "request": _encode(r, parsed),
                 "route": json.dumps(route),
                 "status": PENDING,
                 "attempts": 0,
                 "created_at": _naive(now),
             }
-            for r, route, now in batch
+            for r, route, now, parsed in batch
         ]
         # executemany: one compiled statement whatever the batch size (a multi-row
         # VALUES clause is compiled afresh for every new row count).
@@ -201,7 +225,7 @@ class SqlJobQueue:
         await self._count_waiting(conn, ((r.team, r.id) for r in new), sign=1)
         inserted = {r.key for r in new}
         accepted = []
-        for request, _, _ in batch:
+        for request, *_ in batch:
             # The first of several copies of one key in a batch is the accepted one.
             accepted.append(request.key in inserted)
             inserted.discard(request.key)
@@ -377,16 +401,7 @@ class SqlJobQueue:
                         )
                     )
         rows = sorted(rows, key=lambda r: ids.index(r.id))
-        return [
-            Job(
-                request=_decode(r.request),
-                route=json.loads(r.route),
-                attempt=r.attempts,
-                answer=r.answer,
-                footer=r.footer,
-            )
-            for r in rows
-        ]
+        return [_job(r) for r in rows]
 
     async def _update(self, where: Any, **values: Any) -> list[Any]:
         with storage_errors("update the queue"):

@@ -4,10 +4,10 @@ request down — and the dispatcher answers it in a thread."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -16,12 +16,15 @@ from adapters.discord import messages as discord_messages
 from adapters.discord import translate
 from adapters.discord.guard import guard_parsers, quiet_retries
 from adapters.discord.replier import NO_PINGS, DiscordReplier
+from adapters.discord.route import MESSAGE, SLASH, DiscordRoute
 from bot import messages
 from bot.commands import QuotaVerb
 from bot.config import AUTO, Catalogue
-from bot.dispatch import Dispatcher, Job, SaveRoute
+from bot.dispatch import Dispatcher
 from bot.domain import AskRequest, Effort, QuotaCommand
-from bot.errors import BotError, InputRejected, UnknownModel, UsageError
+from bot.errors import BotError
+from bot.intake import Refused
+from bot.ports import Job, Route, SaveRoute
 from bot.quota import QuotaResult
 from bot.service import AskService
 
@@ -90,7 +93,8 @@ class ReasonBotClient(discord.AutoShardedClient):
         dispatcher.register(translate.PLATFORM, self.replier_for)
 
     def replier_for(self, job: Job, save: SaveRoute) -> DiscordReplier:
-        return DiscordReplier(self, dict(job.route), save)  # type: ignore[arg-type]
+        route = DiscordRoute.from_json(job.route)
+        return DiscordReplier(self, route, save, parsed=job.parsed)  # type: ignore[arg-type]
 
     async def launch_shards(self) -> None:
         if self.shard_count is None and self.fixed_gateway:
@@ -255,26 +259,20 @@ class ReasonBotClient(discord.AutoShardedClient):
             effort=Effort(effort) if effort else None,
             user_name=interaction.user.name,
         )
-        try:
-            prepared = self.service.prepare(request)
-        except (UsageError, InputRejected, UnknownModel) as exc:
-            await interaction.edit_original_response(
-                content=translate.fit(self.service.error_text(exc))
-            )
-            return
-        route = {
-            "kind": "slash",
-            "guild_id": str(interaction.guild_id),
-            "channel_id": str(interaction.channel_id),
-            "user": str(interaction.user.id),
-            "question": prepared.question,
-            "model": prepared.spec.alias,
-            "app_id": str(interaction.application_id),
-            "token": interaction.token,
-        }
-        if in_thread and channel is not None:
-            route["thread_id"] = str(channel.id)  # asked inside a thread: answer there
-        await self._submit(request, route, interaction=interaction)
+        route = DiscordRoute(
+            kind=SLASH,
+            guild_id=str(interaction.guild_id),
+            channel_id=str(interaction.channel_id),
+            user=str(interaction.user.id),
+            app_id=str(interaction.application_id),
+            token=interaction.token,
+            # Asked inside a thread: the answer goes there.
+            thread_id=str(channel.id) if in_thread and channel is not None else None,
+        )
+        result = await self.service.accept(request, route.to_json(), intake=self.dispatcher)
+        if isinstance(result, Refused):
+            # The deferred reply, still "thinking…", says why.
+            await interaction.edit_original_response(content=translate.fit(result.text))
 
     async def _defer(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
         """Acknowledge the interaction ("thinking…"); False when Discord refuses because
@@ -294,22 +292,6 @@ class ReasonBotClient(discord.AutoShardedClient):
                 return False
             raise
         return True
-
-    async def _submit(
-        self,
-        request: AskRequest,
-        route: dict[str, Any],
-        *,
-        interaction: discord.Interaction | None = None,
-    ) -> None:
-        try:
-            await self.dispatcher.submit(request, route)
-        except BotError as exc:
-            log.error("could not accept %s: %s", request.key, exc)
-            if interaction is not None:
-                await interaction.edit_original_response(
-                    content=translate.fit(self.service.error_text(exc))
-                )
 
     # ---- /quota ------------------------------------------------------------------
 
@@ -367,12 +349,12 @@ class ReasonBotClient(discord.AutoShardedClient):
             return
         mentioned = self._mentions_me(message)
         channel = message.channel
-        route: dict[str, Any] = {
-            "kind": "message",
-            "guild_id": str(message.guild.id),
-            "channel_id": str(channel.id),
-            "user": str(message.author.id),
-        }
+        route = DiscordRoute(
+            kind=MESSAGE,
+            guild_id=str(message.guild.id),
+            channel_id=str(channel.id),
+            user=str(message.author.id),
+        )
         if isinstance(channel, discord.Thread):
             key = translate.thread_key(message.guild.id, channel.id)
             if not await self.service.knows_thread(key):
@@ -380,16 +362,15 @@ class ReasonBotClient(discord.AutoShardedClient):
                     return
             elif not mentioned and not self.intents.message_content:
                 return
-            route["thread_id"] = str(channel.id)
+            route = dataclasses.replace(route, thread_id=str(channel.id))
             thread = key
         elif mentioned:
-            route["message_id"] = str(message.id)
+            route = dataclasses.replace(route, message_id=str(message.id))
             thread = ""  # the replier starts a thread on this message
         else:
             return
         role_ids = tuple(r.id for r in message.role_mentions)
         text = translate.strip_mentions(message.content, bot_id=self.user.id, role_ids=role_ids)
-        route["question"] = text
         request = AskRequest(
             platform=translate.PLATFORM,
             team=translate.team_key(message.guild.id),
@@ -400,9 +381,19 @@ class ReasonBotClient(discord.AutoShardedClient):
             key=translate.message_key(message.id),
             user_name=message.author.name,
         )
+        result = await self.service.accept(request, route.to_json(), intake=self.dispatcher)
+        if isinstance(result, Refused):
+            await self._refuse(route, result)
+
+    async def _refuse(self, route: DiscordRoute, refused: Refused) -> None:
+        """A refused message hears why where its answer would have gone: a reply to the
+        mention (no thread is started for a refusal), or in its thread."""
+
+        async def keep(_: Route) -> None:
+            pass  # nothing was written down: the route has nowhere to be kept
+
+        replier = DiscordReplier(self, route, keep)  # type: ignore[arg-type]
         try:
-            prepared = self.service.prepare(request)
-            route["question"], route["model"] = prepared.question, prepared.spec.alias
-        except BotError:
-            pass  # the dispatcher's run tells the user, in the thread
-        await self._submit(request, route)
+            await replier.fail(refused.text, kind=refused.kind)
+        except BotError as exc:
+            log.info("could not tell why a message was refused: %r", exc)

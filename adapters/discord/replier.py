@@ -12,10 +12,12 @@ from typing import Any
 import discord
 
 from adapters.discord import messages as discord_messages
+from adapters.discord.route import MESSAGE, SLASH, DiscordRoute
 from adapters.discord.translate import MESSAGE_LIMIT, fit, thread_key, thread_name
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
+from bot.intake import Parsed
 from bot.ports import FailureKind, Progress
 
 log = logging.getLogger(__name__)
@@ -41,29 +43,30 @@ def _platform_error(exc: discord.HTTPException, what: str) -> PlatformError:
     return PlatformError(f"Discord {what} failed: {exc.status} {exc.code}", code=str(exc.code))
 
 
-class DiscordReplier(RoutedReplier):
-    """Route keys: ``kind`` ("slash" or "message"), ``guild_id``, ``channel_id``,
-    ``message_id`` (a mention to start the thread on), ``thread_id``, ``status_id``,
-    ``delivered``, ``question``, ``model``, ``app_id``/``token`` (the interaction's
-    follow-up webhook, valid 15 minutes)."""
+class DiscordReplier(RoutedReplier[DiscordRoute]):
+    """Implements `bot.ports.Replier` for one request, along its `DiscordRoute`."""
 
     def __init__(
         self,
         client: discord.Client,
-        route: dict[str, Any],
+        route: DiscordRoute,
         save: SaveRoute,
         *,
+        parsed: Parsed | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
+        # What intake parsed: the thread is named after it, the "asked" line quotes it.
+        self._question = parsed.question if parsed else ""
+        self._model = parsed.model if parsed else ""
         self._client = client
         self._pointed = False  # the interaction's reply no longer says "thinking…"
         self._reacted = False  # the queued mention carries QUEUED_REACTION
 
     @property
     def thread(self) -> str | None:
-        tid = self.route.get("thread_id")
-        return thread_key(int(self.route["guild_id"]), int(tid)) if tid else None
+        tid = self.route.thread_id
+        return thread_key(int(self.route.guild_id), int(tid)) if tid else None
 
     async def _channel(self, cid: int) -> Any:
         channel = self._client.get_channel(cid)
@@ -75,24 +78,24 @@ class DiscordReplier(RoutedReplier):
         return channel
 
     async def _thread(self) -> Any:
-        tid = self.route.get("thread_id")
+        tid = self.route.thread_id
         if tid:
             thread = await self._channel(int(tid))
         else:
             thread = await self._start_thread()
             await self.remember(thread_id=str(thread.id))
-        if self.route.get("token") and not self._pointed:
+        if self.route.token and not self._pointed:
             await self._point_interaction_at(thread)
         return thread
 
     async def _start_thread(self) -> Any:
-        channel = await self._channel(int(self.route["channel_id"]))
-        name = thread_name(self.route.get("question", ""))
+        channel = await self._channel(int(self.route.channel_id))
+        name = thread_name(self._question)
         try:
-            if self.route.get("message_id"):
-                return await channel.get_partial_message(
-                    int(self.route["message_id"])
-                ).create_thread(name=name)
+            if self.route.message_id:
+                return await channel.get_partial_message(int(self.route.message_id)).create_thread(
+                    name=name
+                )
             # Without type=public_thread Discord makes a *private* thread.
             return await channel.create_thread(
                 name=name, type=discord.ChannelType.public_thread, auto_archive_duration=1440
@@ -103,7 +106,7 @@ class DiscordReplier(RoutedReplier):
     def _webhook(self) -> discord.Webhook:
         """The interaction's follow-up webhook (its token lives 15 minutes)."""
         return discord.Webhook.partial(
-            int(self.route["app_id"]), self.route["token"], client=self._client
+            int(self.route.app_id), self.route.token, client=self._client
         )
 
     async def _point_interaction_at(self, thread: Any) -> None:
@@ -112,13 +115,13 @@ class DiscordReplier(RoutedReplier):
         # Once per replier: the one showing a queue position, the one answering and a
         # resumed attempt may each write it, always the same text.
         self._pointed = True
-        asked_here = str(thread.id) == str(self.route["channel_id"])
+        asked_here = str(thread.id) == str(self.route.channel_id)
         where = discord_messages.ANSWERED_BELOW if asked_here else f"→ {thread.mention}"
         try:
-            asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
+            asked = messages.asked(self._question, self._model)
             await self._webhook().edit_message(
                 "@original",
-                content=fit(f"<@{self.route['user']}> {asked}\n{where}"),
+                content=fit(f"<@{self.route.user}> {asked}\n{where}"),
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as exc:
@@ -143,18 +146,16 @@ class DiscordReplier(RoutedReplier):
     def _unthreaded_mention(self) -> bool:
         """A mention in a channel whose thread has not been started yet."""
         return (
-            self.route.get("kind") == "message"
-            and bool(self.route.get("message_id"))
-            and not self.route.get("thread_id")
+            self.route.kind == MESSAGE and bool(self.route.message_id) and not self.route.thread_id
         )
 
     async def _react_queued(self) -> None:
         if self._reacted:
             return
         self._reacted = True
-        channel = await self._channel(int(self.route["channel_id"]))
+        channel = await self._channel(int(self.route.channel_id))
         try:
-            await channel.get_partial_message(int(self.route["message_id"])).add_reaction(
+            await channel.get_partial_message(int(self.route.message_id)).add_reaction(
                 QUEUED_REACTION
             )
         except discord.HTTPException as exc:
@@ -162,11 +163,11 @@ class DiscordReplier(RoutedReplier):
 
     async def _reply_to_mention(self, text: str) -> None:
         """A refusal of a mention: a reply to it, pinging no one, and no thread."""
-        channel = await self._channel(int(self.route["channel_id"]))
+        channel = await self._channel(int(self.route.channel_id))
         mention = discord.MessageReference(
-            message_id=int(self.route["message_id"]),
-            channel_id=int(self.route["channel_id"]),
-            guild_id=int(self.route["guild_id"]),
+            message_id=int(self.route.message_id),
+            channel_id=int(self.route.channel_id),
+            guild_id=int(self.route.guild_id),
             fail_if_not_exists=False,  # the asker may have deleted it meanwhile
         )
         try:
@@ -185,7 +186,7 @@ class DiscordReplier(RoutedReplier):
         if progress.partial:
             tail = progress.partial[-(MESSAGE_LIMIT - 200) :]
             status = f"{tail}\n\n-# {status}"
-        if not self.route.get("status_id"):
+        if not self.route.status_id:
             await self.remember(status_id=str(await self._send(thread, status)))
             self.edited_now()
             return
@@ -193,7 +194,7 @@ class DiscordReplier(RoutedReplier):
             return
         try:
             await thread.typing()  # the indicator lasts ten seconds
-            await self._edit(thread, int(self.route["status_id"]), status)
+            await self._edit(thread, int(self.route.status_id), status)
         except (PlatformError, discord.HTTPException) as exc:
             log.info("status update skipped: %r", exc)
 
@@ -205,14 +206,14 @@ class DiscordReplier(RoutedReplier):
             await self._send(thread, piece)
 
         async def replace(piece: str) -> None:
-            await self._edit(thread, int(self.route["status_id"]), piece)
+            await self._edit(thread, int(self.route.status_id), piece)
 
         await self.deliver(
-            pieces, replace_status=replace, post=post, has_status=bool(self.route.get("status_id"))
+            pieces, replace_status=replace, post=post, has_status=bool(self.route.status_id)
         )
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
-        if self.route.get("kind") == "slash" and not self.route.get("status_id"):
+        if self.route.kind == SLASH and not self.route.status_id:
             # Refused before any status was shown, whether /reason was run in a channel
             # or inside a thread: its deferred reply, still "thinking…", says so.
             self._pointed = True
@@ -222,14 +223,14 @@ class DiscordReplier(RoutedReplier):
                 )
                 return
             except discord.HTTPException as exc:
-                if not self.route.get("thread_id"):
+                if not self.route.thread_id:
                     raise _platform_error(exc, "interaction reply") from exc
                 log.info("interaction reply failed: %s; telling the thread", exc.code)
         if self._unthreaded_mention():
             await self._reply_to_mention(text)
             return
         thread = await self._thread()
-        if self.route.get("status_id"):
-            await self._edit(thread, int(self.route["status_id"]), text)
+        if self.route.status_id:
+            await self._edit(thread, int(self.route.status_id), text)
         else:
             await self._send(thread, text)

@@ -22,16 +22,12 @@ from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_
 from adapters.slack.http import RateLimitedNote
 from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
-from bot.dispatch import Dispatcher, Job, SaveRoute
+from adapters.slack.route import COMMAND, MESSAGE, SlackRoute
+from bot.dispatch import Dispatcher
 from bot.domain import AskRequest
-from bot.errors import (
-    BotError,
-    InputRejected,
-    PlatformError,
-    StorageError,
-    UnknownModel,
-    UsageError,
-)
+from bot.errors import BotError, PlatformError, StorageError
+from bot.intake import Accepted, Refused
+from bot.ports import Job, SaveRoute
 from bot.service import AskService
 
 log = logging.getLogger(__name__)
@@ -126,11 +122,13 @@ class SlackBot:
         dispatcher.register(translate.PLATFORM, self.replier_for)
 
     def replier_for(self, job: Job, save: SaveRoute) -> SlackReplier:
-        team_id = str(job.route.get("team_id", ""))
+        route = SlackRoute.from_json(job.route)
+        team_id = route.team_id
         return SlackReplier(
             self.client,
-            dict(job.route),
+            route,
             save,
+            parsed=job.parsed,
             token=(lambda: self.bot_token(team_id)) if self.installations else None,
             budget=self._edits,
             streaming=self._streaming,
@@ -153,35 +151,27 @@ class SlackBot:
     async def _reason(self, ack: Any, command: dict[str, Any], context: Any) -> None:
         team = self._team(context)
         request = translate.command_request(command, team_id=team)
-        try:
-            prepared = self.service.prepare(request)
-        except (UsageError, InputRejected, UnknownModel) as exc:
-            await ack(**ephemeral_args(self.service.error_text(exc)))
-            return
-        route = {
-            "kind": "command",
-            "channel": request.channel,
-            "user": request.user,
-            "question": prepared.question,
-            "model": prepared.spec.alias,
-            "team_id": team,
-            "response_url": command.get("response_url"),
-        }
-        try:
-            await self._accept(request, route)
-        except BotError as exc:
-            await ack(**ephemeral_args(self.service.error_text(exc)))
+        route = SlackRoute(
+            kind=COMMAND,
+            channel=request.channel,
+            user=request.user,
+            team_id=team,
+            response_url=command.get("response_url"),
+        )
+        result = await self._accept(request, route, within_s=ACCEPT_TIMEOUT_S)
+        if isinstance(result, Refused):
+            await ack(**ephemeral_args(result.text))
             return
         await ack()
 
-    async def _accept(self, request: AskRequest, route: dict[str, Any]) -> None:
-        """Write the request down, within the ack's budget (a slow database must not
-        keep Slack waiting: it would retry, and the asker would hear nothing)."""
-        try:
-            async with asyncio.timeout(ACCEPT_TIMEOUT_S):
-                await self.dispatcher.submit(request, route)
-        except TimeoutError as exc:
-            raise StorageError("writing the request down took too long") from exc
+    async def _accept(
+        self, request: AskRequest, route: SlackRoute, *, within_s: float
+    ) -> Accepted | Refused:
+        # Within the ack's budget: a slow database must not keep Slack waiting (it
+        # would retry, and the asker would hear nothing).
+        return await self.service.accept(
+            request, route.to_json(), intake=self.dispatcher, within_s=max(within_s, 0.0)
+        )
 
     async def _quota(
         self, ack: Any, command: dict[str, Any], client: AsyncWebClient, context: Any
@@ -267,37 +257,32 @@ class SlackBot:
         bot = context.get("bot_user_id")
         channel, ts = event.get("channel", ""), event.get("ts", "")
         root = event.get("thread_ts") or ts
-        key = translate.message_key(team_id, channel, ts)
+        turns: tuple = ()
+        thread = translate.thread_key(team_id, channel, root)
+        started = time.monotonic()
         try:
             async with asyncio.timeout(ACCEPT_TIMEOUT_S):
-                turns: tuple = ()
-                thread = translate.thread_key(team_id, channel, root)
                 if root != ts and not await self.service.knows_thread(thread):
                     turns = await self._earlier_messages(
                         client, team_id, channel, root, before=ts, bot=bot
                     )
-                request = translate.event_request(
-                    event, team_id=team_id, bot_user_id=bot, context=turns
-                )
-                route = {
-                    "kind": "message",
-                    "channel": channel,
-                    "user": request.user,
-                    "thread_ts": root,
-                    "team_id": team_id,
-                }
-                await self.dispatcher.submit(request, route)
         except (BotError, TimeoutError) as exc:
-            if isinstance(exc, TimeoutError):
-                exc = StorageError("writing the request down took too long")
-            log.error("could not accept %s: %r", key, exc)
+            # Then it is answered without what was said before the bot joined.
+            log.warning("no thread context for %s: %r", thread, exc)
+        request = translate.event_request(event, team_id=team_id, bot_user_id=bot, context=turns)
+        route = SlackRoute(
+            kind=MESSAGE, channel=channel, user=request.user, thread_ts=root, team_id=team_id
+        )
+        spent = time.monotonic() - started
+        result = await self._accept(request, route, within_s=ACCEPT_TIMEOUT_S - spent)
+        if isinstance(result, Refused):
             # Acknowledge first (the listener returns), then tell the asker privately.
             self._tell_later(
                 client,
                 channel=channel,
                 user=str(event.get("user", "")),
                 thread_ts=root,
-                text=self.service.error_text(exc),
+                text=result.text,
             )
 
     def _tell_later(

@@ -16,11 +16,13 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import messages as slack_messages
 from adapters.slack.render import SlackRenderer, mrkdwn, slack_markdown, streamable_markdown
+from adapters.slack.route import SlackRoute
 from adapters.slack.translate import thread_key
 from adapters.slack.webapi import call, persist
 from bot import messages
 from bot.delivery import RoutedReplier, SaveRoute, answer_pieces
 from bot.errors import PlatformError
+from bot.intake import Parsed
 from bot.ports import FailureKind, Progress
 
 log = logging.getLogger(__name__)
@@ -96,26 +98,23 @@ class Streaming:
 __all__ = ["EditBudget", "SlackReplier", "Streaming", "call"]
 
 
-class SlackReplier(RoutedReplier):
-    """Implements `bot.ports.Replier` for one request.
-
-    Route keys: ``kind`` ("command" or "message"), ``channel``, ``user``, ``thread_ts``
-    (the thread's root once known), ``status_ts`` (the status message), ``delivered``
-    (answer pieces posted), ``model``, ``question``, ``response_url``.
-    """
+class SlackReplier(RoutedReplier[SlackRoute]):
+    """Implements `bot.ports.Replier` for one request, along its `SlackRoute`."""
 
     def __init__(
         self,
         client: AsyncWebClient,
-        route: dict[str, Any],
+        route: SlackRoute,
         save: SaveRoute,
         *,
         clock: Callable[[], float] = time.monotonic,
+        parsed: Parsed | None = None,
         token: Callable[[], Awaitable[str | None]] | None = None,
         budget: EditBudget | None = None,
         streaming: Streaming | None = None,
     ) -> None:
         super().__init__(route, save, edit_interval_s=EDIT_INTERVAL_S, clock=clock)
+        self._parsed = parsed  # what intake parsed: the "asked" line quotes it
         self._budget = budget
         self._streaming = streaming
         self._streamed: str | None = None  # Markdown streamed so far by this process
@@ -132,14 +131,14 @@ class SlackReplier(RoutedReplier):
 
     @property
     def thread(self) -> str | None:
-        root = self.route.get("thread_ts")
+        root = self.route.thread_ts
         if not root:
             return None
-        return thread_key(str(self.route.get("team_id", "")), self.route["channel"], str(root))
+        return thread_key(self.route.team_id, self.route.channel, str(root))
 
     async def _post(self, text: str, *, thread_ts: str | None) -> str:
         args: dict[str, Any] = {
-            "channel": self.route["channel"],
+            "channel": self.route.channel,
             "text": text,
             "unfurl_links": False,
             "unfurl_media": False,
@@ -153,10 +152,10 @@ class SlackReplier(RoutedReplier):
                 raise
             # Public channels can be joined (channels:join); others need an invite.
             try:
-                await self._call("conversations.join", channel=self.route["channel"])
+                await self._call("conversations.join", channel=self.route.channel)
             except PlatformError:
                 raise PlatformError(
-                    f"cannot post in {self.route['channel']}",
+                    f"cannot post in {self.route.channel}",
                     code=exc.code,
                     user_text=slack_messages.NOT_IN_CHANNEL,
                 ) from exc
@@ -164,22 +163,19 @@ class SlackReplier(RoutedReplier):
         return str(resp.get("ts", ""))
 
     async def _thread_root(self) -> str:
-        if self.route.get("thread_ts"):
-            return str(self.route["thread_ts"])
+        if self.route.thread_ts:
+            return str(self.route.thread_ts)
         # A slash command cannot run in a thread: start one with a visible message.
-        asked = messages.asked(self.route.get("question", ""), self.route.get("model", ""))
-        text = f"<@{self.route['user']}> " + mrkdwn(asked)
+        parsed = self._parsed
+        asked = messages.asked(parsed.question if parsed else "", parsed.model if parsed else "")
+        text = f"<@{self.route.user}> " + mrkdwn(asked)
         ts = await self._post(text, thread_ts=None)
         await self.remember(thread_ts=ts)
         return ts
 
     async def progress(self, progress: Progress) -> None:
         root = await self._thread_root()
-        if (
-            progress.partial
-            and self.route.get("status_ts")
-            and await self._stream(progress.partial, root)
-        ):
+        if progress.partial and self.route.status_ts and await self._stream(progress.partial, root):
             return
         if progress.partial:
             tail = progress.partial[-PARTIAL_TAIL:]
@@ -190,7 +186,7 @@ class SlackReplier(RoutedReplier):
             status = mrkdwn(
                 messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
             )
-        if not self.route.get("status_ts"):
+        if not self.route.status_ts:
             # The first sign of life for the asker: worth a retry if Slack hiccups.
             ts = await persist(lambda: self._post(status, thread_ts=root))
             self.edited_now()
@@ -198,13 +194,13 @@ class SlackReplier(RoutedReplier):
             return
         if not self.edit_due():
             return
-        if self._budget is not None and not self._budget.take(str(self.route.get("team_id"))):
+        if self._budget is not None and not self._budget.take(self.route.team_id):
             return
         try:
             await self._call(
                 "chat.update",
-                channel=self.route["channel"],
-                ts=self.route["status_ts"],
+                channel=self.route.channel,
+                ts=self.route.status_ts,
                 text=status,
             )
         except PlatformError as exc:
@@ -214,10 +210,10 @@ class SlackReplier(RoutedReplier):
 
     async def _stream(self, partial: str, root: str) -> bool:
         """Stream the answer so far; False leaves it to the status message instead."""
-        team = str(self.route.get("team_id", ""))
+        team = self.route.team_id
         if self._streaming is None or team in self._streaming.unavailable:
             return False
-        if self.route.get("stream_ts") and self._streamed is None:
+        if self.route.stream_ts and self._streamed is None:
             return False  # another worker's stream: what it showed is unknown here
         markdown = streamable_markdown(partial)
         if self._streamed is None:
@@ -230,8 +226,8 @@ class SlackReplier(RoutedReplier):
         try:
             await self._call(
                 "chat.appendStream",
-                channel=self.route["channel"],
-                ts=self.route["stream_ts"],
+                channel=self.route.channel,
+                ts=self.route.stream_ts,
                 markdown_text=delta,
             )
         except PlatformError as exc:
@@ -249,10 +245,10 @@ class SlackReplier(RoutedReplier):
         try:
             resp = await self._call(
                 "chat.startStream",
-                channel=self.route["channel"],
+                channel=self.route.channel,
                 thread_ts=root,
                 recipient_team_id=team,
-                recipient_user_id=self.route["user"],
+                recipient_user_id=self.route.user,
                 markdown_text=markdown,
             )
         except PlatformError as exc:
@@ -271,7 +267,7 @@ class SlackReplier(RoutedReplier):
         """End the stream with the rest of the answer and the footer. False: the
         stream cannot carry the answer exactly (it is gone, too long, or showed text
         the answer does not start with), so it is taken away for ordinary messages."""
-        stream_ts = str(self.route["stream_ts"])
+        stream_ts = str(self.route.stream_ts)
         if self._stream_over == "stopped_by_user":
             return True  # the asker stopped it: the answer ends where they stopped it
         markdown = slack_markdown(text)
@@ -285,7 +281,7 @@ class SlackReplier(RoutedReplier):
             try:
                 await self._call(
                     "chat.stopStream",
-                    channel=self.route["channel"],
+                    channel=self.route.channel,
                     ts=stream_ts,
                     markdown_text=rest,
                 )
@@ -300,19 +296,19 @@ class SlackReplier(RoutedReplier):
 
     async def _delete(self, ts: str) -> None:
         try:
-            await self._call("chat.delete", channel=self.route["channel"], ts=ts)
+            await self._call("chat.delete", channel=self.route.channel, ts=ts)
         except PlatformError as exc:
             log.info("could not delete %s: %s", ts, exc.code)
 
     async def answer(self, text: str, *, footer: str) -> None:
-        if self.route.get("streamed") or (
-            self.route.get("stream_ts") and await self._finish_stream(text, footer)
+        if self.route.streamed or (
+            self.route.stream_ts and await self._finish_stream(text, footer)
         ):
             # The streamed message holds the answer (perhaps since an earlier
             # attempt): the status message has done its job.
             await self.remember(streamed=True)
-            if self.route.get("status_ts"):
-                await self._delete(str(self.route["status_ts"]))
+            if self.route.status_ts:
+                await self._delete(str(self.route.status_ts))
                 await self.remember(status_ts=None)
             return
         pieces = answer_pieces(text, "\n\n" + mrkdwn(f"_{footer}_"), self._renderer)
@@ -329,10 +325,10 @@ class SlackReplier(RoutedReplier):
                 pieces,
                 replace_status=replace,
                 post=post,
-                has_status=bool(self.route.get("status_ts")),
+                has_status=bool(self.route.status_ts),
             )
         except PlatformError as exc:
-            delivered = int(self.route.get("delivered", 0))
+            delivered = self.route.delivered
             if not delivered or exc.user_text:
                 raise
             # Part of the answer is showing: `fail` adds a note under it with these words.
@@ -346,8 +342,8 @@ class SlackReplier(RoutedReplier):
         try:
             await self._call(
                 "chat.update",
-                channel=self.route["channel"],
-                ts=self.route["status_ts"],
+                channel=self.route.channel,
+                ts=self.route.status_ts,
                 text=text,
             )
         except PlatformError as exc:
@@ -356,17 +352,17 @@ class SlackReplier(RoutedReplier):
             await self._post(text, thread_ts=root)
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
-        if self.route.get("stream_ts"):
+        if self.route.stream_ts:
             # Part of an answer that failed would mislead: the error takes its place.
-            await self._delete(str(self.route["stream_ts"]))
+            await self._delete(str(self.route.stream_ts))
             await self.remember(stream_ts=None)
         body = mrkdwn(text)
-        root = self.route.get("thread_ts")
+        root = self.route.thread_ts
         if not root:
             # Nothing visible exists yet (a slash command refused before its thread
             # was started): only the asker hears about it.
             await self._tell_privately(body)
-        elif self.route.get("status_ts") and not self.route.get("delivered"):
+        elif self.route.status_ts and not self.route.delivered:
             await self._replace_status(body, str(root))
         else:
             # Pieces of the answer already delivered stay as they are: the status
@@ -377,17 +373,17 @@ class SlackReplier(RoutedReplier):
         try:
             await self._call(
                 "chat.postEphemeral",
-                channel=self.route["channel"],
-                user=self.route["user"],
+                channel=self.route.channel,
+                user=self.route.user,
                 text=text,
             )
             return
         except PlatformError as exc:
-            if not self.route.get("response_url"):
+            if not self.route.response_url:
                 raise
             log.info("ephemeral message failed (%s); using the response URL", exc.code)
         # A slash command's response_url works even where the bot is not a member.
-        webhook = AsyncWebhookClient(self.route["response_url"])
+        webhook = AsyncWebhookClient(self.route.response_url)
         try:
             await webhook.send(text=text, response_type="ephemeral")
         except (SlackClientError, OSError, TimeoutError) as exc:

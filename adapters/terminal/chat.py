@@ -22,9 +22,11 @@ from rich.text import Text
 from adapters.terminal import messages as terminal_messages
 from adapters.terminal import render
 from adapters.terminal.lines import LineSource
+from adapters.terminal.route import TerminalRoute
 from bot import messages
 from bot.domain import AskRequest, QuotaCommand, TeamUsage
-from bot.ports import FailureKind, Progress
+from bot.intake import Parsed, Refused
+from bot.ports import FailureKind, Progress, Route
 from bot.service import AskService
 
 PLATFORM = "terminal"
@@ -155,6 +157,20 @@ class TerminalNotifier:
         self.out.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class _AnswerNow:
+    """The terminal's intake: no queue between the asker and the answer (nobody else
+    could resume a question asked in this terminal), so an accepted one is answered at
+    once, with what intake parsed."""
+
+    service: AskService
+    replier: TerminalReplier
+
+    async def submit(self, request: AskRequest, route: Route, *, parsed: Parsed) -> bool:
+        await self.service.ask(request, self.replier, parsed=parsed)
+        return True
+
+
 @dataclass(slots=True)
 class TerminalSession:
     service: AskService
@@ -229,7 +245,13 @@ class TerminalSession:
             key=f"terminal:{uuid.uuid4().hex}",
         )
         try:
-            await self.service.ask(request, replier)
+            result = await self.service.accept(
+                request,
+                TerminalRoute(self.thread).to_json(),
+                intake=_AnswerNow(self.service, replier),
+            )
+            if isinstance(result, Refused):
+                await replier.fail(result.text, kind=result.kind)
         finally:
             replier.close()
         if replier.failed:
