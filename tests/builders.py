@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Catalogue, ModelSpec, Settings
+from app.settings import Settings
+from bot.config import Catalogue, ModelSpec
 from bot.domain import Limits, Reservation, Window
 from tests.fakes.slack_api import event_callback
 

@@ -14,11 +14,13 @@ import pytest
 
 import bot.service
 from adapters.terminal.chat import TerminalSession
+from app.settings import Settings
 from app.wiring import build_runtime
 from bot.commands import ReasonArgs, parse_reason
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from tests.adapters.discord.conftest import running_discord
-from tests.adapters.slack.conftest import mention, reply, running_bot
+from tests.adapters.slack.conftest import running_bot
+from tests.builders import mention, reply
 from tests.fakes.openai_server import FakeOpenAI
 
 
