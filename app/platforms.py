@@ -54,6 +54,7 @@ async def serve_platforms(
             discord = run_discord if ingress else discord_replies_only
             jobs["discord"] = lambda: discord(rt, stop=stop)
         jobs["http"] = lambda: serve(http, host=s.host, port=s.port, stop=stop, started=started)
+        log.info("serving: %s", ", ".join(jobs))
         tasks = [
             asyncio.create_task(supervise(name, job, stop=stop), name=name)
             for name, job in jobs.items()
