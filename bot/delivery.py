@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.ports import Renderer, SaveRoute
@@ -22,6 +22,23 @@ def answer_pieces(text: str, footer: str, renderer: Renderer) -> list[str]:
     else:
         pieces.append(footer.strip())
     return pieces
+
+
+class JsonRoute:
+    """Base of the platforms' frozen route dataclasses: to JSON without the unset
+    fields, and back."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}  # type: ignore[call-overload]
+
+    @classmethod
+    def known(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The set values of ``data`` that name a field: keys an older version saved
+        and this one no longer has are left out, so its routes still load."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return {k: v for k, v in data.items() if k in names and v is not None}
 
 
 class DeliveryRoute(Protocol):

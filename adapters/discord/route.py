@@ -6,15 +6,17 @@ Ids are kept as strings, as Discord's JSON has them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from bot.delivery import JsonRoute
 
 SLASH = "slash"  # /reason: answered in a new thread, or the thread it was run in
 MESSAGE = "message"  # a mention (a thread is started on it) or a message in a thread
 
 
 @dataclass(frozen=True, slots=True)
-class DiscordRoute:
+class DiscordRoute(JsonRoute):
     kind: str  # SLASH or MESSAGE
     guild_id: str
     channel_id: str
@@ -27,15 +29,11 @@ class DiscordRoute:
     app_id: str | None = None
     token: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DiscordRoute:
         """Also reads routes saved before this type: they carried ``question`` and
         ``model`` as well (now on the job), which are left out."""
-        known = {f.name for f in fields(cls)}
-        values = {k: str(v) for k, v in data.items() if k in known and v is not None}
+        values = {k: str(v) for k, v in cls.known(data).items()}
         return cls(
             **{
                 **values,

@@ -1,6 +1,7 @@
 """The Slack app on slack-bolt's `AsyncApp`: listeners read like a list, and each does
-only what must happen before Slack is acknowledged — validate, write the request down
-(`Dispatcher.submit`), acknowledge. The model call runs later, in the dispatcher."""
+only what must happen before Slack is acknowledged — translate, hand the question to
+`AskService.accept` (which checks it and writes it down), acknowledge or show the
+refusal. The model call runs later, in the dispatcher."""
 
 from __future__ import annotations
 

@@ -5,15 +5,17 @@ worker that resumes the question edits the same messages and skips what was post
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from bot.delivery import JsonRoute
 
 COMMAND = "command"  # /reason: the replier starts the thread with an "asked" message
 MESSAGE = "message"  # a mention or a thread reply: answered in that message's thread
 
 
 @dataclass(frozen=True, slots=True)
-class SlackRoute:
+class SlackRoute(JsonRoute):
     kind: str  # COMMAND or MESSAGE
     channel: str
     user: str  # the asker
@@ -25,15 +27,11 @@ class SlackRoute:
     streamed: bool = False  # the stream holds the whole answer
     delivered: int = 0  # answer pieces posted
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlackRoute:
         """Also reads routes saved before this type: they carried ``question`` and
         ``model`` as well (now on the job), which are left out."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known and v is not None}
+        values = cls.known(data)
         for name in ("thread_ts", "status_ts", "stream_ts", "response_url"):
             if name in values:
                 values[name] = str(values[name])

@@ -9,8 +9,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.service
 from adapters.terminal.chat import TerminalSession
@@ -94,3 +97,38 @@ async def test_terminal_question_is_parsed_once(tmp_path: Path, parsed: Counter[
     assert "You asked: in the terminal" in out.getvalue()
     assert parsed == {"--effort high in the terminal": 1}
     assert session.failures == 0
+
+
+async def jobs_written(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM jobs")) or 0)
+
+
+async def test_a_slack_mention_naming_no_model_is_refused_at_intake(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as slack:
+        await slack.event(mention("--model nope hi", ts=f"{time.time():.6f}"), event_id="Ev-bad")
+        await slack.until(lambda: bool(slack.slack.calls_to("chat.postEphemeral")))
+        (told,) = slack.slack.calls_to("chat.postEphemeral")
+        assert "no model called `nope`" in told.args["text"] and told.args["user"] == "U0ANN"
+        assert await jobs_written(slack.rt.engine) == 0
+        assert not slack.model.requests and not slack.slack.calls_to("chat.postMessage")
+
+
+async def test_a_discord_mention_naming_no_model_is_refused_at_intake(tmp_path: Path) -> None:
+    async with running_discord(tmp_path) as discord:
+        fake = discord.discord
+        mid = await fake.say(f"<@{fake.bot_id}> --model nope hi", mention_bot=True)
+
+        def replies() -> list[dict[str, Any]]:
+            return [
+                m
+                for m in discord.sent()
+                if str((m.get("message_reference") or {}).get("message_id")) == mid
+                and m["author"]["id"] == fake.bot_id
+            ]
+
+        await discord.until(lambda: bool(replies()))
+        refused = replies()
+        assert len(refused) == 1 and "no model called `nope`" in refused[0]["content"]
+        assert await jobs_written(discord.rt.engine) == 0
+        assert not discord.thread_ids() and not discord.model.requests

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from adapters.discord.route import DiscordRoute
 from adapters.slack.route import SlackRoute
 from adapters.terminal.route import TerminalRoute
@@ -42,35 +44,47 @@ OLD_DISCORD = {
 }
 
 
-def test_slack_route_reads_the_old_shape_and_leaves_question_and_model_to_the_job() -> None:
-    route = SlackRoute.from_json(OLD_SLACK)
-    assert route == SlackRoute(
-        kind="command",
-        channel="C0001",
-        user="U0ANN",
-        team_id="T0001",
-        thread_ts="1700000000.000100",
-        status_ts="1700000000.000200",
-        delivered=1,
-    )
+@pytest.mark.parametrize(
+    ("kind", "old", "expected"),
+    [
+        (
+            SlackRoute,
+            OLD_SLACK,
+            SlackRoute(
+                kind="command",
+                channel="C0001",
+                user="U0ANN",
+                team_id="T0001",
+                thread_ts="1700000000.000100",
+                status_ts="1700000000.000200",
+                delivered=1,
+            ),
+        ),
+        (
+            DiscordRoute,
+            OLD_DISCORD,
+            DiscordRoute(
+                kind="slash",
+                guild_id="100",
+                channel_id="200",
+                user="300",
+                app_id="400",
+                token="tok",
+                thread_id="500",
+                status_id="600",
+                delivered=2,
+            ),
+        ),
+    ],
+    ids=["slack", "discord"],
+)
+def test_a_route_reads_the_old_shape_and_leaves_question_and_model_to_the_job(
+    kind: type[SlackRoute | DiscordRoute], old: dict[str, object], expected: object
+) -> None:
+    route = kind.from_json(old)
+    assert route == expected
     assert "question" not in route.to_json() and "model" not in route.to_json()
-    assert SlackRoute.from_json(route.to_json()) == route
-
-
-def test_discord_route_reads_the_old_shape_and_leaves_question_and_model_to_the_job() -> None:
-    route = DiscordRoute.from_json(OLD_DISCORD)
-    assert route == DiscordRoute(
-        kind="slash",
-        guild_id="100",
-        channel_id="200",
-        user="300",
-        app_id="400",
-        token="tok",
-        thread_id="500",
-        status_id="600",
-        delivered=2,
-    )
-    assert DiscordRoute.from_json(route.to_json()) == route
+    assert kind.from_json(route.to_json()) == route
 
 
 def test_terminal_route_round_trips() -> None:
