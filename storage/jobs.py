@@ -9,9 +9,10 @@ jobs, so its cost follows the number of jobs taken, not the backlog or the histo
     turn of a team's j-th waiting job = its questions in flight + j
     order = turn, then the team served longest ago, then age
 
-On PostgreSQL both reads use ``FOR UPDATE SKIP LOCKED``: concurrent claimers take
-different teams instead of colliding on the same candidates. SQLite has one writer, so
-it ranks its (few) waiting jobs with a window function.
+On PostgreSQL a claim is one statement: both reads use ``FOR UPDATE SKIP LOCKED``, so
+concurrent claimers take different teams instead of colliding on the same candidates,
+and the jobs taken and their teams' state are updated in the same statement. SQLite has
+one writer, so it ranks its (few) waiting jobs with a window function.
 """
 
 from __future__ import annotations
@@ -103,8 +104,13 @@ _PG_CLAIM = text(
     ), served AS (
         UPDATE queue_teams q
         SET in_flight = q.in_flight + b.taken, waiting = q.waiting - b.taken,
-            served_at = :now
-        FROM (SELECT team, count(*) AS taken FROM best GROUP BY team) b
+            served_at = :now,
+            since_id = coalesce(
+                (SELECT min(j.id) FROM jobs j
+                 WHERE j.team = q.team AND j.status = 'pending' AND j.id > b.last),
+                0
+            )
+        FROM (SELECT team, count(*) AS taken, max(id) AS last FROM best GROUP BY team) b
         WHERE q.team = b.team
     )
     UPDATE jobs
@@ -273,9 +279,14 @@ class SqlJobQueue(SqlStore):
                 set_={
                     "waiting": teams.c.waiting + upsert.excluded.waiting,
                     "in_flight": in_flight,
-                    # A team whose wait starts now queues behind the ones already waiting.
+                    # Its oldest waiting job: a team whose wait starts now queues behind
+                    # the ones already waiting; a job handed back may be older.
                     "since_id": case(
-                        (teams.c.waiting > 0, teams.c.since_id), else_=upsert.excluded.since_id
+                        (
+                            and_(teams.c.waiting > 0, teams.c.since_id < upsert.excluded.since_id),
+                            teams.c.since_id,
+                        ),
+                        else_=upsert.excluded.since_id,
                     ),
                 },
             ),
@@ -417,11 +428,21 @@ class SqlJobQueue(SqlStore):
         by_count: dict[int, list[str]] = {}
         for t, n in Counter(r.team for r in rows).items():
             by_count.setdefault(n, []).append(t)
+        oldest = (
+            select(func.coalesce(func.min(jobs.c.id), 0))
+            .where(jobs.c.team == teams.c.team, jobs.c.status == PENDING)
+            .scalar_subquery()
+        )
         for n, names in by_count.items():
             await conn.execute(
                 update(teams)
                 .where(teams.c.team.in_(sorted(names)))
-                .values(in_flight=teams.c.in_flight + n, waiting=teams.c.waiting - n, served_at=now)
+                .values(
+                    in_flight=teams.c.in_flight + n,
+                    waiting=teams.c.waiting - n,
+                    served_at=now,
+                    since_id=oldest,
+                )
             )
         place = {id_: i for i, id_ in enumerate(ids)}
         return sorted(rows, key=lambda r: place[r.id])
