@@ -34,7 +34,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +52,7 @@ from storage import (
     make_engine,
     upgrade,
 )
-from storage.jobs import _PG_CANDIDATES, _best
+from storage.jobs import _PG_CLAIM
 from storage.retention import RetentionPolicy
 from tests.dbutil import fresh_database
 
@@ -286,15 +285,13 @@ async def old_unclaim(engine: AsyncEngine, ids: list[int]) -> None:
         )
 
 
-NEW_TAKE = """
-UPDATE jobs SET status = 'running', worker = $2, lease_until = $3, attempts = attempts + 1
-WHERE id = ANY($1) AND status = 'pending'
-RETURNING id, team, request, route, attempts, answer, footer
-"""
-NEW_SERVED = """
-UPDATE queue_teams SET in_flight = in_flight + 1, waiting = waiting - 1, served_at = $2
-WHERE team = ANY($1)
-"""
+NEW_CLAIM = (
+    str(_PG_CLAIM)
+    .replace(":now", "$2")
+    .replace(":worker", "$3")
+    .replace(":until", "$4")
+    .replace(":n", "$1")
+)
 
 
 def pg(sql: str) -> str:
@@ -321,10 +318,7 @@ async def sql_claim(raw: asyncpg.Connection, n: int, *, old: bool) -> float:
                 now,
             )
         else:
-            rows = await raw.fetch(str(_PG_CANDIDATES).replace(":n", "$1"), n)
-            ids = _best([SimpleNamespace(**dict(r)) for r in rows], n)
-            took = await raw.fetch(NEW_TAKE, ids, "b", now + timedelta(minutes=1))
-            await raw.execute(NEW_SERVED, sorted({r["team"] for r in took}), now)
+            await raw.fetch(NEW_CLAIM, n, now, "b", now + timedelta(minutes=1))
         return time.perf_counter() - started
     finally:
         await tx.rollback()

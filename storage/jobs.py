@@ -9,9 +9,10 @@ jobs, so its cost follows the number of jobs taken, not the backlog or the histo
     turn of a team's j-th waiting job = its questions in flight + j
     order = turn, then the team served longest ago, then age
 
-On PostgreSQL both reads use ``FOR UPDATE SKIP LOCKED``: concurrent claimers take
-different teams instead of colliding on the same candidates. SQLite has one writer, so
-it ranks its (few) waiting jobs with a window function.
+On PostgreSQL a claim is one statement: both reads use ``FOR UPDATE SKIP LOCKED``, so
+concurrent claimers take different teams instead of colliding on the same candidates,
+and the jobs taken and their teams' state are updated in the same statement. SQLite has
+one writer, so it ranks its (few) waiting jobs with a window function.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select, text, update
+from sqlalchemy import DateTime, and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import AskRequest, Effort, Role, Turn
 from bot.intake import Parsed
 from bot.ports import QUEUE_POSITION_BOUND, Job
-from storage._sql import insert, storage_errors, transaction
+from storage._sql import SqlStore
 from storage._sql import naive_utc as _naive
 from storage.batching import GroupCommit
-from storage.engine import ACK_WITHIN_S, URGENT, turn
+from storage.engine import ACK_WITHIN_S, URGENT
 from storage.tables import JobRow, QueueTeam
 
 jobs = JobRow.__table__
@@ -65,28 +66,88 @@ _RETURNED = (
     jobs.c.footer,
 )
 
-# Each of the first ``limit`` teams' oldest waiting jobs, both locked, skipping what
-# another claimer holds. Only teams among the first ``limit`` in (in flight, served at,
-# waiting since) order can own one of the ``limit`` best jobs: each team before them
-# owns a better one.
-_PG_CANDIDATES = text(
+# The whole claim in one statement (one round trip): the first ``n`` teams in
+# (in flight, served at, waiting since) order, each one's oldest waiting jobs, both
+# locked and skipping what another claimer holds; the best ``n`` of those by (turn,
+# served at, id); then the jobs taken and their teams' state updated together. Only the
+# first ``n`` teams can own one of the ``n`` best jobs (each team before a team owns a
+# better job than that team's first), and the k-th of them at most ``n - k + 1`` of
+# them (its j-th job, j > 1, waits behind the k - 1 teams' first jobs and its own j - 1):
+# the rows read and locked are bounded by the jobs taken, not the backlog.
+_PG_CLAIM = text(
     """
     WITH t AS (
-        SELECT team, in_flight, served_at FROM queue_teams
-        WHERE waiting > 0
-        ORDER BY in_flight, served_at, since_id
+        SELECT team, in_flight, served_at,
+               row_number() OVER (ORDER BY in_flight, served_at, since_id) AS k
+        FROM (
+            SELECT team, in_flight, served_at, since_id FROM queue_teams
+            WHERE waiting > 0
+            ORDER BY in_flight, served_at, since_id
+            LIMIT :n
+            FOR UPDATE SKIP LOCKED
+        ) first_teams
+    ), candidates AS (
+        SELECT c.id, t.team, t.served_at,
+               t.in_flight + row_number() OVER (PARTITION BY t.team ORDER BY c.id) AS turn
+        FROM t CROSS JOIN LATERAL (
+            SELECT j.id FROM jobs j
+            WHERE j.team = t.team AND j.status = 'pending'
+            ORDER BY j.id
+            LIMIT :n - t.k + 1
+            FOR UPDATE SKIP LOCKED
+        ) c
+    ), best AS (
+        SELECT id, team, row_number() OVER (ORDER BY turn, served_at, id) AS place
+        FROM candidates
+        ORDER BY turn, served_at, id
         LIMIT :n
-        FOR UPDATE SKIP LOCKED
+    ), served AS (
+        UPDATE queue_teams q
+        SET in_flight = q.in_flight + b.taken, waiting = q.waiting - b.taken,
+            served_at = :now,
+            since_id = coalesce(
+                (SELECT min(j.id) FROM jobs j
+                 WHERE j.team = q.team AND j.status = 'pending' AND j.id > b.last),
+                0
+            )
+        FROM (SELECT team, count(*) AS taken, max(id) AS last FROM best GROUP BY team) b
+        WHERE q.team = b.team
     )
-    SELECT c.id, t.team, t.in_flight, t.served_at
-    FROM t CROSS JOIN LATERAL (
-        SELECT j.id FROM jobs j
-        WHERE j.team = t.team AND j.status = 'pending'
-        ORDER BY j.id
-        LIMIT :n
-        FOR UPDATE SKIP LOCKED
-    ) c
+    UPDATE jobs
+    SET status = 'running', worker = :worker, lease_until = :until,
+        attempts = jobs.attempts + 1
+    FROM best
+    WHERE jobs.id = best.id
+    RETURNING best.place, jobs.request, jobs.route, jobs.attempts, jobs.answer, jobs.footer
     """
+)
+
+# One refresh of queue places in one statement: the keys' own jobs with their team's
+# state and their rank among the team's waiting jobs, then (key NULL) the first teams
+# in claim order that may own jobs ahead of them, at most ``:limit``.
+_POSITIONS = """
+    WITH mine AS (
+        SELECT j.key, j.team, q.in_flight, q.served_at, q.since_id,
+               (SELECT count(*) FROM jobs o
+                WHERE o.team = j.team AND o.status = 'pending' AND o.id <= j.id) AS n
+        FROM jobs j JOIN queue_teams q ON q.team = j.team
+        WHERE j.key {keys} AND j.status = 'pending'
+    )
+    SELECT key, team, in_flight, n, served_at, since_id FROM mine
+    UNION ALL
+    SELECT * FROM (
+        SELECT NULL AS key, team, in_flight, waiting AS n, served_at, since_id
+        FROM queue_teams
+        WHERE waiting > 0 AND in_flight < (SELECT max(in_flight + n) FROM mine)
+        ORDER BY in_flight, served_at, since_id
+        LIMIT :limit
+    ) first_teams
+"""
+_PG_POSITIONS = text(_POSITIONS.format(keys="= ANY(:keys)")).columns(served_at=DateTime)
+_SQLITE_POSITIONS = (
+    text(_POSITIONS.format(keys="IN :keys"))
+    .bindparams(bindparam("keys", expanding=True))
+    .columns(served_at=DateTime)
 )
 
 
@@ -121,16 +182,6 @@ def _job(row: Any) -> Job:
 
 
 _Submitted = tuple[AskRequest, dict[str, Any], datetime, Parsed | None]
-
-
-def _best(rows: Iterable[Any], limit: int) -> list[int]:
-    """Job ids in claim order from (id, team, in_flight, served_at) candidates."""
-    ranked = []
-    seen: Counter[str] = Counter()
-    for r in sorted(rows, key=lambda r: r.id):
-        seen[r.team] += 1
-        ranked.append((r.in_flight + seen[r.team], r.served_at, r.id))
-    return [i for *_, i in sorted(ranked)[:limit]]
 
 
 @dataclass(slots=True)
@@ -169,10 +220,9 @@ class _Ahead:
         return below + bisect.bisect_left(ties, me)
 
 
-class SqlJobQueue:
+class SqlJobQueue(SqlStore):
     def __init__(self, engine: AsyncEngine, *, reap_every_s: float = REAP_EVERY_S) -> None:
-        self._engine = engine
-        self._pg = engine.dialect.name == "postgresql"
+        super().__init__(engine)
         self._reap_every = timedelta(seconds=reap_every_s)
         self._reaped_at: datetime | None = None
         # A burst of platform events is acknowledged after one disk write instead of
@@ -186,9 +236,6 @@ class SqlJobQueue:
             within_s=ACK_WITHIN_S,
         )
         self._updates = GroupCommit(engine, self._apply_updates, what="update the queue")
-
-    def _insert(self, table: Any) -> Any:
-        return insert(self._pg, table)
 
     async def submit(
         self,
@@ -256,9 +303,14 @@ class SqlJobQueue:
                 set_={
                     "waiting": teams.c.waiting + upsert.excluded.waiting,
                     "in_flight": in_flight,
-                    # A team whose wait starts now queues behind the ones already waiting.
+                    # Its oldest waiting job: a team whose wait starts now queues behind
+                    # the ones already waiting; a job handed back may be older.
                     "since_id": case(
-                        (teams.c.waiting > 0, teams.c.since_id), else_=upsert.excluded.since_id
+                        (
+                            and_(teams.c.waiting > 0, teams.c.since_id < upsert.excluded.since_id),
+                            teams.c.since_id,
+                        ),
+                        else_=upsert.excluded.since_id,
                     ),
                 },
             ),
@@ -346,10 +398,24 @@ class SqlJobQueue:
         ).all()
         await self._count_waiting(conn, ((r.team, r.id) for r in lost), sign=-1)
 
-    async def _candidates(self, conn: AsyncConnection, limit: int) -> list[int]:
-        if self._pg:
-            rows = (await conn.execute(_PG_CANDIDATES, {"n": limit})).all()
-            return _best(rows, limit)
+    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
+        if limit <= 0:
+            return []
+        now_n = _naive(now)
+        until = now_n + timedelta(seconds=lease_s)
+        async with self._tx(what="claim work") as conn:
+            await self._reap(conn, now_n)
+            if self._pg:
+                params = {"n": limit, "now": now_n, "worker": worker, "until": until}
+                rows = sorted((await conn.execute(_PG_CLAIM, params)).all())
+            else:
+                rows = await self._sqlite_claim(conn, limit, worker=worker, now=now_n, until=until)
+        return [_job(r) for r in rows]
+
+    async def _sqlite_claim(
+        self, conn: AsyncConnection, limit: int, *, worker: str, now: datetime, until: datetime
+    ) -> list[Any]:
+        """SQLite has one writer: ranking its (few) waiting jobs is simpler, and as fast."""
         turn_ = teams.c.in_flight + func.row_number().over(
             partition_by=jobs.c.team, order_by=jobs.c.id
         )
@@ -360,62 +426,45 @@ class SqlJobQueue:
             .subquery()
         )
         order = (ranked.c.turn, ranked.c.served_at, ranked.c.id)
-        return list((await conn.scalars(select(ranked.c.id).order_by(*order).limit(limit))).all())
-
-    async def claim(self, *, worker: str, limit: int, lease_s: float, now: datetime) -> list[Job]:
-        if limit <= 0:
+        ids = list((await conn.scalars(select(ranked.c.id).order_by(*order).limit(limit))).all())
+        if not ids:
             return []
-        now_n = _naive(now)
-        with storage_errors("claim work"):
-            async with turn(self._engine), self._engine.begin() as conn:
-                await self._reap(conn, now_n)
-                ids = await self._candidates(conn, limit)
-                if not ids:
-                    return []
-                rows = (
-                    await conn.execute(
-                        update(jobs)
-                        .where(jobs.c.id.in_(ids), jobs.c.status == PENDING)
-                        .values(
-                            status=RUNNING,
-                            worker=worker,
-                            lease_until=now_n + timedelta(seconds=lease_s),
-                            attempts=jobs.c.attempts + 1,
-                        )
-                        .returning(*_RETURNED)
-                    )
-                ).all()
-                # One statement per number taken from a team (mostly just one), not one
-                # per team: these rows are already locked, so order does not matter.
-                by_count: dict[int, list[str]] = {}
-                for t, n in Counter(r.team for r in rows).items():
-                    by_count.setdefault(n, []).append(t)
-                for n, names in by_count.items():
-                    await conn.execute(
-                        update(teams)
-                        .where(teams.c.team.in_(sorted(names)))
-                        .values(
-                            in_flight=teams.c.in_flight + n,
-                            waiting=teams.c.waiting - n,
-                            served_at=now_n,
-                        )
-                    )
-        rows = sorted(rows, key=lambda r: ids.index(r.id))
-        return [_job(r) for r in rows]
-
-    async def _update(self, where: Any, **values: Any) -> list[Any]:
-        with storage_errors("update the queue"):
-            async with turn(self._engine), self._engine.begin() as conn:
-                return list(
-                    (
-                        await conn.execute(
-                            update(jobs)
-                            .where(where)
-                            .values(**values)
-                            .returning(jobs.c.team, jobs.c.id)
-                        )
-                    ).all()
+        rows = (
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(ids), jobs.c.status == PENDING)
+                .values(
+                    status=RUNNING, worker=worker, lease_until=until, attempts=jobs.c.attempts + 1
                 )
+                .returning(*_RETURNED)
+            )
+        ).all()
+        # One statement per number taken from a team (mostly just one), not one per team.
+        by_count: dict[int, list[str]] = {}
+        for t, n in Counter(r.team for r in rows).items():
+            by_count.setdefault(n, []).append(t)
+        oldest = (
+            select(func.coalesce(func.min(jobs.c.id), 0))
+            .where(jobs.c.team == teams.c.team, jobs.c.status == PENDING)
+            .scalar_subquery()
+        )
+        for n, names in by_count.items():
+            await conn.execute(
+                update(teams)
+                .where(teams.c.team.in_(sorted(names)))
+                .values(
+                    in_flight=teams.c.in_flight + n,
+                    waiting=teams.c.waiting - n,
+                    served_at=now,
+                    since_id=oldest,
+                )
+            )
+        place = {id_: i for i, id_ in enumerate(ids)}
+        return sorted(rows, key=lambda r: place[r.id])
+
+    async def _update(self, where: Any, **values: Any) -> None:
+        async with self._tx(what="update the queue") as conn:
+            await conn.execute(update(jobs).where(where).values(**values))
 
     async def renew(
         self, keys: Sequence[str], *, worker: str, lease_s: float, now: datetime
@@ -430,9 +479,8 @@ class SqlJobQueue:
         await self._updates(("route", {"k": key, "v_route": json.dumps(dict(route))}))
 
     async def route(self, key: str) -> Mapping[str, Any] | None:
-        with storage_errors("read a route"):
-            async with transaction(self._engine, what="read a route", read_only=True) as conn:
-                text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
+        async with self._tx(what="read a route", read_only=True) as conn:
+            text_ = await conn.scalar(select(jobs.c.route).where(jobs.c.key == key))
         return json.loads(text_) if text_ else None
 
     async def save_answer(self, key: str, *, text: str, footer: str) -> None:
@@ -446,105 +494,59 @@ class SqlJobQueue:
     async def release(self, keys: Sequence[str], *, worker: str) -> None:
         if not keys:
             return
-        with storage_errors("update the queue"):
-            async with turn(self._engine), self._engine.begin() as conn:
-                back = (
-                    await conn.execute(
-                        update(jobs)
-                        .where(
-                            jobs.c.key.in_(sorted(keys)),
-                            jobs.c.worker == worker,
-                            jobs.c.status == RUNNING,
-                        )
-                        # Handed back unfailed (a graceful shutdown): not an attempt
-                        # that counts towards giving up.
-                        .values(
-                            status=PENDING,
-                            lease_until=None,
-                            worker=None,
-                            attempts=jobs.c.attempts - 1,
-                        )
-                        .returning(jobs.c.team, jobs.c.id)
+        async with self._tx(what="update the queue") as conn:
+            back = (
+                await conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.key.in_(sorted(keys)),
+                        jobs.c.worker == worker,
+                        jobs.c.status == RUNNING,
                     )
-                ).all()
-                await self._count_waiting(conn, ((r.team, r.id) for r in back), sign=-1)
+                    # Handed back unfailed (a graceful shutdown): not an attempt that
+                    # counts towards giving up.
+                    .values(
+                        status=PENDING, lease_until=None, worker=None, attempts=jobs.c.attempts - 1
+                    )
+                    .returning(jobs.c.team, jobs.c.id)
+                )
+            ).all()
+            await self._count_waiting(conn, ((r.team, r.id) for r in back), sign=-1)
 
     async def positions(self, keys: Sequence[str], *, now: datetime) -> dict[str, int]:
-        """See `JobQueue.positions`. Reads the keys' own teams' waiting jobs up to the
-        keys (a team's backlog, which its quota bounds) and at most
+        """See `JobQueue.positions`. One statement: the keys' own jobs, ranked within their
+        teams' waiting jobs (a team's backlog, which its quota bounds), and at most
         ``QUEUE_POSITION_BOUND`` other teams; past that, ``QUEUE_POSITION_BOUND + 1``."""
         if not keys:
             return {}
         bound = QUEUE_POSITION_BOUND
-        with storage_errors("read queue positions"):
-            async with transaction(
-                self._engine, what="read queue positions", read_only=True
-            ) as conn:
-                mine = (
-                    await conn.execute(
-                        select(
-                            jobs.c.key,
-                            jobs.c.id,
-                            jobs.c.team,
-                            teams.c.in_flight,
-                            teams.c.served_at,
-                            teams.c.since_id,
-                        )
-                        .join(teams, teams.c.team == jobs.c.team)
-                        .where(jobs.c.key.in_(list(keys)), jobs.c.status == PENDING)
-                    )
-                ).all()
-                if not mine:
-                    return {}
-                last = {}
-                for r in mine:
-                    last[r.team] = max(last.get(r.team, 0), r.id)
-                ahead_in_team = func.row_number().over(partition_by=jobs.c.team, order_by=jobs.c.id)
-                own = select(jobs.c.id, ahead_in_team.label("n")).where(
-                    jobs.c.status == PENDING,
-                    jobs.c.team.in_(sorted(last)),
-                    jobs.c.id <= max(last.values()),
-                )
-                rank = {i: n for i, n in (await conn.execute(own)).all()}
-                top = max(r.in_flight + rank[r.id] for r in mine)
-                others = (
-                    await conn.execute(
-                        select(
-                            teams.c.team,
-                            teams.c.in_flight,
-                            teams.c.waiting,
-                            teams.c.served_at,
-                            teams.c.since_id,
-                        )
-                        .where(teams.c.waiting > 0, teams.c.in_flight < top)
-                        .order_by(teams.c.in_flight, teams.c.served_at, teams.c.since_id)
-                        .limit(bound + 1)
-                    )
-                ).all()
-        ahead = _Ahead(
-            [(o.in_flight, o.waiting, o.served_at, o.since_id, o.team) for o in others[:bound]]
-            if len(others) > bound
-            else [(o.in_flight, o.waiting, o.served_at, o.since_id, o.team) for o in others],
-            cut=len(others) > bound,
-            bound=bound,
-        )
+        query = _PG_POSITIONS if self._pg else _SQLITE_POSITIONS
+        async with self._tx(what="read queue positions", read_only=True) as conn:
+            rows = (await conn.execute(query, {"keys": list(keys), "limit": bound + 1})).all()
+        # Plain tuples: a refresh handles up to a thousand rows, and a row's attributes
+        # cost more to read than its items.
+        mine, others = [], []
+        for key, team, in_flight, n, served_at, since_id in rows:
+            if key is None:
+                others.append((in_flight, n, served_at, since_id, team))
+            else:
+                mine.append((key, team, in_flight, n, served_at, since_id))
+        ahead = _Ahead(others[:bound], cut=len(others) > bound, bound=bound)
         places = {}
-        for r in mine:
-            t = r.in_flight + rank[r.id]
-            n = ahead.count(t=t, team=r.team, served_at=r.served_at, since_id=r.since_id)
-            places[r.key] = min(rank[r.id] + n, bound + 1)
+        for key, team, in_flight, n, served_at, since_id in mine:
+            before = ahead.count(t=in_flight + n, team=team, served_at=served_at, since_id=since_id)
+            places[key] = min(n + before, bound + 1)
         return places
 
     async def depth(self) -> int:
-        with storage_errors("count the queue"):
-            async with transaction(self._engine, what="count the queue", read_only=True) as conn:
-                # Two counts, so each is read from its small partial index.
-                n = 0
-                for status in (PENDING, RUNNING):
-                    n += (
-                        await conn.scalar(
-                            select(func.count()).select_from(jobs).where(jobs.c.status == status)
-                        )
-                        or 0
+        async with self._tx(what="count the queue", read_only=True) as conn:
+            # Two counts, so each is read from its small partial index.
+            n = 0
+            for status in (PENDING, RUNNING):
+                n += (
+                    await conn.scalar(
+                        select(func.count()).select_from(jobs).where(jobs.c.status == status)
                     )
+                    or 0
+                )
         return int(n or 0)

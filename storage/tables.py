@@ -192,8 +192,8 @@ class QueueTeam(Base):
     same transactions: questions being answered (``in_flight``), waiting for a worker
     (``waiting``), and when a worker last took one (``served_at``; 1970 for never), so a
     claim reads the first few teams with work instead of ranking every waiting job.
-    ``since_id`` is the job that made the team's wait start: first come, first served
-    among teams otherwise equal."""
+    ``since_id`` is its oldest waiting job: first come, first served among teams
+    otherwise equal."""
 
     __tablename__ = "queue_teams"
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
