@@ -407,17 +407,12 @@ class AskService:
                     held=standing.held if standing else 0,
                     truncated=reply.truncated,
                     cost_usd=cost if self.catalogue.show_cost else None,
-                    note=" ".join(
-                        n
-                        for n in (
-                            prepared.fallback_note,
-                            None
-                            if ignored is None
-                            else messages.effort_ignored(spec.alias, ignored, spec.efforts),
-                        )
-                        if n
-                    )
-                    or None,
+                    note=_notes(
+                        prepared.fallback_note,
+                        None
+                        if ignored is None
+                        else messages.effort_ignored(spec.alias, ignored, spec.efforts),
+                    ),
                     auto=None
                     if prepared.auto is None
                     else messages.auto_choice(prepared.auto.reason, by=prepared.auto.by),
@@ -497,6 +492,11 @@ class AskService:
 
     def is_admin(self, command: QuotaCommand) -> bool:
         return self.quotas.is_admin(command)
+
+
+def _notes(*notes: str | None) -> str | None:
+    """The footer's notes (a fallback, an effort left out), in that order, or None."""
+    return " ".join(n for n in notes if n) or None
 
 
 def _limits(spec: ModelSpec) -> Limits:
