@@ -25,6 +25,7 @@ TABLES = (
     "requests",
     "quota_counters",
     "user_counters",
+    "budget_counters",
     "turns",
     "threads",
     "queue_teams",
@@ -39,14 +40,16 @@ async def answered(engine: AsyncEngine, key: str, *, at: datetime) -> None:
     )
     assert await queue.submit(request, {"model": "o1"}, now=at)
     (job,) = await queue.claim(worker="w", limit=1, lease_s=60, now=at)
+    window = week_window(at, WeekPolicy())
+    await ledger.set_budget(key, 10.0, window=window, actor="admin", now=at)
     await ledger.reserve(
         key=key,
         team=key,
         model="o1",
         user="ann",
         channel="C",
-        window=week_window(at, WeekPolicy()),
-        limits=Limits(10, None),
+        window=window,
+        limits=Limits(10, None, estimate_usd=0.1),
         now=at,
     )
     await SqlConversationStore(engine).open(f"th-{key}", team=key, now=at)
@@ -81,6 +84,7 @@ async def test_a_pass_deletes_what_is_past_its_window_and_nothing_else(
         "requests": 1,
         "quota_counters": 1,
         "user_counters": 1,
+        "budget_counters": 1,
         "turns": 4,  # a question and its answer, in each of two threads
         "threads": 2,
         "queue_teams": 3,
