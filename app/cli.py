@@ -282,7 +282,14 @@ async def _quota(
         result = await rt.service.quota(
             QuotaCommand(platform, team, "operator", " ".join(words), is_admin=True)
         )
-    show_quota(console_for(sys.stdout), result.text, result.usage, user=None, admin=True)
+    show_quota(
+        console_for(sys.stdout),
+        result.text,
+        result.usage,
+        user=None,
+        admin=True,
+        notes=result.notes,
+    )
     return 0 if result.ok else 1
 
 

@@ -65,13 +65,14 @@ examples:
   reasonbot quota --team discord:1234 user ann 5 o1
   reasonbot quota --team terminal:local log
   reasonbot quota --team slack:T0123 history 12
+  reasonbot quota --team slack:T0123 budget 50
   reasonbot quota --team slack:T0123 digest --week 2026-11-16
   reasonbot quota --team slack:T0123 export --weeks 52 --format csv > usage.csv"""
 
 QUOTA_WORDS = (
     "teams | show | set <model> <n> | grant <n> [model] | reset [model] | "
     "user <who> <n|off> [model] | log | notify <channel>|off | history [weeks] | "
-    "digest [--week YYYY-MM-DD] | export [--weeks N] [--format csv|json]"
+    "digest [--week YYYY-MM-DD] | export [--weeks N] [--format csv|json] | budget <usd>|off"
 )
 
 DISCORD = "Discord helpers: `invite-url` prints the URL that adds the bot to a server."

@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from bot import messages
 from bot.config import Catalogue
-from bot.domain import QuotaState, Window
+from bot.domain import BudgetState, QuotaState, Window
 from bot.errors import BotError
 from bot.ports import Notifier, ReportStore
 from bot.reports import (
@@ -34,6 +34,10 @@ from bot.weeks import week_window
 log = logging.getLogger(__name__)
 DIGEST_EVERY_S = 300.0  # how often a process looks for a week that ended undigested
 ALERT_TOP_ASKERS = 3
+# Budget alerts are claimed under this key in place of a model: no alias can take it
+# (aliases are lower-case letters, digits and ``._-``), so each threshold of the budget
+# is claimed once per week apart from every model's.
+BUDGET_ALERT_KEY = "$budget"
 DIGEST_TOP_ASKERS = 5
 
 
@@ -64,10 +68,23 @@ class AdminDesk:
     # ---- alerts ----------------------------------------------------------------
 
     async def after_commit(
-        self, *, team: str, model: str, state: QuotaState | None, window: Window
+        self,
+        *,
+        team: str,
+        model: str,
+        state: QuotaState | None,
+        window: Window,
+        budget: BudgetState | None = None,
     ) -> None:
-        """Alert the team's channel if this answer's reservation crossed a threshold.
-        Cheap when it did not (no database call); never raises."""
+        """Alert the team's channel if this answer's reservation crossed a threshold of
+        its model's quota, or its cost one of the team's budget. Cheap when it did not
+        (no database call); never raises."""
+        if budget is not None:
+            for threshold in budget_crossed(budget, self.catalogue.alert_at):
+                try:
+                    await self._budget_alert(team, threshold, budget, window)
+                except BotError as exc:
+                    log.warning("budget alert %s %d%% not sent: %r", team, threshold, exc)
         if state is None or state.used is None:
             return
         allowance = state.team_limit + (state.granted or 0)
@@ -92,6 +109,31 @@ class AdminDesk:
             used=used,
             allowance=allowance,
             top=askers.top,
+            resets_at=window.end,
+            now=now,
+        )
+        await self._post(team, text)
+
+    async def _budget_alert(
+        self, team: str, threshold: int, budget: BudgetState, window: Window
+    ) -> None:
+        if await self.reports.notify_target(team) is None:
+            return
+        now = self._clock()
+        if not await self.reports.claim_alert(
+            team, BUDGET_ALERT_KEY, window.key, threshold, now=now
+        ):
+            return
+        per_user: dict[str, float] = {}
+        for (user, _), cost in (await self.spend(team, window)).items():
+            per_user[user] = per_user.get(user, 0.0) + cost
+        top = sorted(per_user.items(), key=lambda uc: (-uc[1], uc[0]))[:ALERT_TOP_ASKERS]
+        assert budget.budget_usd is not None
+        text = messages.budget_alert(
+            threshold=threshold,
+            spent_usd=budget.spent_usd,
+            budget_usd=budget.budget_usd,
+            top=top,
             resets_at=window.end,
             now=now,
         )
@@ -167,3 +209,15 @@ class AdminDesk:
         """This week's cost per (user, model), for models with prices."""
         rows = await self.reports.usage_rows(team, since=window.key, until=window.key)
         return {(r.user, r.model): r.cost_usd for r in rows if r.cost_usd is not None}
+
+
+def budget_crossed(budget: BudgetState, thresholds: Sequence[int]) -> tuple[int, ...]:
+    """The thresholds (percent of the budget) that this answer's cost went past: spend
+    only grows as answers are committed, so each is crossed by exactly one answer."""
+    if budget.budget_usd is None or budget.budget_usd <= 0 or budget.spent_before_usd is None:
+        return ()
+    return tuple(
+        t
+        for t in thresholds
+        if budget.spent_before_usd < budget.budget_usd * t / 100 <= budget.spent_usd
+    )

@@ -24,7 +24,8 @@ QUOTA_USAGE = (
     "• `/quota log` — recent quota changes (admins)\n"
     "• `/quota notify <#channel>|off` — where alerts and the weekly digest go (admins)\n"
     "• `/quota history [weeks]` — questions and spend per week and model (admins)\n"
-    "• `/quota export [weeks]` — per-person usage as CSV (admins)"
+    "• `/quota export [weeks]` — per-person usage as CSV (admins)\n"
+    "• `/quota budget <usd>|off` — the team's weekly spending limit in USD (admins)"
 )
 MAX_QUOTA_VALUE = 1_000_000
 # Only ASCII digits are numbers here: str.isdigit() also takes "²" (which int() then
@@ -47,6 +48,9 @@ MAX_USER_CHARS = 64
 _CHANNEL_MENTION = re.compile(r"<#([A-Za-z0-9]{1,32})(?:\|[^<>]{0,100})?>")
 _BARE_CHANNEL = re.compile(r"#?((?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{1,32})")
 MAX_WEEKS = 52
+MAX_BUDGET_USD = 1_000_000
+# A budget in dollars and cents: "50", "12.5", "$0.75".
+_USD = re.compile(r"\$?([0-9]{1,7}(?:\.[0-9]{1,2})?)")
 DEFAULT_REPORT_WEEKS = 8
 
 
@@ -105,6 +109,7 @@ class QuotaVerb(enum.StrEnum):
     NOTIFY = "notify"
     HISTORY = "history"
     EXPORT = "export"
+    BUDGET = "budget"
 
 
 ADMIN_VERBS = frozenset(
@@ -117,6 +122,7 @@ ADMIN_VERBS = frozenset(
         QuotaVerb.NOTIFY,
         QuotaVerb.HISTORY,
         QuotaVerb.EXPORT,
+        QuotaVerb.BUDGET,
     }
 )
 
@@ -128,6 +134,7 @@ class QuotaArgs:
     value: int | None = None  # None with USER means "remove the cap"; weeks for reports
     who: str | None = None
     channel: str | None = None  # NOTIFY: the channel id; None means "off"
+    usd: float | None = None  # BUDGET: the weekly budget; None means "off"
 
 
 def normalise_user(who: str) -> str:
@@ -164,6 +171,19 @@ def _weeks(args: list[str], default: int) -> int:
     if not 1 <= n <= MAX_WEEKS:
         raise UsageError(f"weeks must be from 1 to {MAX_WEEKS}", usage=QUOTA_USAGE)
     return n
+
+
+def _budget(word: str) -> float | None:
+    if word.lower() in ("off", "none"):
+        return None
+    m = _USD.fullmatch(word)
+    if m is None or float(m.group(1)) > MAX_BUDGET_USD:
+        raise UsageError(
+            f"`{word[:40]}` is not a budget: give US dollars from 0 to {MAX_BUDGET_USD:,} "
+            "(e.g. `50` or `12.50`), or `off`",
+            usage=QUOTA_USAGE,
+        )
+    return float(m.group(1))
 
 
 def _is_number(word: str) -> bool:
@@ -231,4 +251,7 @@ def parse_quota(text: str) -> QuotaArgs:
         case QuotaVerb.EXPORT:
             arity(0, 1)
             return QuotaArgs(verb, value=_weeks(args, DEFAULT_REPORT_WEEKS))
+        case QuotaVerb.BUDGET:
+            arity(1, 1)
+            return QuotaArgs(verb, usd=_budget(args[0]))
     raise AssertionError(verb)  # pragma: no cover

@@ -73,6 +73,13 @@ class ModelSpec(BaseModel):
     price_input: float | None = Field(default=None, ge=0)
     price_cached_input: float | None = Field(default=None, ge=0)
     price_output: float | None = Field(default=None, ge=0)
+    # What a team budget holds for one question of this model until its cost is known.
+    # Left out: the ceiling, price_output × max_completion_tokens (see `bot.costs`).
+    cost_estimate_usd: float | None = Field(default=None, ge=0)
+    # The model that answers instead when this one's weekly quota is used up (for the
+    # team or the person), if this one was the default or auto's pick; never when the
+    # asker named this model with `--model`.
+    fallback: str | None = None
 
     @field_validator("alias")
     @classmethod
@@ -286,6 +293,48 @@ class Catalogue(BaseModel):
                     f"[auto] names {alias!r}, which is not one of {', '.join(self.aliases)}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _fallbacks_form_chains(self) -> Catalogue:
+        for m in self.models:
+            if m.fallback is not None and m.fallback not in self.aliases:
+                raise ValueError(
+                    f"model {m.alias!r} falls back to {m.fallback!r}, which is not one of "
+                    f"{', '.join(self.aliases)}"
+                )
+        for m in self.models:
+            seen = [m.alias]
+            nxt = m.fallback
+            while nxt is not None:
+                if nxt in seen:
+                    loop = " → ".join((*seen[seen.index(nxt) :], nxt))
+                    raise ValueError(f"fallbacks go round in a circle: {loop}")
+                seen.append(nxt)
+                nxt = self._spec(nxt).fallback
+        return self
+
+    def _spec(self, alias: str) -> ModelSpec:
+        return next(m for m in self.models if m.alias == alias)
+
+    def fallback_chain(self, alias: str) -> tuple[str, ...]:
+        """``alias`` and the models that answer in its place, in order (validated: no
+        circles, every link a model of the catalogue)."""
+        chain = [alias]
+        spec = self.get(alias)
+        while spec is not None and spec.fallback is not None:
+            chain.append(spec.fallback)
+            spec = self.get(spec.fallback)
+        return tuple(chain)
+
+    @property
+    def fallback_chains(self) -> tuple[tuple[str, ...], ...]:
+        """Every chain as `/quota` shows it, from each model no other falls back to."""
+        targets = {m.fallback for m in self.models}
+        return tuple(
+            self.fallback_chain(m.alias)
+            for m in self.models
+            if m.fallback is not None and m.alias not in targets
+        )
 
     @property
     def choices(self) -> tuple[str, ...]:

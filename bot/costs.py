@@ -35,3 +35,21 @@ def usd(amount: float) -> str:
     if amount and abs(amount) < 0.01:
         return f"${amount:.4f}"
     return f"${amount:,.2f}"
+
+
+# A budget hold for a model with no token limit: o1's and o3's largest output, so the
+# hold is still a ceiling for OpenAI's reasoning models.
+ESTIMATE_TOKENS_WITHOUT_LIMIT = 100_000
+
+
+def reserve_estimate(spec: ModelSpec) -> float:
+    """What a team budget holds for one question of ``spec`` until its cost is known:
+    the catalogue's ``cost_estimate_usd``, else the output ceiling (``price_output``
+    × ``max_completion_tokens``, reasoning included). A model without prices costs
+    nothing we know of, so it holds nothing."""
+    if spec.cost_estimate_usd is not None:
+        return spec.cost_estimate_usd
+    if spec.price_output is None:
+        return 0.0
+    tokens = spec.max_completion_tokens or ESTIMATE_TOKENS_WITHOUT_LIMIT
+    return round(tokens * spec.price_output / PER, 8)

@@ -137,6 +137,9 @@ class Limits:
 
     team_limit: int
     user_limit: int | None = None  # None: no per-user cap
+    # What the team's weekly budget holds for the question until its cost is known
+    # (`bot.costs.reserve_estimate`); only taken when the team has a budget.
+    estimate_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +177,30 @@ class Reservation:
     window: str
     status: ReservationStatus
     replayed: bool = False
-    denied_scope: str | None = None  # "team" or "user" when status is DENIED
+    denied_scope: str | None = None  # "team", "user" or "budget" when status is DENIED
     limits: QuotaState | None = None  # None on a replay
+    # Reserved on a fallback: the model asked for (its quota used up, for the team or
+    # for the person: ``fallback_scope``) and ``model`` is the one that answers.
+    fallback_from: str | None = None
+    fallback_scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """A team's weekly budget in USD (None: no budget) and its week so far: spent by
+    answers, held by questions still being answered. After a commit ``spent_before``
+    is the spend before that answer, so alerts know which thresholds it crossed."""
+
+    budget_usd: float | None
+    spent_usd: float = 0.0
+    held_usd: float = 0.0
+    spent_before_usd: float | None = None
+
+    @property
+    def left_usd(self) -> float | None:
+        if self.budget_usd is None:
+            return None
+        return max(self.budget_usd - self.spent_usd - self.held_usd, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

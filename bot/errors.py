@@ -6,6 +6,7 @@
     ├── UnknownModel          an alias that is not in the catalogue
     ├── NotAllowed            a non-admin tried an admin command
     ├── QuotaExhausted        the team (or the user) has no messages left this week
+    ├── BudgetExhausted       the team's weekly USD budget cannot hold another question
     ├── ModelError            the provider failed; the reservation is refunded
     │   ├── ModelTimeout
     │   │   └── ModelDeadlineExceeded   the whole call, retries included, ran too long
@@ -74,6 +75,27 @@ class QuotaExhausted(BotError):
         self.resets_at = resets_at
         self.scope = scope  # "team" or "user"
         self.alternatives = alternatives  # (alias, remaining) of models that still have messages
+
+
+class BudgetExhausted(BotError):
+    """The team's weekly budget, less what answers spent and questions hold, is smaller
+    than what this question must hold (`bot.costs.reserve_estimate`)."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        budget_usd: float,
+        spent_usd: float,
+        held_usd: float,
+        resets_at: datetime,
+    ) -> None:
+        super().__init__(f"weekly budget exhausted for {model}")
+        self.model = model
+        self.budget_usd = budget_usd
+        self.spent_usd = spent_usd
+        self.held_usd = held_usd
+        self.resets_at = resets_at
 
 
 class ModelError(BotError):

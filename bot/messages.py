@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from bot.costs import usd
-from bot.domain import AuditEntry, Effort, ModelUsage, TeamUsage, Usage
+from bot.domain import AuditEntry, BudgetState, Effort, ModelUsage, TeamUsage, Usage
 from bot.errors import (
     AnswerBrokeOff,
     AnswerCutOff,
     BotError,
+    BudgetExhausted,
     ContextTooLong,
     InputRejected,
     ModelAuthError,
@@ -111,6 +112,52 @@ def quota_exhausted(exc: QuotaExhausted, now: datetime) -> str:
     return text
 
 
+def weekly_reset(at: datetime) -> str:
+    """``Mon 00:00 UTC``: when a week's quota comes back, in a few words."""
+    return f"{at:%a %H:%M} UTC"
+
+
+def fallback_used(*, model: str, fallback: str, scope: str, resets_at: datetime) -> str:
+    """Why another model answered than the one the default (or ``auto``) picked."""
+    until = weekly_reset(resets_at)
+    if scope == "user":
+        return (
+            f"Your weekly quota of `{model}` is used up until {until} — answered with `{fallback}`."
+        )
+    return f"`{model}`'s weekly quota is used up until {until} — answered with `{fallback}`."
+
+
+def budget_exhausted(exc: BudgetExhausted, now: datetime) -> str:
+    return (
+        f"This team has used its weekly budget of {usd(exc.budget_usd)}: "
+        f"{usd(exc.spent_usd)} spent, {usd(exc.held_usd)} held by questions still being "
+        f"answered, and a `{exc.model}` question may cost up to the rest. "
+        f"The budget resets {when(exc.resets_at, now)}; an admin can raise it with "
+        "`/quota budget <usd>`. Nothing was charged."
+    )
+
+
+def budget_line(state: BudgetState) -> str:
+    """The team's budget in `/quota` (only shown when one is set)."""
+    assert state.budget_usd is not None
+    line = f"**Budget this week**: {usd(state.spent_usd)} spent of {usd(state.budget_usd)}"
+    if state.held_usd:
+        line += f" · {usd(state.held_usd)} held by questions still being answered"
+    return line + f" · {usd(state.left_usd or 0.0)} left"
+
+
+def fallback_chains(chains: Sequence[Sequence[str]]) -> str:
+    """``**Fallback** when a quota is used up: `o1` → `mini```."""
+    shown = "; ".join(" → ".join(f"`{m}`" for m in chain) for chain in chains)
+    return f"**Fallback** when a quota is used up: {shown} (not for `--model`)"
+
+
+def budget_changed(budget_usd: float | None) -> str:
+    if budget_usd is None:
+        return "✅ The team's weekly budget is off: spend is no longer limited."
+    return f"✅ The team's weekly budget is now {usd(budget_usd)}."
+
+
 # Subclasses come before their parents: the first match is the sentence.
 _MODEL_ERRORS: dict[type[ModelError], str] = {
     ModelDeadlineExceeded: "The model had not finished after the longest time a question "
@@ -157,6 +204,8 @@ def error_text(exc: BotError, *, now: datetime) -> str:
             return "Only admins can change quotas. `/quota` shows what is left."
         case QuotaExhausted():
             return quota_exhausted(exc, now)
+        case BudgetExhausted():
+            return budget_exhausted(exc, now)
         case ModelError():
             return model_error(exc)
         case PlatformError(user_text=str(text)):
@@ -281,9 +330,12 @@ def quota_summary(
     now: datetime,
     admin: bool,
     spend: Mapping[tuple[str, str], float] | None = None,
+    budget: BudgetState | None = None,
+    chains: Sequence[Sequence[str]] = (),
 ) -> str:
     """``spend`` is this week's cost per (user, model), when the models have prices:
-    everyone sees the team's per model, admins also each person's."""
+    everyone sees the team's per model, admins also each person's. ``budget`` is the
+    team's, shown when set; ``chains`` the catalogue's fallbacks."""
     spend = spend or {}
     per_model: dict[str, float] = {}
     for (_, model), cost in spend.items():
@@ -298,6 +350,10 @@ def quota_summary(
         if m.model in per_model:
             line += f" · team spend {usd(per_model[m.model])}"
         lines.append(line)
+    if chains:
+        lines.append(fallback_chains(chains))
+    if budget is not None and budget.budget_usd is not None:
+        lines.append(budget_line(budget))
     if admin:
         others = [u for u in usage.users if u.used]
         if others:
@@ -344,14 +400,18 @@ def audit(entries: Sequence[AuditEntry]) -> str:
         target = ""
         if e.target:
             target = f"<#{e.target}>" if e.action == "notify" else f"<@{e.target}>"
-        elif e.action == "notify":
+        elif e.action in ("notify", "budget") and e.value is None:
             target = "off"
+        if e.action == "budget" and e.value is not None:
+            value = usd(e.value / 100)  # kept in cents
+        else:
+            value = str(e.value) if e.value is not None else ""
         detail = " ".join(
             p
             for p in (
                 e.action,
                 e.model or "",
-                str(e.value) if e.value is not None else "",
+                value,
                 target,
             )
             if p
@@ -393,6 +453,28 @@ def alert(
     if top:
         lines.append(f"Top askers: {_top(top)}.")
     lines.append(f"The quota resets {when(resets_at, now)}; `/quota grant <n> {model}` adds more.")
+    return "\n".join(lines)
+
+
+def budget_alert(
+    *,
+    threshold: int,
+    spent_usd: float,
+    budget_usd: float,
+    top: Sequence[tuple[str, float]],
+    resets_at: datetime,
+    now: datetime,
+) -> str:
+    head = (
+        f"💰 The team has spent its whole weekly budget: {usd(spent_usd)} of {usd(budget_usd)}."
+        if spent_usd >= budget_usd
+        else f"💰 The team has spent {threshold}% of this week's budget: "
+        f"{usd(spent_usd)} of {usd(budget_usd)}."
+    )
+    lines = [head]
+    if top:
+        lines.append("Top spenders: " + ", ".join(f"<@{u}> ({usd(c)})" for u, c in top) + ".")
+    lines.append(f"The budget resets {when(resets_at, now)}; `/quota budget <usd>` changes it.")
     return "\n".join(lines)
 
 

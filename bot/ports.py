@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.domain import (
     AskRequest,
     AuditEntry,
+    BudgetState,
     Effort,
     Exchange,
     Limits,
@@ -51,10 +52,17 @@ class QuotaLedger(Protocol):
         window: Window,
         limits: Limits,
         now: datetime,
+        fallbacks: Sequence[tuple[str, Limits]] = (),
     ) -> Reservation:
         """Hold one message. Idempotent on ``key``: a second call returns the first
         outcome with ``replayed=True`` and charges nothing. When the team allowance
-        (limit + grants) or the user's cap is used up, the outcome is DENIED."""
+        (limit + grants) or the user's cap is used up, the outcome is DENIED.
+
+        ``fallbacks`` (model, limits) are tried in order, in the same transaction, when
+        ``model`` is used up for the team or the person: the first with a message left
+        is held (``Reservation.model``, with ``fallback_from``); a DENIED outcome names
+        ``model``. When the team has a weekly budget, ``limits.estimate_usd`` is held
+        against it too, and a budget that cannot hold it is DENIED (scope "budget")."""
         ...
 
     async def commit(
@@ -66,16 +74,28 @@ class QuotaLedger(Protocol):
         now: datetime,
         exchange: Exchange | None = None,
         cost_usd: float | None = None,
-    ) -> None:
+    ) -> BudgetState | None:
         """Mark a reservation answered, with its token usage and cost. ``exchange`` is
         recorded in its thread (the `ConversationStore`'s history) in the same
         transaction, and only by the commit that marks the reservation answered: a
-        retried commit neither charges nor appends a second time."""
+        retried commit neither charges nor appends a second time. A reservation held
+        under a budget has its hold replaced by its cost: the budget after that is
+        returned (None for one held under no budget)."""
         ...
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:
         """Give the message back to the window it was reserved in. Idempotent: returns
         False if the key was not RESERVED (already refunded, committed or unknown)."""
+        ...
+
+    async def set_budget(
+        self, team: str, budget_usd: float | None, *, window: Window, actor: str, now: datetime
+    ) -> None:
+        """Set (or with ``None`` remove) the team's weekly budget in USD; audited."""
+        ...
+
+    async def budget(self, team: str, window: Window) -> BudgetState:
+        """The team's weekly budget, and this week's spend and holds against it."""
         ...
 
     async def user_cap(self, team: str, model: str, user: str) -> int | None:

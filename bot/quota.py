@@ -30,6 +30,9 @@ class QuotaResult:
     text: str
     ok: bool = True
     usage: TeamUsage | None = None
+    # Lines of the summary that are not the usage table (fallback chains, the budget),
+    # for adapters that show ``usage`` as a table of their own.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,15 @@ class QuotaDesk:
         usage = await self._ledger.usage(
             team, window, limits=self.default_limits(), with_users=False
         )
+        # The model's own fallbacks first: the alternative the catalogue means for it.
+        chain = self.catalogue.fallback_chain(spec.alias)
         alternatives = tuple(
-            (m.model, m.remaining) for m in usage.models if m.model != spec.alias and m.remaining
+            (m.model, m.remaining)
+            for m in sorted(
+                usage.models,
+                key=lambda m: chain.index(m.model) if m.model in chain else len(chain),
+            )
+            if m.model != spec.alias and m.remaining
         )
         denied = next((m for m in usage.models if m.model == spec.alias), None)
         if scope == "user" and limits.user_limit is not None:
@@ -133,6 +143,11 @@ class QuotaDesk:
                 return QuotaResult(messages.audit(entries))
             case QuotaVerb.NOTIFY | QuotaVerb.HISTORY | QuotaVerb.EXPORT:
                 return await self._report(command, args)
+            case QuotaVerb.BUDGET:
+                await self._ledger.set_budget(team, args.usd, window=window, actor=actor, now=now)
+                shown = await self._show(command, window, now)
+                text = messages.budget_changed(args.usd) + "\n\n" + shown.text
+                return QuotaResult(text, usage=shown.usage, notes=shown.notes)
             case QuotaVerb.SET:
                 model = self._alias(args.model)
                 assert args.value is not None
@@ -154,7 +169,7 @@ class QuotaDesk:
                 )
         text = messages.quota_changed(args.verb, model=model, value=args.value, who=args.who)
         shown = await self._show(command, window, now)
-        return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage)
+        return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage, notes=shown.notes)
 
     async def _report(self, command: QuotaCommand, args: QuotaArgs) -> QuotaResult:
         if self._admin is None:
@@ -207,5 +222,20 @@ class QuotaDesk:
             for (_, m), cost in spend.items():
                 team_spend[("", m)] = team_spend.get(("", m), 0.0) + cost
             spend = team_spend
-        text = messages.quota_summary(usage, user=command.user, now=now, admin=admin, spend=spend)
-        return QuotaResult(text, usage=usage)
+        budget = await self._ledger.budget(command.team, window)
+        chains = self.catalogue.fallback_chains
+        text = messages.quota_summary(
+            usage,
+            user=command.user,
+            now=now,
+            admin=admin,
+            spend=spend,
+            budget=budget,
+            chains=chains,
+        )
+        notes = []
+        if chains:
+            notes.append(messages.fallback_chains(chains))
+        if budget.budget_usd is not None:
+            notes.append(messages.budget_line(budget))
+        return QuotaResult(text, usage=usage, notes=tuple(notes))

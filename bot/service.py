@@ -26,7 +26,7 @@ from bot.commands import (
     parse_reason,
 )
 from bot.config import AUTO, Catalogue, ModelSpec
-from bot.costs import answer_cost
+from bot.costs import answer_cost, reserve_estimate
 from bot.domain import (
     AskRequest,
     Effort,
@@ -42,6 +42,7 @@ from bot.domain import (
 )
 from bot.errors import (
     BotError,
+    BudgetExhausted,
     InputRejected,
     StorageError,
     UnknownModel,
@@ -89,6 +90,10 @@ class Prepared:
     ignored_effort: Effort | None = None
     # Set when `--model auto` chose `spec`: the footer says which and why.
     auto: Choice | None = None
+    # Named with `--model` (or a typed option): refused when used up, never swapped.
+    explicit: bool = False
+    # Set when a fallback answers for the model picked: the footer says why.
+    fallback_note: str | None = None
 
     @property
     def parsed(self) -> Parsed:
@@ -194,12 +199,14 @@ class AskService:
             raise InputRejected(messages.too_long(len(question), limit))
         effort = request.effort or args.effort
         choice = None
+        explicit = alias != AUTO and (request.model or args.model) is not None
         if alias == AUTO:
             # Provisional, from what the adapter knows (its context turns); `_ask`
             # decides once it has read the thread's depth.
             choice = self._router.choose(question, history_depth=len(request.context))
             alias = choice.alias
-        return self._fit(request, question, alias, effort, choice)
+        prepared = self._fit(request, question, alias, effort, choice)
+        return dataclasses.replace(prepared, explicit=True) if explicit else prepared
 
     def _fit(
         self,
@@ -323,7 +330,9 @@ class AskService:
         now = self._clock()
         window = week_window(now, self.catalogue.week)
         try:
-            limits = Limits(team_limit=spec.weekly_limit, user_limit=spec.per_user_limit)
+            limits = _limits(spec)
+            # Only a model the asker did not name may be swapped for its fallback.
+            chain = () if prepared.explicit else self.catalogue.fallback_chain(spec.alias)[1:]
             reservation = await self._ledger.reserve(
                 key=request.key,
                 team=request.team,
@@ -333,6 +342,7 @@ class AskService:
                 window=window,
                 limits=limits,
                 now=now,
+                fallbacks=[(a, _limits(self.catalogue.get(a) or spec)) for a in chain],
             )
         except StorageError as exc:
             log.error("ledger unavailable for %s: %s", request.key, exc)
@@ -349,6 +359,12 @@ class AskService:
             )
             return AskOutcome.DUPLICATE
         if reservation.status is ReservationStatus.DENIED:
+            if reservation.denied_scope == "budget":
+                await replier.fail(
+                    self.error_text(await self._budget_exhausted(request.team, spec, window)),
+                    kind=FailureKind.DENIED,
+                )
+                return AskOutcome.DENIED
             exc = await self.quotas.exhausted(
                 request.team,
                 spec,
@@ -360,14 +376,45 @@ class AskService:
             return AskOutcome.DENIED
         if resuming:
             log.info("resuming request %s", request.key)
-            if prepared.auto is not None and reservation.model != spec.alias:
-                # `auto` may judge differently this time (a classifier, a longer
-                # thread): the model is the one the first attempt was charged for.
-                choice = dataclasses.replace(prepared.auto, alias=reservation.model)
-                effort = prepared.effort or prepared.ignored_effort
-                prepared = self._fit(request, prepared.question, choice.alias, effort, choice)
-                record.model = prepared.spec.alias
+        if reservation.model != spec.alias:
+            # A fallback was charged, or a resumed `auto` request was charged for a model
+            # `auto` now judges differently (a classifier, a longer thread): the model
+            # that answers is the one the reservation holds.
+            choice = (
+                None
+                if prepared.auto is None
+                else dataclasses.replace(prepared.auto, alias=reservation.model)
+            )
+            effort = prepared.effort or prepared.ignored_effort
+            note = None
+            if reservation.fallback_from is not None:
+                note = messages.fallback_used(
+                    model=reservation.fallback_from,
+                    fallback=reservation.model,
+                    scope=reservation.fallback_scope or "team",
+                    resets_at=window.end,
+                )
+            prepared = dataclasses.replace(
+                self._fit(request, prepared.question, reservation.model, effort, choice),
+                fallback_note=note,
+            )
+            record.model = prepared.spec.alias
         return await self._answer(prepared, replier, window, checkpoint, record, reservation.limits)
+
+    async def _budget_exhausted(
+        self, team: str, spec: ModelSpec, window: Window
+    ) -> BudgetExhausted | StorageError:
+        try:
+            state = await self._ledger.budget(team, window)
+        except StorageError as exc:
+            return exc
+        return BudgetExhausted(
+            model=spec.alias,
+            budget_usd=state.budget_usd or 0.0,
+            spent_usd=state.spent_usd,
+            held_usd=state.held_usd,
+            resets_at=window.end,
+        )
 
     async def _standing(self, team: str, spec: ModelSpec, window: Window) -> Standing | None:
         try:
@@ -431,9 +478,12 @@ class AskService:
                     held=standing.held if standing else 0,
                     truncated=reply.truncated,
                     cost_usd=cost if self.catalogue.show_cost else None,
-                    note=None
-                    if ignored is None
-                    else messages.effort_ignored(spec.alias, ignored, spec.efforts),
+                    note=_notes(
+                        prepared.fallback_note,
+                        None
+                        if ignored is None
+                        else messages.effort_ignored(spec.alias, ignored, spec.efforts),
+                    ),
                     auto=None
                     if prepared.auto is None
                     else messages.auto_choice(prepared.auto.reason, by=prepared.auto.by),
@@ -470,7 +520,7 @@ class AskService:
             answer=answer,
             reasoning_state=reasoning_state,
         )
-        await self._ledger.commit(
+        budget = await self._ledger.commit(
             request.key,
             usage=usage,
             latency_ms=latency_ms,
@@ -480,7 +530,7 @@ class AskService:
         )
         if self.admin is not None:
             await self.admin.after_commit(
-                team=request.team, model=spec.alias, state=quota, window=window
+                team=request.team, model=spec.alias, state=quota, window=window, budget=budget
             )
         return AskOutcome.ANSWERED
 
@@ -516,6 +566,19 @@ class AskService:
 
     def is_admin(self, command: QuotaCommand) -> bool:
         return self.quotas.is_admin(command)
+
+
+def _notes(*notes: str | None) -> str | None:
+    """The footer's notes (a fallback, an effort left out), in that order, or None."""
+    return " ".join(n for n in notes if n) or None
+
+
+def _limits(spec: ModelSpec) -> Limits:
+    return Limits(
+        team_limit=spec.weekly_limit,
+        user_limit=spec.per_user_limit,
+        estimate_usd=reserve_estimate(spec),
+    )
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import (
     AuditEntry,
+    BudgetState,
     Exchange,
     Limits,
     ModelUsage,
@@ -33,15 +34,28 @@ from storage._sql import SqlStore, aware, naive_utc
 from storage.conversations import record_exchange
 from storage.tables import (
     AuditRow,
+    BudgetCounter,
     LimitOverride,
     QuotaCounter,
     RequestRow,
+    TeamBudget,
     UserCap,
     UserCounter,
 )
 
 ALL_MODELS = "*"
 QC, UC, RQ = QuotaCounter.__table__, UserCounter.__table__, RequestRow.__table__
+BC, TB = BudgetCounter.__table__, TeamBudget.__table__
+MICROS = 1_000_000
+
+
+def micros(usd: float | None) -> int:
+    """USD as whole micro-dollars: holds added and taken back return to the same sum."""
+    return round((usd or 0.0) * MICROS)
+
+
+def dollars(amount: int | None) -> float:
+    return (amount or 0) / MICROS
 
 
 class _Denied(Exception):
@@ -96,13 +110,17 @@ SELECT COALESCE((SELECT weekly_limit FROM limit_overrides
                  WHERE team = :team AND "user" = :user AND model = :model),
                 (SELECT cap FROM user_caps
                  WHERE team = :team AND "user" = :user AND model = '*'),
-                :default_cap) AS cap
+                :default_cap) AS cap,
+       (SELECT weekly_micros FROM team_budgets WHERE team = :team) AS budget
 """
 _RESERVE_PG = text(f"""
 WITH lim AS ({_LIM}), req AS (
     INSERT INTO requests ("key", team, channel, "user", model, "window", status,
-                          prompt_tokens, completion_tokens, reasoning_tokens, created_at)
-    VALUES (:key, :team, :channel, :user, :model, :window, 'reserved', 0, 0, 0, :created_at)
+                          prompt_tokens, completion_tokens, reasoning_tokens, created_at,
+                          hold_micros)
+    SELECT :key, :team, :channel, :user, :model, :window, 'reserved', 0, 0, 0, :created_at,
+           CASE WHEN lim.budget IS NULL THEN NULL ELSE CAST(:hold AS BIGINT) END
+    FROM lim
     ON CONFLICT ("key") DO NOTHING
     RETURNING id
 ), usr AS (
@@ -122,9 +140,20 @@ WITH lim AS ({_LIM}), req AS (
         SET used = quota_counters.used + 1
         WHERE quota_counters.used < (SELECT team_limit FROM lim) + quota_counters.granted
     RETURNING used, granted
+), bud AS (
+    INSERT INTO budget_counters (team, "window", spent_micros, held_micros)
+    SELECT :team, :window, 0, CAST(:hold AS BIGINT) FROM tm, lim
+    WHERE lim.budget IS NOT NULL AND CAST(:hold AS BIGINT) > 0
+      AND CAST(:hold AS BIGINT) <= lim.budget
+    ON CONFLICT (team, "window") DO UPDATE
+        SET held_micros = budget_counters.held_micros + CAST(:hold AS BIGINT)
+        WHERE budget_counters.spent_micros + budget_counters.held_micros
+              + CAST(:hold AS BIGINT) <= (SELECT budget FROM lim)
+    RETURNING held_micros
 )
 SELECT (SELECT count(*) FROM req) AS req, (SELECT count(*) FROM usr) AS usr,
        (SELECT used FROM tm) AS used, (SELECT granted FROM tm) AS granted,
+       (SELECT count(*) FROM bud) AS bud, lim.budget,
        lim.team_limit, lim.cap, set_config('synchronous_commit', 'off', true)
 FROM lim
 """)
@@ -157,7 +186,20 @@ class SqlLedger(SqlStore):
             )
             .returning(QC.c.used, QC.c.granted)
         )
-        columns = ("key", "team", "channel", "user", "model", "window", "status", "created_at")
+        self._take_budget = (
+            self._insert(BC)
+            .values(team=b("team"), window=b("window"), spent_micros=0, held_micros=b("hold"))
+            .on_conflict_do_update(
+                index_elements=["team", "window"],
+                set_={"held_micros": BC.c.held_micros + b("hold")},
+                where=BC.c.spent_micros + BC.c.held_micros + b("hold") <= b("budget"),
+            )
+            .returning(BC.c.held_micros)
+        )
+        columns = (
+            *("key", "team", "channel", "user", "model", "window", "status", "created_at"),
+            "hold_micros",
+        )
         self._new_request = (
             self._insert(RQ)
             .values(
@@ -183,6 +225,7 @@ class SqlLedger(SqlStore):
         window: Window,
         limits: Limits,
         now: datetime,
+        fallbacks: Sequence[tuple[str, Limits]] = (),
     ) -> Reservation:
         row = {
             "key": key,
@@ -193,27 +236,54 @@ class SqlLedger(SqlStore):
             "window": window.key,
             "created_at": naive_utc(now),
         }
-        params = {
-            **row,
-            "default_limit": limits.team_limit,
-            "default_cap": _NO_CAP if limits.user_limit is None else limits.user_limit,
-        }
+        links = [(model, limits), *fallbacks]
+        passed: _Denied | None = None
         try:
             async with self._tx() as conn:
                 take = self._take_pg if self._pg else self._take_sqlite
-                taken = await take(conn, params)
-                if taken is None:
-                    return await self._replay(conn, key)
+                for n, (link, link_limits) in enumerate(links):
+                    params = {
+                        **row,
+                        "model": link,
+                        "default_limit": link_limits.team_limit,
+                        "default_cap": _NO_CAP
+                        if link_limits.user_limit is None
+                        else link_limits.user_limit,
+                        "hold": micros(link_limits.estimate_usd),
+                    }
+                    try:
+                        if n == len(links) - 1:
+                            taken = await take(conn, params)
+                        else:
+                            # The walk down the chain is one transaction, so a racing
+                            # worker sees each model either taken or free, never a
+                            # question counted twice; a link that is full is undone
+                            # back to its savepoint and the next one is tried.
+                            async with conn.begin_nested():
+                                taken = await take(conn, params)
+                    except _Denied as denied:
+                        # A budget is the team's, whatever the model: no use walking on.
+                        if denied.scope == "budget" or n == len(links) - 1:
+                            raise (
+                                passed if passed and denied.scope != "budget" else denied
+                            ) from None
+                        passed = passed or denied
+                        continue
+                    if taken is None:
+                        return await self._replay(conn, key)
+                    break
         except _Denied as denied:
             return await self._deny(row, denied.scope, denied.limits)
         return Reservation(
             key=key,
             team=team,
-            model=model,
+            model=link,
             user=user,
             window=window.key,
             status=ReservationStatus.RESERVED,
             limits=taken,
+            fallback_from=model if link != model else None,
+            fallback_scope=passed.scope if passed and link != model else None,
         )
 
     async def _take_pg(self, conn: AsyncConnection, params: dict[str, Any]) -> QuotaState | None:
@@ -235,6 +305,8 @@ class SqlLedger(SqlStore):
             raise _Denied("user", state)
         if r.used is None:
             raise _Denied("team", state)
+        if r.budget is not None and params["hold"] > 0 and not r.bud:
+            raise _Denied("budget", state)
         return state
 
     async def _take_sqlite(
@@ -242,9 +314,15 @@ class SqlLedger(SqlStore):
     ) -> QuotaState | None:
         """The same steps as `_take_pg`, as separate statements under SQLite's write
         lock (BEGIN IMMEDIATE). The team's counter row is touched last."""
-        team_limit, cap = (await conn.execute(_LIMITS, params)).one()
+        team_limit, cap, budget = (await conn.execute(_LIMITS, params)).one()
+        hold = params["hold"]
         inserted = await conn.execute(
-            self._new_request, {**params, "status": ReservationStatus.RESERVED.value}
+            self._new_request,
+            {
+                **params,
+                "status": ReservationStatus.RESERVED.value,
+                "hold_micros": None if budget is None else hold,
+            },
         )
         if inserted.first() is None:
             return None
@@ -262,7 +340,15 @@ class SqlLedger(SqlStore):
         counted = (await conn.execute(self._take_team, {**key, "limit": team_limit})).first()
         if counted is None:
             raise _Denied("team", state)
-        return _state(team_limit, cap, used=counted.used, granted=counted.granted)
+        state = _state(team_limit, cap, used=counted.used, granted=counted.granted)
+        if budget is not None and hold > 0:
+            held = await conn.execute(
+                self._take_budget,
+                {"team": key["team"], "window": key["window"], "hold": hold, "budget": budget},
+            )
+            if hold > budget or held.first() is None:
+                raise _Denied("budget", state)
+        return state
 
     @staticmethod
     async def _exists(conn: AsyncConnection, table: Any, where: dict[str, Any]) -> bool:
@@ -321,9 +407,9 @@ class SqlLedger(SqlStore):
         now: datetime,
         exchange: Exchange | None = None,
         cost_usd: float | None = None,
-    ) -> None:
+    ) -> BudgetState | None:
         async with self._tx() as conn:
-            answered = await conn.execute(
+            settled = await conn.execute(
                 update(RQ)
                 .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
                 .values(
@@ -336,11 +422,43 @@ class SqlLedger(SqlStore):
                     latency_ms=latency_ms,
                     finished_at=naive_utc(now),
                 )
+                .returning(RQ.c.team, RQ.c.window, RQ.c.hold_micros)
             )
+            row = settled.first()
             # Only the commit that marks it answered records the exchange: a retried
             # job (or a second worker resuming it) appends nothing a second time.
-            if exchange is not None and answered.rowcount == 1:
+            if exchange is not None and row is not None:
                 await record_exchange(conn, exchange, now=now)
+            return await self._settle(conn, row, cost_usd)
+
+    async def _settle(
+        self, conn: AsyncConnection, r: Any, cost_usd: float | None
+    ) -> BudgetState | None:
+        """Swap the question's budget hold for what it cost (held under a budget only)."""
+        if r is None or r.hold_micros is None:
+            return None
+        cost = micros(cost_usd)
+        after = (
+            await conn.execute(
+                self._insert(BC)
+                .values(team=r.team, window=r.window, spent_micros=cost, held_micros=0)
+                .on_conflict_do_update(
+                    index_elements=["team", "window"],
+                    set_={
+                        "spent_micros": BC.c.spent_micros + cost,
+                        "held_micros": BC.c.held_micros - r.hold_micros,
+                    },
+                )
+                .returning(BC.c.spent_micros, BC.c.held_micros)
+            )
+        ).one()
+        budget = await conn.scalar(select(TB.c.weekly_micros).where(TB.c.team == r.team))
+        return BudgetState(
+            budget_usd=None if budget is None else dollars(budget),
+            spent_usd=dollars(after.spent_micros),
+            held_usd=dollars(after.held_micros),
+            spent_before_usd=dollars(after.spent_micros - cost),
+        )
 
     async def refund(self, key: str, *, error: str, now: datetime) -> bool:
         async with self._tx(what="refund") as conn:
@@ -373,11 +491,18 @@ class SqlLedger(SqlStore):
                         error=error[:200],
                         finished_at=naive_utc(now),
                     )
-                    .returning(RQ.c.counted)
+                    .returning(RQ.c.counted, RQ.c.hold_micros)
                 )
             ).first()
             if refunded is None:
                 return False
+            if refunded.hold_micros:
+                # A reset gives back messages, never money: the hold goes back either way.
+                await conn.execute(
+                    update(BC)
+                    .where(BC.c.team == r.team, BC.c.window == r.window)
+                    .values(held_micros=BC.c.held_micros - refunded.hold_micros)
+                )
             if not refunded.counted:
                 # A reset zeroed the counters after this reservation: giving it back
                 # now would hand out a message the new count never held.
@@ -386,6 +511,61 @@ class SqlLedger(SqlStore):
             await conn.execute(update(UC).where(*person, UC.c.used > 0).values(used=UC.c.used - 1))
             await conn.execute(update(QC).where(*team, QC.c.used > 0).values(used=QC.c.used - 1))
         return True
+
+    async def set_budget(
+        self, team: str, budget_usd: float | None, *, window: Window, actor: str, now: datetime
+    ) -> None:
+        """Set (or with ``None`` remove) the team's weekly budget. Turned on, this week's
+        spend so far counts against it: answers committed while it was off were not
+        counted as they went, so the spend is summed from the requests once."""
+        async with self._tx(what="set a budget") as conn:
+            had = await conn.scalar(select(TB.c.weekly_micros).where(TB.c.team == team))
+            if budget_usd is None:
+                await conn.execute(delete(TB).where(TB.c.team == team))
+            else:
+                amount = micros(budget_usd)
+                await conn.execute(
+                    self._insert(TB)
+                    .values(team=team, weekly_micros=amount)
+                    .on_conflict_do_update(index_elements=["team"], set_={"weekly_micros": amount})
+                )
+                if had is None:
+                    spent = await conn.scalar(
+                        select(func.coalesce(func.sum(RQ.c.cost_usd), 0.0)).where(
+                            RQ.c.team == team,
+                            RQ.c.window == window.key,
+                            RQ.c.status == ReservationStatus.COMMITTED.value,
+                        )
+                    )
+                    await conn.execute(
+                        self._insert(BC)
+                        .values(
+                            team=team, window=window.key, spent_micros=micros(spent), held_micros=0
+                        )
+                        .on_conflict_do_update(
+                            index_elements=["team", "window"],
+                            set_={"spent_micros": micros(spent)},
+                        )
+                    )
+            cents = None if budget_usd is None else round(budget_usd * 100)
+            await self._audit(conn, team, actor, "budget", model=None, value=cents, now=now)
+
+    async def budget(self, team: str, window: Window) -> BudgetState:
+        """The team's weekly budget and this week's spend and holds against it."""
+        async with self._tx(read_only=True) as conn:
+            budget = await conn.scalar(select(TB.c.weekly_micros).where(TB.c.team == team))
+            row = (
+                await conn.execute(
+                    select(BC.c.spent_micros, BC.c.held_micros).where(
+                        BC.c.team == team, BC.c.window == window.key
+                    )
+                )
+            ).first()
+        return BudgetState(
+            budget_usd=None if budget is None else dollars(budget),
+            spent_usd=dollars(row.spent_micros) if row else 0.0,
+            held_usd=dollars(row.held_micros) if row else 0.0,
+        )
 
     async def user_cap(self, team: str, model: str, user: str) -> int | None:
         async with self._tx(read_only=True) as conn:

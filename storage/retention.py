@@ -4,7 +4,7 @@
   is recognised by the queue; later, the ledger's ``requests`` still refuses a second
   charge). A finished job keeps only its key and outcome anyway (`storage.jobs`).
 - ``requests``: ``request_retention_days`` (usage and the idempotency of charges).
-- ``quota_counters``, ``user_counters``: weeks that began within
+- ``quota_counters``, ``user_counters``, ``budget_counters``: weeks that began within
   ``request_retention_days``. One row per team, model and week is small, but forever
   adds up with many teams, and only the current week decides a quota.
 - ``turns``: ``conversation_retention_days``; ``threads`` as long, and while any of
@@ -39,6 +39,7 @@ from bot.errors import StorageError
 from storage._sql import insert, naive_utc, transaction
 from storage.jobs import DONE
 from storage.tables import (
+    BudgetCounter,
     JobRow,
     Lease,
     QueueTeam,
@@ -62,6 +63,7 @@ turns = TurnRow.__table__
 threads = ThreadRow.__table__
 counters = QuotaCounter.__table__
 user_counters = UserCounter.__table__
+budget_counters = BudgetCounter.__table__
 queue_teams = QueueTeam.__table__
 leases = Lease.__table__
 
@@ -130,6 +132,12 @@ class SqlRetention:
                     user_counters.c.user,
                 ),
                 user_counters.c.window < window_cut,
+            ),
+            (
+                "budget_counters",
+                budget_counters,
+                (budget_counters.c.team, budget_counters.c.window),
+                budget_counters.c.window < window_cut,
             ),
             ("turns", turns, (turns.c.id,), turns.c.created_at < conv_cut),
             (

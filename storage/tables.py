@@ -97,6 +97,9 @@ class RequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # What the team's budget holds for this question until it is committed or refunded
+    # (micro-USD); None when the team had no budget at reservation.
+    hold_micros: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_requests_team_window", "team", "window"),)
 
@@ -263,3 +266,26 @@ class SentDigest(Base):
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
     window: Mapped[str] = mapped_column(String(32), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TeamBudget(Base):
+    """A team's weekly spending limit (``/quota budget``), in micro-USD: whole numbers,
+    so holds added and taken back always return to the same total."""
+
+    __tablename__ = "team_budgets"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    weekly_micros: Mapped[int] = mapped_column(BigInteger)
+
+
+class BudgetCounter(Base):
+    """A team's spend in one week (``spent``: answers committed) and what questions
+    still being answered hold (``held``), both micro-USD. A reservation takes its hold
+    only while ``spent + held + hold`` stays within the budget."""
+
+    __tablename__ = "budget_counters"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spent_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_budget_counters_window", "window"),)

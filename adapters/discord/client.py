@@ -231,6 +231,11 @@ class ReasonBotClient(discord.AutoShardedClient):
         ) -> None:
             await run(interaction, f"export {weeks}")
 
+        @quota.command(name="budget", description="Weekly spending limit in USD (Manage Server)")
+        @app_commands.describe(usd="US dollars a week, e.g. 50 or 12.50; off removes the limit")
+        async def budget(interaction: discord.Interaction, usd: str) -> None:
+            await run(interaction, f"budget {usd.strip() or 'off'}")
+
         self.tree.add_command(quota)
 
     async def on_reason(

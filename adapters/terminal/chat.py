@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO
@@ -229,7 +230,14 @@ class TerminalSession:
     async def quota(self, words: str) -> None:
         command = QuotaCommand(PLATFORM, self.team_key, self.user, words, is_admin=self.admin)
         result = await self.service.quota(command)
-        show_quota(self._out, result.text, result.usage, user=self.user, admin=self.admin)
+        show_quota(
+            self._out,
+            result.text,
+            result.usage,
+            user=self.user,
+            admin=self.admin,
+            notes=result.notes,
+        )
         if not result.ok:
             self.failures += 1
 
@@ -274,8 +282,10 @@ def show_quota(
     user: str | None,
     admin: bool,
     now: datetime | None = None,
+    notes: Sequence[str] = (),
 ) -> None:
-    """A ``/quota`` reply: the change made (if any) as text, the usage as tables."""
+    """A ``/quota`` reply: the change made (if any) as text, the usage as tables, then
+    the ``notes`` the tables do not hold (fallback chains, the team's budget)."""
     if usage is None:
         render.show_markdown(console, text)
         return
@@ -284,3 +294,5 @@ def show_quota(
     if notice:
         render.show_markdown(console, notice)
     console.print(render.quota_tables(usage, user=user, now=now or datetime.now(UTC), admin=admin))
+    for note in notes:
+        render.show_markdown(console, note)

@@ -92,3 +92,16 @@ def test_digest_prints_the_week_asked_for(capsys: pytest.CaptureFixture[str]) ->
 def test_export_refuses_impossible_weeks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["quota", "--team", TEAM, "export", "--weeks", "53"]) == 2
     assert "--weeks" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("database")
+def test_an_operator_sets_a_budget_and_show_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quota", "--team", TEAM, "budget", "2.50"]) == 0
+    out = capsys.readouterr().out
+    assert "weekly budget is now $2.50" in out
+    # This week's answers before the budget count against it: $1.50 of three.
+    assert "$1.50 spent of $2.50" in out and "$1.00 left" in out
+    assert main(["quota", "--team", TEAM, "log"]) == 0
+    assert "budget $2.50" in capsys.readouterr().out
+    assert main(["quota", "--team", TEAM, "budget", "off"]) == 0
+    assert "Budget this week" not in capsys.readouterr().out

@@ -14,11 +14,21 @@ import pytest
 
 from bot import messages
 from bot.commands import MAX_QUOTA_VALUE, QUOTA_USAGE
-from bot.domain import AuditEntry, Effort, ModelUsage, TeamUsage, Usage, UserUsage, Window
+from bot.domain import (
+    AuditEntry,
+    BudgetState,
+    Effort,
+    ModelUsage,
+    TeamUsage,
+    Usage,
+    UserUsage,
+    Window,
+)
 from bot.errors import (
     AnswerBrokeOff,
     AnswerCutOff,
     BotError,
+    BudgetExhausted,
     ContextTooLong,
     InputRejected,
     ModelAuthError,
@@ -76,6 +86,10 @@ def errors() -> Iterator[BotError]:
                     scope=scope,
                     alternatives=alternatives,
                 )
+    for spent, held in ((0.0, 0.0), (9.5, 0.004), (10.0, 2.5)):
+        yield BudgetExhausted(
+            model="o1", budget_usd=10.0, spent_usd=spent, held_usd=held, resets_at=WEEK.end
+        )
     for cls in (
         ModelTimeout,
         ModelOutOfCredit,
@@ -104,7 +118,15 @@ def audit_entries() -> Iterator[list[AuditEntry]]:
         AuditEntry("slack:T1", "ann", "set", "o1", 0, None, NOW),
         AuditEntry("slack:T1", "operator", "reset", None, None, None, NOW),
         AuditEntry("slack:T1", "ann", "user", "*", 1, "bob", NOW),
+        AuditEntry("slack:T1", "ann", "budget", None, 5_000, None, NOW),
+        AuditEntry("slack:T1", "ann", "budget", None, None, None, NOW),
     ]
+
+
+def budgets() -> Iterator[BudgetState]:
+    yield BudgetState(budget_usd=0.0)
+    yield BudgetState(budget_usd=50.0, spent_usd=12.34, held_usd=1.2)
+    yield BudgetState(budget_usd=50.0, spent_usd=51.0, held_usd=0.0)
 
 
 def model_weeks(n: int) -> tuple[ModelWeek, ...]:
@@ -163,13 +185,41 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
     "asked": lambda: (messages.asked(q, "o1") for q in ("", "one line", "two\nlines", "x" * 400)),
     "quota_summary": lambda: (
         messages.quota_summary(
-            usage(users=users, granted=granted, cap=cap), user=user, now=NOW, admin=admin
+            usage(users=users, granted=granted, cap=cap),
+            user=user,
+            now=NOW,
+            admin=admin,
+            budget=budget,
+            chains=chains,
         )
         for users in (False, True)
         for granted in (0, 1)
         for cap in (None, 0, 1, 5)
         for user in ("ann", "nobody")
         for admin in (False, True)
+        for budget in (None, BudgetState(None), *budgets())
+        for chains in ((), (("o1", "mini"),))
+    ),
+    "weekly_reset": lambda: iter([messages.weekly_reset(WEEK.end)]),
+    "fallback_used": lambda: (
+        messages.fallback_used(model="o1", fallback="mini", scope=scope, resets_at=WEEK.end)
+        for scope in ("team", "user")
+    ),
+    "budget_exhausted": lambda: (
+        messages.budget_exhausted(e, NOW) for e in errors() if isinstance(e, BudgetExhausted)
+    ),
+    "budget_line": lambda: (messages.budget_line(b) for b in budgets()),
+    "fallback_chains": lambda: (
+        messages.fallback_chains(c)
+        for c in ((("o1", "mini"),), (("o3", "o1", "mini"), ("r1", "mini")))
+    ),
+    "budget_changed": lambda: (messages.budget_changed(b) for b in (None, 0.5, 50.0, 1_000_000.0)),
+    "budget_alert": lambda: (
+        messages.budget_alert(
+            threshold=t, spent_usd=spent, budget_usd=50.0, top=top, resets_at=WEEK.end, now=NOW
+        )
+        for t, spent in ((80, 40.0), (100, 50.0), (100, 52.5))
+        for top in ((), (("U1", 0.004),), (("U1", 30.0), ("U2", 10.0)))
     ),
     "quota_changed": lambda: (
         messages.quota_changed(action, model=model, value=value, who="ann")
@@ -272,3 +322,12 @@ def test_quota_wording_fixes() -> None:
         "✅ Granted 1 extra message of `o1` for this week."
     )
     assert messages.not_a_count("-5", 10) == "`-5` is negative: give a whole number from 0 to 10"
+
+
+def test_the_thread_says_which_model_answered_in_place_of_a_used_up_one() -> None:
+    assert messages.fallback_used(
+        model="o1", fallback="mini", scope="team", resets_at=WEEK.end
+    ) == ("`o1`'s weekly quota is used up until Mon 00:00 UTC — answered with `mini`.")
+    assert "o1` → `mini`" in messages.quota_summary(
+        usage(users=False), user="ann", now=NOW, admin=False, chains=(("o1", "mini"),)
+    )

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import WeekPolicy
-from bot.domain import AskRequest, Exchange, Usage
+from bot.domain import AskRequest, Exchange, Limits, Usage
 from bot.weeks import week_window
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, retention
 from storage.retention import RetentionPolicy, SqlRetention, run_retention
 from storage.tables import Base
-from tests.builders import NOW, reserve
+from tests.builders import NOW
 from tests.harness import WAIT_S
 
 POLICY = RetentionPolicy(request_days=90, conversation_days=30)
@@ -25,6 +25,7 @@ TABLES = (
     "requests",
     "quota_counters",
     "user_counters",
+    "budget_counters",
     "turns",
     "threads",
     "queue_teams",
@@ -39,7 +40,18 @@ async def answered(engine: AsyncEngine, key: str, *, at: datetime) -> None:
     )
     assert await queue.submit(request, {"model": "o1"}, now=at)
     (job,) = await queue.claim(worker="w", limit=1, lease_s=60, now=at)
-    await reserve(ledger, key, team=key, limit=10, window=week_window(at, WeekPolicy()), now=at)
+    window = week_window(at, WeekPolicy())
+    await ledger.set_budget(key, 10.0, window=window, actor="admin", now=at)
+    await ledger.reserve(
+        key=key,
+        team=key,
+        model="o1",
+        user="ann",
+        channel="C",
+        window=window,
+        limits=Limits(10, None, estimate_usd=0.1),
+        now=at,
+    )
     await SqlConversationStore(engine).open(f"th-{key}", team=key, now=at)
     exchange = Exchange(f"th-{key}", key, "q", "a")
     await ledger.commit(key, usage=Usage(), latency_ms=1, now=at, exchange=exchange)
@@ -70,6 +82,7 @@ async def test_a_pass_deletes_what_is_past_its_window_and_nothing_else(
         "requests": 1,
         "quota_counters": 1,
         "user_counters": 1,
+        "budget_counters": 1,
         "turns": 4,  # a question and its answer, in each of two threads
         "threads": 2,
         "queue_teams": 3,

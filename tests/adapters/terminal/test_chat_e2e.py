@@ -231,3 +231,34 @@ async def test_terminal_admin_gets_the_80_percent_alert_once(tmp_path: Path) -> 
     assert code == 0, err
     assert "now go to #ops1" in out
     assert out.count("[#ops1] 🔔") == 1 and "4 of 5" in out
+
+
+async def test_terminal_falls_back_for_the_default_and_refuses_a_named_model(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "reasonbot.toml"
+    config.write_text(
+        'default_model = "o1"\n'
+        '[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = 1\nfallback = "mini"\n'
+        "price_output = 60.0\nmax_completion_tokens = 1000\n"
+        '[[models]]\nalias = "mini"\nid = "o1-mini"\nweekly_limit = 5\n'
+    )
+    async with FakeOpenAI() as fake:
+        env = base_env(
+            tmp_path,
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY="sk-x",
+            REASONBOT_CONFIG=str(config),
+        )
+        script = (
+            "/quota budget 5\nfirst question\nsecond question\n"
+            "/reason --model o1 third question\n/quota\n"
+        )
+        code, out, err = await run_cli(["chat", "--team", "acme", "--admin"], script, env)
+    assert code == 1, err  # the refused question
+    assert "o1's weekly quota is used up until Mon 00:00 UTC — answered with mini" in out + err
+    assert "used all 1 o1 message for this week" in out + err
+    assert "/reason --model mini" in out + err
+    assert table_row(out, "o1", "0", "1") and table_row(out, "mini", "4", "5")
+    assert "Fallback when a quota is used up: o1 → mini" in out
+    assert "Budget this week: $0.00" in out and "spent of $5.00" in out

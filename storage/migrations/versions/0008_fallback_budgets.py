@@ -1,0 +1,42 @@
+"""Team budgets: the weekly limit in USD, spend and holds per week, each request's hold.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("requests") as batch:
+        batch.add_column(sa.Column("hold_micros", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "team_budgets",
+        sa.Column("team", sa.String(200), primary_key=True),
+        sa.Column("weekly_micros", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
+        "budget_counters",
+        sa.Column("team", sa.String(200), primary_key=True),
+        sa.Column("window", sa.String(32), primary_key=True),
+        sa.Column("spent_micros", sa.BigInteger(), nullable=False),
+        sa.Column("held_micros", sa.BigInteger(), nullable=False),
+    )
+    op.create_index("ix_budget_counters_window", "budget_counters", ["window"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_budget_counters_window", table_name="budget_counters")
+    op.drop_table("budget_counters")
+    op.drop_table("team_budgets")
+    with op.batch_alter_table("requests") as batch:
+        batch.drop_column("hold_micros")
