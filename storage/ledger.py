@@ -548,7 +548,7 @@ class SqlLedger(SqlStore):
                         )
                     )
             cents = None if budget_usd is None else round(budget_usd * 100)
-            await self._audit(conn, team, actor, "budget", model=None, value=cents, now=now)
+            await record_audit(conn, team, actor, "budget", model=None, value=cents, now=now)
 
     async def budget(self, team: str, window: Window) -> BudgetState:
         """The team's weekly budget and this week's spend and holds against it."""

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from app.settings import Settings
 from app.wiring import build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.ports import FailureKind
 from bot.service import AskOutcome
 from tests.bot.test_service import Chat, Clock
