@@ -22,6 +22,7 @@ from bot.domain import (
     Exchange,
     Limits,
     ModelReply,
+    ModelUsage,
     Reservation,
     TeamUsage,
     Turn,
@@ -106,6 +107,12 @@ class QuotaLedger(Protocol):
         self, team: str, window: Window, *, limits: dict[str, int], with_users: bool
     ) -> TeamUsage:
         """This week's usage of every model in ``limits`` (alias -> default limit)."""
+        ...
+
+    async def model_usage(
+        self, team: str, model: str, window: Window, *, default_limit: int
+    ) -> ModelUsage:
+        """This week's usage of one model, in one read (the footer of every answer)."""
         ...
 
     async def set_limit(

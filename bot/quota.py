@@ -62,14 +62,11 @@ class QuotaDesk:
         """What the team has left of ``spec`` this week, for the footer of an answer that
         is still reserved: messages held by other questions being answered are named
         apart, since a failure gives them back."""
-        usage = await self._ledger.usage(
-            team, window, limits=self.default_limits(), with_users=False
+        m = await self._ledger.model_usage(
+            team, spec.alias, window, default_limit=spec.weekly_limit
         )
-        for m in usage.models:
-            if m.model == spec.alias:
-                held = max(m.in_flight - 1, 0)  # not the answer this footer is for
-                return Standing(left=min(m.remaining + held, m.allowance), held=held)
-        return None
+        held = max(m.in_flight - 1, 0)  # not the answer this footer is for
+        return Standing(left=min(m.remaining + held, m.allowance), held=held)
 
     async def exhausted(
         self, team: str, spec: ModelSpec, window: Window, limits: QuotaState, *, scope: str

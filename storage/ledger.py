@@ -158,6 +158,22 @@ SELECT (SELECT count(*) FROM req) AS req, (SELECT count(*) FROM usr) AS usr,
 FROM lim
 """)
 _LIMITS = text(_LIM)
+# One model's week for the footer: its counter, the team's own limit and the questions
+# still being answered, as scalar subqueries of one statement.
+_MODEL_USAGE = text(
+    """
+    SELECT
+        (SELECT used FROM quota_counters
+         WHERE team = :team AND "window" = :window AND model = :model) AS used,
+        (SELECT granted FROM quota_counters
+         WHERE team = :team AND "window" = :window AND model = :model) AS granted,
+        (SELECT weekly_limit FROM limit_overrides
+         WHERE team = :team AND model = :model) AS weekly_limit,
+        (SELECT count(*) FROM requests
+         WHERE team = :team AND "window" = :window AND model = :model
+           AND status = 'reserved' AND counted) AS in_flight
+    """
+)
 
 
 class SqlLedger(SqlStore):
@@ -581,6 +597,21 @@ class SqlLedger(SqlStore):
                 ).all()
             )
         return caps.get(model, caps.get(ALL_MODELS))
+
+    async def model_usage(
+        self, team: str, model: str, window: Window, *, default_limit: int
+    ) -> ModelUsage:
+        """One statement, one trip: every answer's footer reads this."""
+        params = {"team": team, "model": model, "window": window.key}
+        async with self._tx(read_only=True) as conn:
+            r = (await conn.execute(_MODEL_USAGE, params)).one()
+        return ModelUsage(
+            model=model,
+            limit=default_limit if r.weekly_limit is None else r.weekly_limit,
+            granted=r.granted or 0,
+            used=r.used or 0,
+            in_flight=r.in_flight,
+        )
 
     async def usage(
         self, team: str, window: Window, *, limits: dict[str, int], with_users: bool

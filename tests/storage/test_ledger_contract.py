@@ -384,3 +384,26 @@ async def test_known_teams_are_every_team_that_used_or_was_given_a_quota(
     await ledger.set_user_cap("terminal:local", "ann", "*", 1, actor="boss", now=NOW)
     await ledger.set_limit("slack:T1", "o1", 4, actor="boss", now=NOW)
     assert await known_teams(engine) == ["discord:9", "slack:T1", "slack:T2", "terminal:local"]
+
+
+async def test_one_models_usage_in_one_read_matches_the_report(ledger: SqlLedger) -> None:
+    """The footer's read (`model_usage`) says what `/quota` says of the same model."""
+
+    async def both(model: str) -> tuple[object, object]:
+        report = await ledger.usage("T", WEEK, limits=DEFAULTS, with_users=False)
+        row = next(m for m in report.models if m.model == model)
+        one = await ledger.model_usage("T", model, WEEK, default_limit=DEFAULTS[model])
+        return row, one
+
+    row, one = await both("o1")
+    assert one == row and one.used == 0 and one.in_flight == 0
+    await reserve(ledger, "k1")
+    await reserve(ledger, "k2")
+    await ledger.commit("k1", usage=Usage(), latency_ms=1, now=NOW)
+    await ledger.set_limit("T", "o1", 7, actor="boss", now=NOW)
+    await ledger.grant("T", "o1", WEEK, 2, actor="boss", now=NOW)
+    row, one = await both("o1")
+    assert one == row
+    assert (one.limit, one.granted, one.used, one.in_flight) == (7, 2, 2, 1)
+    row, one = await both("mini")
+    assert one == row and one.used == 0
