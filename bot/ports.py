@@ -68,9 +68,19 @@ class QuotaLedger(Protocol):
         transaction, so a charged answer is always in the history and vice versa."""
         ...
 
-    async def refund(self, key: str, *, error: str, now: datetime) -> bool:
+    async def refund(
+        self,
+        key: str,
+        *,
+        error: str,
+        now: datetime,
+        usage: Usage | None = None,
+        cost_usd: float | None = None,
+    ) -> bool:
         """Give the message back to the window it was reserved in. Idempotent: returns
-        False if the key was not RESERVED (already refunded, committed or unknown)."""
+        False if the key was not RESERVED (already refunded, committed or unknown).
+        ``usage``/``cost_usd``: what the provider billed for a failed answer (all of it
+        went to reasoning), recorded though the message is given back."""
         ...
 
     async def limit_override(self, team: str, model: str) -> int | None:
@@ -174,6 +184,9 @@ class Progress:
     elapsed_s: float
     partial: str = ""  # answer text so far, already safe to show
     queued_position: int | None = None  # > QUEUE_POSITION_BOUND: "more than the bound"
+    # The end of the reasoning so far (see `bot.render.reasoning_tail`), already safe to
+    # show; empty once the answer starts, when the reasoning collapses into `partial`.
+    reasoning: str = ""
 
 
 class Replier(Protocol):

@@ -42,6 +42,7 @@ from bot.domain import (
 from bot.errors import (
     BotError,
     InputRejected,
+    ReasoningUsedAllTokens,
     StorageError,
     UnknownModel,
     UsageError,
@@ -59,7 +60,7 @@ from bot.ports import (
     ReportStore,
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
-from bot.render import neutralise_mentions
+from bot.render import neutralise_mentions, reasoning_tail
 from bot.router import Choice, Router
 from bot.weeks import utc_now, week_window
 
@@ -320,8 +321,14 @@ class AskService:
         request, spec = prepared.request, prepared.spec
         cost: float | None = None
         started = self._monotonic()
+        show = self.catalogue.show_reasoning
         pump = _ProgressPump(
-            replier, spec.alias, started, self._monotonic, every=self.catalogue.progress_every_s
+            replier,
+            spec.alias,
+            started,
+            self._monotonic,
+            every=self.catalogue.progress_every_s,
+            keep_reasoning=show == "keep",
         )
         saved = checkpoint.saved_answer if checkpoint is not None else None
         usage = Usage()
@@ -341,7 +348,11 @@ class AskService:
                     instructions=self.catalogue.instructions,
                 )
                 called = self._monotonic()
-                reply = await self._model.complete(call, on_text=pump.text)
+                reply = await self._model.complete(
+                    call,
+                    on_text=pump.text,
+                    on_reasoning=None if show == "off" else pump.reasoning,
+                )
                 record.model_latency_s = self._monotonic() - called
                 await pump.stop()
                 usage = record.usage = reply.usage
@@ -350,6 +361,14 @@ class AskService:
                 standing = await self._standing(request.team, spec, window)
                 cost = answer_cost(spec, usage)
                 answer = neutralise_mentions(reply.text)
+                thought = pump.thought
+                if thought is None and show != "off" and reply.reasoning:
+                    # Not streamed: the reasoning collapses all the same.
+                    thought = messages.thought(
+                        reply.reasoning_s or record.model_latency_s or 0.0,
+                        reasoning_tail(reply.reasoning) if show == "keep" else "",
+                    )
+                shown = answer if thought is None else f"{thought}\n\n{answer}"
                 reasoning_state = reply.reasoning_state
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
@@ -368,18 +387,25 @@ class AskService:
                     else messages.auto_choice(prepared.auto.reason, by=prepared.auto.by),
                 )
                 if checkpoint is not None:
-                    await checkpoint.save_answer(answer, footer)
+                    await checkpoint.save_answer(shown, footer)
             else:
                 # The answer was saved by a worker that stopped: its reasoning items
                 # were not, so the follow-up starts its reasoning afresh.
-                answer, footer = saved
+                shown, footer = saved
+                answer = _without_thought(shown)
                 reasoning_state = None
-            await replier.answer(answer, footer=footer)
+            await replier.answer(shown, footer=footer)
         except BotError as exc:
             # The model, the database or the platform failed (a PlatformError means the
             # user never saw the answer): either way they are not charged.
             await pump.stop()
-            await self._refund(request.key, exc)
+            billed = exc.usage if isinstance(exc, ReasoningUsedAllTokens) else None
+            if billed is not None:
+                # Refunded, yet the provider billed every token it spent thinking.
+                record.usage = billed
+                await self._refund(request.key, exc, usage=billed, cost=answer_cost(spec, billed))
+            else:
+                await self._refund(request.key, exc)
             log.warning("request %s failed: %r", request.key, exc)
             with contextlib.suppress(BotError):
                 await replier.fail(self.error_text(exc), kind=FailureKind.ERROR)
@@ -424,9 +450,21 @@ class AskService:
                 await replier.fail(messages.gave_up(attempts), kind=FailureKind.ERROR)
         return AskOutcome.FAILED
 
-    async def _refund(self, key: str, exc: BaseException) -> None:
+    async def _refund(
+        self,
+        key: str,
+        exc: BaseException,
+        *,
+        usage: Usage | None = None,
+        cost: float | None = None,
+    ) -> None:
         try:
-            await self._ledger.refund(key, error=type(exc).__name__, now=self._clock())
+            if usage is None:
+                await self._ledger.refund(key, error=type(exc).__name__, now=self._clock())
+            else:
+                await self._ledger.refund(
+                    key, error=type(exc).__name__, now=self._clock(), usage=usage, cost_usd=cost
+                )
         except StorageError:
             log.exception("could not refund %s", key)
 
@@ -466,8 +504,14 @@ class _ProgressPump:
         monotonic: Callable[[], float],
         *,
         every: float,
+        keep_reasoning: bool = False,
     ) -> None:
         self._replier = replier
+        self._keep_reasoning = keep_reasoning
+        self._reasoning = ""
+        # The reasoning collapsed to a line, set when the answer starts (None: no
+        # reasoning was shown). Streamed and final answers start with the same line.
+        self.thought: str | None = None
         self._model = model
         self._started = started
         self._monotonic = monotonic
@@ -484,8 +528,20 @@ class _ProgressPump:
         self._task = asyncio.create_task(self._run(), name=f"progress:{self._model}")
 
     async def text(self, partial: str) -> None:
-        self._partial = neutralise_mentions(partial)
+        if self.thought is None and self._reasoning:
+            self.thought = messages.thought(
+                self._monotonic() - self._started,
+                reasoning_tail(self._reasoning) if self._keep_reasoning else "",
+            )
+        answer = neutralise_mentions(partial)
+        self._partial = answer if self.thought is None else f"{self.thought}\n\n{answer}"
         self._changed.set()
+
+    async def reasoning(self, text: str) -> None:
+        # Kept whole and cut at each update: deltas arrive far faster than updates go out.
+        if not self._partial:
+            self._reasoning = text
+            self._changed.set()
 
     async def _run(self) -> None:
         while not self._stopped:
@@ -501,6 +557,7 @@ class _ProgressPump:
                 model=self._model,
                 elapsed_s=self._monotonic() - self._started,
                 partial=self._partial,
+                reasoning="" if self._partial else reasoning_tail(self._reasoning),
             )
             try:
                 await self._replier.progress(progress)
@@ -519,3 +576,12 @@ class _ProgressPump:
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
+
+
+def _without_thought(shown: str) -> str:
+    """The answer itself, without the collapsed reasoning in front of it: history
+    carries answers only (DeepSeek refuses reasoning sent back)."""
+    if shown.startswith("💭 "):
+        _, _, answer = shown.partition("\n\n")
+        return answer or shown
+    return shown

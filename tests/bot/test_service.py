@@ -241,7 +241,10 @@ async def test_mass_mentions_in_the_answer_never_ping(chat: Chat) -> None:
 async def test_think_tags_never_reach_the_answer(chat: Chat) -> None:
     chat.fake.reply("<think>secret chain of thought</think>The answer is 4.")
     _, t = await chat.ask("q")
-    assert t.answers[0][0].strip() == "The answer is 4."
+    # The reasoning collapses to one line above the answer; its text stays out.
+    assert t.answers[0][0].startswith("💭 Thought for ")
+    assert t.answers[0][0].endswith("\n\nThe answer is 4.")
+    assert "secret" not in t.answers[0][0]
 
 
 async def test_streamed_answer_shows_partial_text_as_progress(chat: Chat) -> None:
