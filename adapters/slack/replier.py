@@ -58,6 +58,11 @@ STREAM_UNAVAILABLE = frozenset(
 # task_update); a task's details hold at most this many characters.
 TASK_DETAILS_MAX = 256
 REASONING_TASK_ID = "reasoning"
+# Inside an assistant thread (the app's DM), the reasoning's last lines also rotate
+# under the status line (assistant.threads.setStatus loading_messages), each this long
+# at most, updated no oftener than status edits.
+ASSISTANT_LINES = 3
+ASSISTANT_LINE_MAX = 100
 # The stream is over for good: Slack ended it (about five minutes after it began) or
 # the asker pressed Stop.
 STREAM_OVER = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
@@ -124,6 +129,7 @@ class SlackReplier(RoutedReplier):
         self._streaming = streaming
         self._streamed: str | None = None  # Markdown streamed so far by this process
         self._task_shown = False  # the stream began with a reasoning task
+        self._assistant_at: float | None = float("-inf")  # None: not an assistant thread
         self._thinking_task = False  # ...which is still in progress
         self._stream_over: str | None = None  # why the stream ended early, if it did
         self._client = client
@@ -181,6 +187,8 @@ class SlackReplier(RoutedReplier):
 
     async def progress(self, progress: Progress) -> None:
         root = await self._thread_root()
+        if progress.reasoning and not progress.partial:
+            await self._assistant_status(progress.reasoning, root)
         if (
             progress.reasoning
             and self.route.get("status_ts")
@@ -284,6 +292,30 @@ class SlackReplier(RoutedReplier):
         self.edited_now()
         await self.remember(stream_ts=str(resp.get("ts", "")))
         return True
+
+    async def _assistant_status(self, reasoning: str, root: str) -> None:
+        """In an assistant thread, the reasoning's last lines under its status line.
+        Only the app's DM holds assistant threads; Slack refusing the call elsewhere
+        (or for an app without the feature) ends the attempts for this question."""
+        channel = str(self.route["channel"])
+        if self._assistant_at is None or not channel.startswith("D"):
+            return
+        now = self._clock()
+        if now - self._assistant_at < EDIT_INTERVAL_S:
+            return
+        self._assistant_at = now
+        lines = [line[:ASSISTANT_LINE_MAX] for line in reasoning.splitlines()[-ASSISTANT_LINES:]]
+        try:
+            await self._call(
+                "assistant.threads.setStatus",
+                channel_id=channel,
+                thread_ts=root,
+                status=slack_messages.ASSISTANT_THINKING,
+                loading_messages=lines,
+            )
+        except PlatformError as exc:
+            self._assistant_at = None
+            log.info("no assistant thread status: %s", exc.code)
 
     def _without_thought(self, markdown: str) -> tuple[str | None, str]:
         """With a reasoning task in the stream, the answer's collapsed reasoning ("💭

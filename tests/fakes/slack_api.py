@@ -568,6 +568,15 @@ class FakeSlack:
         return {"ok": True, "messages": msgs[:limit], "has_more": len(msgs) > limit}
 
     async def _assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        loading = args.get("loading_messages", [])
+        if (
+            not args.get("channel_id")
+            or not args.get("thread_ts")
+            or not isinstance(args.get("status"), str)
+            or not isinstance(loading, list)
+            or not all(isinstance(m, str) for m in loading)
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
     async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:

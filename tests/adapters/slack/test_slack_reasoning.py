@@ -67,6 +67,29 @@ async def test_reasoning_streams_as_a_plan_task_then_collapses(bot: SlackHarness
     assert not message["streaming"]
     for c in bot.slack.calls:
         assert no_pings(str(c.args.get("text", ""))), c
+    assert not bot.slack.calls_to("assistant.threads.setStatus")  # not an assistant thread
+
+
+async def test_in_the_apps_dm_the_assistant_status_shows_the_reasoning(
+    bot: SlackHarness,
+) -> None:
+    bot.model.reply(ANSWER, reasoning=THOUGHT, think_s=4.0, delay=1.0, stream_chunks=4)
+    dm = {
+        "type": "message",
+        "user": "U0ANN",
+        "text": "think about it",
+        "ts": ROOT,
+        "channel": "D0001",
+        "channel_type": "im",
+        "event_ts": ROOT,
+    }
+    await bot.event(dm, event_id=f"Ev{ROOT}")
+    await bot.settled(1)
+    statuses = bot.slack.calls_to("assistant.threads.setStatus")
+    assert statuses and statuses[0].args["channel_id"] == "D0001"
+    assert statuses[0].args["thread_ts"] == ROOT
+    shown = [m for c in statuses for m in c.args["loading_messages"]]
+    assert any("Weighing" in m for m in shown) and all(no_pings(m) for m in shown)
 
 
 async def test_without_streaming_the_status_message_shows_the_reasoning(
