@@ -160,8 +160,10 @@ class ReasoningModel(Protocol):
     ) -> ModelReply:
         """Run one completion. ``on_text`` receives the answer so far (never the
         reasoning) while the model streams; ``on_reasoning`` the reasoning so far (a
-        Responses summary, ``reasoning_content``, ``<think>`` text), mentions already
-        neutralised. Raises a `bot.errors.ModelError`."""
+        Responses summary, ``reasoning_content``, ``<think>`` text) *raw*, since it can
+        be long and arrives in many deltas: neutralise what is shown of it (see
+        `bot.render.reasoning_tail`). ``ModelReply.reasoning`` is neutralised. Raises a
+        `bot.errors.ModelError`."""
         ...
 
 
