@@ -533,8 +533,9 @@ class _ProgressPump:
                 self._monotonic() - self._started,
                 reasoning_tail(self._reasoning) if self._keep_reasoning else "",
             )
-        answer = neutralise_mentions(partial)
-        self._partial = answer if self.thought is None else f"{self.thought}\n\n{answer}"
+        # Kept raw and neutralised once per update: deltas come far oftener than
+        # updates, and the answer so far grows with each of them.
+        self._partial = partial
         self._changed.set()
 
     async def reasoning(self, text: str) -> None:
@@ -553,11 +554,14 @@ class _ProgressPump:
             if self._stopped:
                 return
             self._changed.clear()
+            partial = neutralise_mentions(self._partial) if self._partial else ""
+            if partial and self.thought is not None:
+                partial = f"{self.thought}\n\n{partial}"
             progress = Progress(
                 model=self._model,
                 elapsed_s=self._monotonic() - self._started,
-                partial=self._partial,
-                reasoning="" if self._partial else reasoning_tail(self._reasoning),
+                partial=partial,
+                reasoning="" if partial else reasoning_tail(self._reasoning),
             )
             try:
                 await self._replier.progress(progress)

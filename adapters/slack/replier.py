@@ -201,31 +201,20 @@ class SlackReplier(RoutedReplier):
             and await self._stream(progress.partial, root)
         ):
             return
-        if progress.partial:
-            tail = progress.partial[-PARTIAL_TAIL:]
-            status = (
-                mrkdwn(tail) + "\n\n_" + messages.thinking(progress.model, progress.elapsed_s) + "_"
-            )
-        elif progress.reasoning:
-            status = mrkdwn(
-                messages.reasoning_status(progress.reasoning)
-                + "\n\n"
-                + messages.thinking(progress.model, progress.elapsed_s)
-            )
-        else:
-            status = mrkdwn(
-                messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
-            )
         if not self.route.get("status_ts"):
             # The first sign of life for the asker: worth a retry if Slack hiccups.
-            ts = await persist(lambda: self._post(status, thread_ts=root))
+            first = self._status_text(progress)
+            ts = await persist(lambda: self._post(first, thread_ts=root))
             self.edited_now()
             await self.remember(status_ts=ts)
             return
+        # Checked before the text is rendered: with many answers streaming, most updates
+        # are dropped here, and rendering each would cost more than the edits sent.
         if not self.edit_due():
             return
         if self._budget is not None and not self._budget.take(str(self.route.get("team_id"))):
             return
+        status = self._status_text(progress)
         try:
             await self._call(
                 "chat.update",
@@ -235,6 +224,22 @@ class SlackReplier(RoutedReplier):
             )
         except PlatformError as exc:
             log.info("status update skipped: %s", exc.code)
+
+    @staticmethod
+    def _status_text(progress: Progress) -> str:
+        if progress.partial:
+            tail = progress.partial[-PARTIAL_TAIL:]
+            thinking = messages.thinking(progress.model, progress.elapsed_s)
+            return mrkdwn(tail) + "\n\n_" + thinking + "_"
+        if progress.reasoning:
+            return mrkdwn(
+                messages.reasoning_status(progress.reasoning)
+                + "\n\n"
+                + messages.thinking(progress.model, progress.elapsed_s)
+            )
+        return mrkdwn(
+            messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
+        )
 
     # ---- native streaming ----------------------------------------------------------
 

@@ -468,6 +468,10 @@ class FakeOpenAI:
             pieces=b.stream_chunks or max(1, len(text) // self.chunk_chars),
             finish=b.finish_reason,
             usage=use,
+            # Thinking aloud for a while comes in pieces, as OpenAI streams summaries.
+            summary_pieces=len(summary) // self.chunk_chars
+            if summary and (self.summaries or b.think_s)
+            else None,
         )
         if b.kind in ("failed", "stream_error"):
             code, message = b.code or "server_error", b.message or "The server had an error."
