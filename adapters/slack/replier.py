@@ -129,8 +129,8 @@ class SlackReplier(RoutedReplier):
         self._streaming = streaming
         self._streamed: str | None = None  # Markdown streamed so far by this process
         self._task_shown = False  # the stream began with a reasoning task
-        self._assistant_at: float | None = float("-inf")  # None: not an assistant thread
         self._thinking_task = False  # ...which is still in progress
+        self._assistant_at: float | None = float("-inf")  # None: not an assistant thread
         self._stream_over: str | None = None  # why the stream ended early, if it did
         self._client = client
         self._renderer = SlackRenderer()
@@ -271,6 +271,7 @@ class SlackReplier(RoutedReplier):
             log.info("stream append skipped: %s", exc.code)
             return True
         self._streamed += delta
+        self._thinking_task = False  # closed by the call that carried the first words
         return True
 
     async def _start_stream(self, markdown: str, root: str, team: str) -> bool:
@@ -335,7 +336,6 @@ class SlackReplier(RoutedReplier):
         (collapsed to ``thought``) in the same call while it is still open."""
         if not self._thinking_task:
             return {"markdown_text": markdown}
-        self._thinking_task = False
         title, _, kept = (thought or "").partition("\n")
         done: dict[str, Any] = {
             "type": "task_update",
