@@ -11,7 +11,14 @@ fake Slack and fake model, each bot in its own OS process.
 2. Throughput: questions answered per second end to end with a zero-latency model,
    1 and 2 worker processes sharing one PostgreSQL database (target ≥ 200/s for one).
 
+3. With ``--summaries chat|responses`` the in-flight run uses models that think aloud:
+   each answer streams its reasoning (``reasoning_content`` on chat, summary deltas on
+   Responses) for half its latency, then the answer, and the bot shows it live
+   (``show_reasoning = "live"``; the workspace has no native streaming, so through the
+   rate-limited status edits). Same targets.
+
     python bench/load.py [--n 1000] [--latency 30] [--pg-url postgresql://...]
+    python bench/load.py --summaries chat --skip-throughput
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def start_load_bot(
-    slack: FakeSlack, model: FakeOpenAI, db: str, port: int
+    slack: FakeSlack, model: FakeOpenAI, db: str, port: int, *, config: str = "bench.toml"
 ) -> asyncio.subprocess.Process:
     return await start_bot(
         slack_env(
@@ -59,14 +66,17 @@ async def start_load_bot(
             secret=SECRET,
             port=port,
             MAX_CONCURRENT_CALLS="5000",
-            REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
+            REASONBOT_CONFIG=str(ROOT / "bench" / config),
         )
     )
 
 
-def mention_body(tag: str, i: int) -> str:
+def mention_body(tag: str, i: int, *, model: str | None = None) -> str:
+    ask = f"--model {model} " if model else ""
     ts = f"{1_800_000_000 + i}.{abs(hash(tag)) % 10**6:06d}"
-    return mention_callback(f"{tag}-{i}", ts=ts, event_id=f"Ev-{tag}-{i}", user=f"U{i % 50:04d}")
+    return mention_callback(
+        f"{ask}{tag}-{i}", ts=ts, event_id=f"Ev-{tag}-{i}", user=f"U{i % 50:04d}"
+    )
 
 
 class Answers:
@@ -83,7 +93,9 @@ class Answers:
         calls = self._slack.calls
         for c in calls[self._pos :]:
             text = str(c.args.get("text", ""))
-            if c.method in ("chat.update", "chat.postMessage") and "You asked: " in text:
+            # The footer marks a whole answer (a status edit may show part of one).
+            answered = "You asked: " in text and "left this week" in text
+            if c.method in ("chat.update", "chat.postMessage") and answered:
                 self._seen.add(text.split("You asked: ")[1].split("\n")[0])
         self._pos = len(calls)
         return sum(1 for q in self._seen if q.startswith(f"{tag}-"))
@@ -115,15 +127,29 @@ def lag_p99_ms(metrics: str) -> float:
     return float("nan")
 
 
-async def in_flight(n: int, latency: float, db: str) -> str:
+async def in_flight(n: int, latency: float, db: str, summaries: str | None = None) -> str:
     port = free_port()
-    async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_load_bot(slack, model, db, port)
+    model_alias = {"chat": "r1", "responses": "o3"}.get(summaries or "")
+    async with (
+        FakeOpenAI(latency=latency, summaries=summaries is not None) as model,
+        FakeSlack() as slack,
+    ):
+        if summaries:
+            slack.no_streaming.add(slack.team_id)
+        bot = await start_load_bot(
+            slack, model, db, port, config="bench_reasoning.toml" if summaries else "bench.toml"
+        )
         try:
             async with aiohttp.ClientSession() as http:
+                # One question first, so the bot's one auth.test (a 1.5 s bound, then a
+                # 503 that Slack would deliver again) is not raced by the burst on a
+                # loaded machine: the burst measures a bot that is up.
+                await fire(port, [(mention_body("warm", 0, model=model_alias), False)], SECRET)
                 started = time.perf_counter()
                 load_acks, _ = await fire(
-                    port, [(mention_body("load", i), False) for i in range(n)], SECRET
+                    port,
+                    [(mention_body("load", i, model=model_alias), False) for i in range(n)],
+                    SECRET,
                 )
                 # Probes from a process of its own (the fakes in this one are busy
                 # serving the bot), from the burst until after the answers arrive.
@@ -131,7 +157,10 @@ async def in_flight(n: int, latency: float, db: str) -> str:
                 probing = asyncio.create_task(
                     paced(
                         port,
-                        [(mention_body("probe", i), False) for i in range(probes_n)],
+                        [
+                            (mention_body("probe", i, model=model_alias), False)
+                            for i in range(probes_n)
+                        ],
                         SECRET,
                         every_s=PROBE_EVERY_S,
                     )
@@ -149,8 +178,16 @@ async def in_flight(n: int, latency: float, db: str) -> str:
         finally:
             bot.terminate()
             await bot.wait()
+    shown = sum(
+        1
+        for c in slack.calls
+        if c.method == "chat.update" and "Thinking…" in str(c.args.get("text", ""))
+    )
+    thinking = (
+        f", {summaries} summaries · {shown} status edits showed reasoning" if summaries else ""
+    )
     return (
-        f"{n} in flight, model {latency:.0f} s: peak RSS {rss:.0f} MB · loop lag p99 "
+        f"{n} in flight, model {latency:.0f} s{thinking}: peak RSS {rss:.0f} MB · loop lag p99 "
         f"≤ {lag_p99_ms(metrics):.0f} ms · ack p99 of {len(probes)} probes during load "
         f"{pct(probes, 0.99) * 1000:.0f} ms (p50 {statistics.median(probes) * 1000:.0f}) · "
         f"burst ack p50/p99 {statistics.median(load_acks) * 1000:.0f}/"
@@ -213,12 +250,18 @@ async def main() -> None:
     ap.add_argument("--tp-n", type=int, default=1000)
     ap.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL"))
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument(
+        "--summaries",
+        choices=("chat", "responses"),
+        help="models stream their reasoning first, shown live (in-flight run)",
+    )
     args = ap.parse_args()
     kind = "postgres" if args.pg_url else "sqlite"
     with tempfile.TemporaryDirectory() as tmp:
         async with await fresh(kind, tmp, args.pg_url) as url:
             print(
-                f"[{kind}] " + await in_flight(args.n, args.latency, await migrated(url)),
+                f"[{kind}] "
+                + await in_flight(args.n, args.latency, await migrated(url), args.summaries),
                 flush=True,
             )
         if args.skip_throughput or not args.pg_url:

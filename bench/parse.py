@@ -6,6 +6,12 @@ the SSE ``data`` text, so JSON decoding is counted.
 
     python bench/parse.py [--rounds 200]     # needs `pip install openai`
 
+The second table is the whole per-event path of a streamed answer in the client: the
+stream readers (`ChatReader`, `ResponsesReader`) fed every event, with the callbacks
+the service passes: answer text only, and answer text plus the reasoning so far
+(``show_reasoning = "live"``: each reasoning delta hands the whole reasoning so far,
+mentions neutralised, to the progress pump, which cuts it to its tail per update).
+
 Approaches:
   ours        json.loads + the flat lenient/strict models the client uses
   openai      json.loads + the SDK's types validated (TypeAdapter / model_validate)
@@ -15,6 +21,7 @@ Approaches:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
@@ -27,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot import model_wire
+from bot.model_chat import ChatReader
+from bot.model_responses import ResponsesReader
+from bot.render import reasoning_tail
 from tests.fakes.openai_responses import ResponseBuilder, usage
 
 ANSWER = "Rayleigh scattering makes short wavelengths scatter more. " * 20
@@ -116,10 +126,56 @@ def per_event_us(parse: Callable[[str], object], stream: list[str], rounds: int)
     return statistics.median(samples)
 
 
+def reader_per_event_us(api: str, stream: list[str], rounds: int, *, reasoning: bool) -> float:
+    """µs per event through a whole stream reader, callbacks included."""
+    seen: list[str] = []
+
+    async def on_text(text: str) -> None:
+        seen.append(text)
+
+    async def on_reasoning(text: str) -> None:
+        seen.append(text)
+
+    def reader() -> ChatReader | ResponsesReader:
+        hook = on_reasoning if reasoning else None
+        if api == "chat":
+            return ChatReader(on_text, hook, time.perf_counter, 0.0)
+        return ResponsesReader(
+            model_id="o3", on_text=on_text, on_reasoning=hook, clock=time.perf_counter, started=0
+        )
+
+    async def once() -> float:
+        r = reader()
+        start = time.perf_counter()
+        for data in stream:
+            await r.feed(data)
+        r.finish()
+        took = time.perf_counter() - start
+        if reasoning:
+            # What the pump does with it, once per progress update (not per event).
+            reasoning_tail(seen[-1])
+        seen.clear()
+        return took / len(stream) * 1e6
+
+    async def run() -> float:
+        await once()
+        return statistics.median([await once() for _ in range(rounds)])
+
+    return asyncio.run(run())
+
+
 def main() -> None:
+    global SUMMARY
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument(
+        "--reasoning-chars",
+        type=int,
+        default=len(SUMMARY),
+        help="length of the streamed reasoning (R1 often thinks 10,000+ characters)",
+    )
     args = ap.parse_args()
+    SUMMARY = (SUMMARY * (args.reasoning_chars // len(SUMMARY) + 1))[: args.reasoning_chars]
     streams = {"chat": chat_stream(), "responses": responses_stream()}
     print(f"events per stream: chat {len(streams['chat'])}, responses {len(streams['responses'])}")
     print(f"{'approach':<12} {'chat µs/event':>14} {'responses µs/event':>19}")
@@ -127,6 +183,11 @@ def main() -> None:
         chat = per_event_us(parse["chat"], streams["chat"], args.rounds)
         resp = per_event_us(parse["responses"], streams["responses"], args.rounds)
         print(f"{name:<12} {chat:>14.1f} {resp:>19.1f}")
+    print(f"\n{'whole reader':<24} {'chat µs/event':>14} {'responses µs/event':>19}")
+    for label, hook in (("answer text only", False), ("+ reasoning (live)", True)):
+        chat = reader_per_event_us("chat", streams["chat"], args.rounds, reasoning=hook)
+        resp = reader_per_event_us("responses", streams["responses"], args.rounds, reasoning=hook)
+        print(f"{label:<24} {chat:>14.1f} {resp:>19.1f}")
 
 
 if __name__ == "__main__":

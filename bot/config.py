@@ -257,6 +257,10 @@ class Catalogue(BaseModel):
     auto: AutoPolicy = Field(default_factory=AutoPolicy)
     # The answer's cost in its footer (needs prices on the model).
     show_cost: bool = False
+    # The model's reasoning while it thinks: "live" shows it, then collapses it to one
+    # line above the answer; "keep" keeps its end as a short quote above the answer;
+    # "off" never shows it.
+    show_reasoning: Literal["live", "keep", "off"] = "live"
     # Percentages of a model's weekly team allowance that alert the notify channel.
     alert_at: tuple[int, ...] = (80, 100)
 

@@ -30,6 +30,10 @@ Only `bot.service` turns these into user-facing text (through `bot.messages`).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.domain import Usage
 
 
 class BotError(Exception):
@@ -158,7 +162,14 @@ class AnswerCutOff(ModelError):
 
 class ReasoningUsedAllTokens(AnswerCutOff):
     """The token limit was reached while the model was still reasoning: there is no
-    answer at all, and the fix is on our side (lower effort, higher limit)."""
+    answer at all, and the fix is on our side (lower effort, higher limit).
+
+    ``usage`` is what the provider billed for it: the message is refunded, but its
+    tokens and cost are still recorded."""
+
+    def __init__(self, message: str = "", *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class ModelUnavailable(ModelError):

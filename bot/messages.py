@@ -173,9 +173,10 @@ _MODEL_ERRORS: dict[type[ModelError], str] = {
     ModelAuthError: "The model provider rejected our credentials; an admin needs to "
     "check the API key.",
     ModelBadRequest: "The model provider rejected the request.",
-    ReasoningUsedAllTokens: "The model reached its token limit while still reasoning, "
-    "before writing any answer. Lower the effort (`--effort low`) or ask an admin to raise "
-    "the model's token limit (`max_completion_tokens`).",
+    ReasoningUsedAllTokens: "The model reached its token limit while still reasoning, so "
+    "it wrote no answer. Ask again with a lower effort (`--effort low`), or ask an "
+    "admin to lower the model's `reasoning_effort` or raise its `max_completion_tokens` in "
+    "the catalogue.",
     AnswerCutOff: "The model spent its whole token budget thinking and gave no answer. "
     "Try a narrower question or `--effort low`.",
     ModelUnavailable: "The model provider is unavailable right now.",
@@ -291,6 +292,23 @@ def thinking(model: str, elapsed_s: float, position: int | None = None) -> str:
     if elapsed_s < 1:
         return f"🤔 Thinking with `{model}`…"
     return f"🤔 Thinking with `{model}`… {duration(elapsed_s)}"
+
+
+def reasoning_status(reasoning: str) -> str:
+    """Live reasoning in a status message: the end of it (`bot.render.reasoning_tail`),
+    quoted under a 💭, above the "thinking…" line."""
+    quoted = "\n".join("> " + line for line in reasoning.splitlines())
+    return f"💭 _Thinking…_\n{quoted}"
+
+
+def thought(elapsed_s: float, reasoning: str = "") -> str:
+    """The reasoning collapsed above the answer once it starts: "💭 Thought for 42 s";
+    with ``reasoning`` (``show_reasoning = "keep"``) its end follows as a short quote."""
+    line = f"💭 Thought for {duration(elapsed_s)}"
+    if not reasoning:
+        return line
+    quoted = "\n".join("> " + part for part in reasoning.splitlines())
+    return f"{line}\n{quoted}"
 
 
 def gave_up(attempts: int) -> str:

@@ -15,7 +15,6 @@ from bot.model_errors import error_for
 from bot.model_reply import reply_of
 from bot.model_wire import MalformedAnswer, WireUsage
 from bot.ports import ModelCall, ProgressCallback
-from bot.render import neutralise_mentions
 from bot.sse import ThinkSplitter
 
 
@@ -62,6 +61,7 @@ class ChatReader:
         self._splitter = ThinkSplitter()
         self._thought: list[str] = []
         self._shown_reasoning = ""
+        self._reasoning_seen = (0, 0)  # thought deltas and <think> characters last shown
         self._answer_at: float | None = None
         self._usage: WireUsage | None = None
         self._finish: str | None = None
@@ -94,10 +94,16 @@ class ChatReader:
                 self._refused = True
             self._finish = choice.finish_reason or self._finish
         if self._on_reasoning is not None:
-            shown = neutralise_mentions(("".join(self._thought) + splitter.reasoning).strip())
-            if shown != self._shown_reasoning:
-                self._shown_reasoning = shown
-                await self._on_reasoning(shown)
+            # Only when the reasoning grew, and raw: neutralising all of it on every
+            # delta costs O(length) each time, ~0.3 ms a delta for 10,000 characters
+            # (bench/parse.py); whoever shows it neutralises what it shows.
+            grown = len(self._thought), len(splitter.reasoning)
+            if grown != self._reasoning_seen:
+                self._reasoning_seen = grown
+                shown = ("".join(self._thought) + splitter.reasoning).strip()
+                if shown != self._shown_reasoning:
+                    self._shown_reasoning = shown
+                    await self._on_reasoning(shown)
         return False
 
     def finish(self) -> ModelReply:

@@ -43,7 +43,7 @@ def reply_of(
         if finish == "length":
             if reasoning or usage.reasoning_tokens:
                 raise ReasoningUsedAllTokens(
-                    "the model used all its tokens reasoning and gave no answer"
+                    "the model used all its tokens reasoning and gave no answer", usage=usage
                 )
             raise AnswerCutOff("the token limit was reached before any answer")
         raise ModelUnavailable("the model returned an empty answer")

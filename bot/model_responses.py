@@ -22,7 +22,6 @@ from bot.model_errors import error_for, in_stream_error
 from bot.model_reply import reply_of
 from bot.model_wire import MalformedAnswer, OutputItem, ResponseBody
 from bot.ports import ModelCall, ProgressCallback
-from bot.render import neutralise_mentions
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 # incomplete_details.reason -> the finish reason Chat Completions would have said.
@@ -182,7 +181,8 @@ class ResponsesReader:
                 self._summary.append("")
             self._summary[-1] += event.note_delta
             if self._on_reasoning is not None:
-                await self._on_reasoning(neutralise_mentions(self._summary_text()))
+                # Raw, as on chat (`bot.model_chat`): the consumer neutralises what it shows.
+                await self._on_reasoning(self._summary_text())
         elif kind == "response.refusal.delta":
             self._refused = True
         elif kind == "response.output_item.done" and event.item is not None:

@@ -84,9 +84,19 @@ class QuotaLedger(Protocol):
         returned (None for one held under no budget)."""
         ...
 
-    async def refund(self, key: str, *, error: str, now: datetime) -> bool:
+    async def refund(
+        self,
+        key: str,
+        *,
+        error: str,
+        now: datetime,
+        usage: Usage | None = None,
+        cost_usd: float | None = None,
+    ) -> bool:
         """Give the message back to the window it was reserved in. Idempotent: returns
-        False if the key was not RESERVED (already refunded, committed or unknown)."""
+        False if the key was not RESERVED (already refunded, committed or unknown).
+        ``usage``/``cost_usd``: what the provider billed for a failed answer (all of it
+        went to reasoning), recorded though the message is given back."""
         ...
 
     async def set_budget(
@@ -177,8 +187,10 @@ class ReasoningModel(Protocol):
     ) -> ModelReply:
         """Run one completion. ``on_text`` receives the answer so far (never the
         reasoning) while the model streams; ``on_reasoning`` the reasoning so far (a
-        Responses summary, ``reasoning_content``, ``<think>`` text), mentions already
-        neutralised. Raises a `bot.errors.ModelError`."""
+        Responses summary, ``reasoning_content``, ``<think>`` text) *raw*, since it can
+        be long and arrives in many deltas: neutralise what is shown of it (see
+        `bot.render.reasoning_tail`). ``ModelReply.reasoning`` is neutralised. Raises a
+        `bot.errors.ModelError`."""
         ...
 
 
@@ -201,6 +213,9 @@ class Progress:
     elapsed_s: float
     partial: str = ""  # answer text so far, already safe to show
     queued_position: int | None = None  # > QUEUE_POSITION_BOUND: "more than the bound"
+    # The end of the reasoning so far (see `bot.render.reasoning_tail`), already safe to
+    # show; empty once the answer starts, when the reasoning collapses into `partial`.
+    reasoning: str = ""
 
 
 class Replier(Protocol):

@@ -41,6 +41,29 @@ def neutralise_mentions(text: str) -> str:
             return text
 
 
+# Live reasoning is a glimpse, not a transcript: its last few lines, short enough for
+# a status message that is edited every second or two.
+REASONING_TAIL_CHARS = 300
+REASONING_TAIL_LINES = 4
+
+
+def reasoning_tail(
+    text: str, *, chars: int = REASONING_TAIL_CHARS, lines: int = REASONING_TAIL_LINES
+) -> str:
+    """The end of the reasoning so far: its last non-empty ``lines``, at most ``chars``
+    characters (cut at a word, marked with "…"), mentions neutralised."""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    tail = "\n".join(kept)
+    if len(tail) > chars:
+        tail = tail[-chars:]
+        space = tail.find(" ")
+        if 0 <= space < chars // 4:
+            tail = tail[space + 1 :]
+        tail = "…" + tail
+    # Cutting may split a mention; neutralising after the cut leaves no half to revive.
+    return neutralise_mentions(tail)
+
+
 def _split_long_line(line: str, limit: int) -> list[str]:
     """Split one over-long line at spaces where possible, never dropping characters."""
     parts: list[str] = []

@@ -44,6 +44,7 @@ from bot.errors import (
     BotError,
     BudgetExhausted,
     InputRejected,
+    ReasoningUsedAllTokens,
     StorageError,
     UnknownModel,
     UsageError,
@@ -64,7 +65,7 @@ from bot.ports import (
     Route,
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
-from bot.render import neutralise_mentions
+from bot.render import neutralise_mentions, reasoning_tail
 from bot.router import Choice, Router
 from bot.weeks import utc_now, week_window
 
@@ -438,8 +439,14 @@ class AskService:
         request, spec = prepared.request, prepared.spec
         cost: float | None = None
         started = self._monotonic()
+        show = self.catalogue.show_reasoning
         pump = _ProgressPump(
-            replier, spec.alias, started, self._monotonic, every=self.catalogue.progress_every_s
+            replier,
+            spec.alias,
+            started,
+            self._monotonic,
+            every=self.catalogue.progress_every_s,
+            keep_reasoning=show == "keep",
         )
         saved = checkpoint.saved_answer if checkpoint is not None else None
         usage = Usage()
@@ -459,7 +466,11 @@ class AskService:
                     instructions=self.catalogue.instructions,
                 )
                 called = self._monotonic()
-                reply = await self._model.complete(call, on_text=pump.text)
+                reply = await self._model.complete(
+                    call,
+                    on_text=pump.text,
+                    on_reasoning=None if show == "off" else pump.reasoning,
+                )
                 record.model_latency_s = self._monotonic() - called
                 await pump.stop()
                 usage = record.usage = reply.usage
@@ -468,6 +479,14 @@ class AskService:
                 standing = await self._standing(request.team, spec, window)
                 cost = answer_cost(spec, usage)
                 answer = neutralise_mentions(reply.text)
+                thought = pump.thought
+                if thought is None and show != "off" and reply.reasoning:
+                    # Not streamed: the reasoning collapses all the same.
+                    thought = messages.thought(
+                        reply.reasoning_s or record.model_latency_s or 0.0,
+                        reasoning_tail(reply.reasoning) if show == "keep" else "",
+                    )
+                shown = answer if thought is None else f"{thought}\n\n{answer}"
                 reasoning_state = reply.reasoning_state
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
@@ -489,18 +508,25 @@ class AskService:
                     else messages.auto_choice(prepared.auto.reason, by=prepared.auto.by),
                 )
                 if checkpoint is not None:
-                    await checkpoint.save_answer(answer, footer)
+                    await checkpoint.save_answer(shown, footer)
             else:
                 # The answer was saved by a worker that stopped: its reasoning items
                 # were not, so the follow-up starts its reasoning afresh.
-                answer, footer = saved
+                shown, footer = saved
+                answer = _without_thought(shown)
                 reasoning_state = None
-            await replier.answer(answer, footer=footer)
+            await replier.answer(shown, footer=footer)
         except BotError as exc:
             # The model, the database or the platform failed (a PlatformError means the
             # user never saw the answer): either way they are not charged.
             await pump.stop()
-            await self._refund(request.key, exc)
+            billed = exc.usage if isinstance(exc, ReasoningUsedAllTokens) else None
+            if billed is not None:
+                # Refunded, yet the provider billed every token it spent thinking.
+                record.usage = billed
+                await self._refund(request.key, exc, usage=billed, cost=answer_cost(spec, billed))
+            else:
+                await self._refund(request.key, exc)
             log.warning("request %s failed: %r", request.key, exc)
             with contextlib.suppress(BotError):
                 await replier.fail(self.error_text(exc), kind=FailureKind.ERROR)
@@ -548,9 +574,21 @@ class AskService:
                 await replier.fail(messages.gave_up(attempts), kind=FailureKind.ERROR)
         return AskOutcome.FAILED
 
-    async def _refund(self, key: str, exc: BaseException) -> None:
+    async def _refund(
+        self,
+        key: str,
+        exc: BaseException,
+        *,
+        usage: Usage | None = None,
+        cost: float | None = None,
+    ) -> None:
         try:
-            await self._ledger.refund(key, error=type(exc).__name__, now=self._clock())
+            if usage is None:
+                await self._ledger.refund(key, error=type(exc).__name__, now=self._clock())
+            else:
+                await self._ledger.refund(
+                    key, error=type(exc).__name__, now=self._clock(), usage=usage, cost_usd=cost
+                )
         except StorageError:
             log.exception("could not refund %s", key)
 
@@ -603,8 +641,14 @@ class _ProgressPump:
         monotonic: Callable[[], float],
         *,
         every: float,
+        keep_reasoning: bool = False,
     ) -> None:
         self._replier = replier
+        self._keep_reasoning = keep_reasoning
+        self._reasoning = ""
+        # The reasoning collapsed to a line, set when the answer starts (None: no
+        # reasoning was shown). Streamed and final answers start with the same line.
+        self.thought: str | None = None
         self._model = model
         self._started = started
         self._monotonic = monotonic
@@ -621,8 +665,21 @@ class _ProgressPump:
         self._task = asyncio.create_task(self._run(), name=f"progress:{self._model}")
 
     async def text(self, partial: str) -> None:
-        self._partial = neutralise_mentions(partial)
+        if self.thought is None and self._reasoning:
+            self.thought = messages.thought(
+                self._monotonic() - self._started,
+                reasoning_tail(self._reasoning) if self._keep_reasoning else "",
+            )
+        # Kept raw and neutralised once per update: deltas come far oftener than
+        # updates, and the answer so far grows with each of them.
+        self._partial = partial
         self._changed.set()
+
+    async def reasoning(self, text: str) -> None:
+        # Kept whole and cut at each update: deltas arrive far faster than updates go out.
+        if not self._partial:
+            self._reasoning = text
+            self._changed.set()
 
     async def _run(self) -> None:
         while not self._stopped:
@@ -634,10 +691,14 @@ class _ProgressPump:
             if self._stopped:
                 return
             self._changed.clear()
+            partial = neutralise_mentions(self._partial) if self._partial else ""
+            if partial and self.thought is not None:
+                partial = f"{self.thought}\n\n{partial}"
             progress = Progress(
                 model=self._model,
                 elapsed_s=self._monotonic() - self._started,
-                partial=self._partial,
+                partial=partial,
+                reasoning="" if partial else reasoning_tail(self._reasoning),
             )
             try:
                 await self._replier.progress(progress)
@@ -656,3 +717,12 @@ class _ProgressPump:
         if not task.done():
             task.cancel()
             await asyncio.wait({task})
+
+
+def _without_thought(shown: str) -> str:
+    """The answer itself, without the collapsed reasoning in front of it: history
+    carries answers only (DeepSeek refuses reasoning sent back)."""
+    if shown.startswith("💭 "):
+        _, _, answer = shown.partition("\n\n")
+        return answer or shown
+    return shown

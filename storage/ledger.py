@@ -476,7 +476,26 @@ class SqlLedger(SqlStore):
             spent_before_usd=dollars(after.spent_micros - cost),
         )
 
-    async def refund(self, key: str, *, error: str, now: datetime) -> bool:
+    async def refund(
+        self,
+        key: str,
+        *,
+        error: str,
+        now: datetime,
+        usage: Usage | None = None,
+        cost_usd: float | None = None,
+    ) -> bool:
+        billed = (
+            {}
+            if usage is None
+            else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "reasoning_tokens": usage.reasoning_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "cost_usd": cost_usd,
+            }
+        )
         async with self._tx(what="refund") as conn:
             r = (
                 await conn.execute(
@@ -506,6 +525,7 @@ class SqlLedger(SqlStore):
                         status=ReservationStatus.REFUNDED,
                         error=error[:200],
                         finished_at=naive_utc(now),
+                        **billed,
                     )
                     .returning(RQ.c.counted, RQ.c.hold_micros)
                 )

@@ -28,12 +28,17 @@ def _count_if(cond: Any) -> Any:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
+# What the provider billed: answered questions, and refunded ones whose tokens all went
+# to reasoning (the asker gets the message back; the spend is real).
+_BILLED = RQ.c.status.in_((ReservationStatus.COMMITTED.value, ReservationStatus.REFUNDED.value))
+
+
 def _sum_answered(column: Any) -> Any:
-    return func.coalesce(func.sum(case((_ANSWERED, column), else_=0)), 0)
+    return func.coalesce(func.sum(case((_BILLED, column), else_=0)), 0)
 
 
-# NULL while no answered question of the group had a price: "no cost known", not $0.
-_COST = func.sum(case((_ANSWERED, RQ.c.cost_usd), else_=None))
+# NULL while no billed question of the group had a price: "no cost known", not $0.
+_COST = func.sum(case((_BILLED, RQ.c.cost_usd), else_=None))
 
 
 def _usd(cost: Any) -> float | None:
@@ -147,6 +152,8 @@ class SqlReports(SqlStore):
                 cost_usd=_usd(r.cost_usd),
             )
             for r in rows
+            # Not a question still in flight, nor one refunded that billed nothing.
+            if r.questions or r.denied or r.cost_usd or r.output_tokens
         ]
 
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:

@@ -186,6 +186,10 @@ class DiscordReplier(RoutedReplier[DiscordRoute]):
         if progress.partial:
             tail = progress.partial[-(MESSAGE_LIMIT - 200) :]
             status = f"{tail}\n\n-# {status}"
+        elif progress.reasoning:
+            # The core keeps the reasoning short (a few hundred characters): with the
+            # status line it stays far inside the 2,000-character limit `fit` enforces.
+            status = f"{messages.reasoning_status(progress.reasoning)}\n\n-# {status}"
         if not self.route.status_id:
             await self.remember(status_id=str(await self._send(thread, status)))
             self.edited_now()

@@ -15,6 +15,11 @@ SLACK_UNREACHABLE = (
     "⚠️ I couldn't reach Slack to confirm this workspace just now; nothing was charged. "
     "Please try again in a minute."
 )
+# The native stream's plan while the model thinks: its title, and its one task's.
+THINKING_PLAN = "Reasoning"
+THINKING_TASK = "Thinking it through"
+# An assistant thread's status line while the model thinks ("<app> is thinking…").
+ASSISTANT_THINKING = "is thinking…"
 OTHER_WORKSPACE = "This app isn't installed for your workspace, so I can't answer here."
 ADMIN_CHECK_FAILED = (
     "⚠️ I couldn't check with Slack whether you're an admin, so nothing was changed. "

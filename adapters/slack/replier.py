@@ -56,6 +56,15 @@ STREAM_UNAVAILABLE = frozenset(
         "channel_type_not_supported",
     }
 )
+# The reasoning shows in the stream as one task of a plan (chunks of type plan_update and
+# task_update); a task's details hold at most this many characters.
+TASK_DETAILS_MAX = 256
+REASONING_TASK_ID = "reasoning"
+# Inside an assistant thread (the app's DM), the reasoning's last lines also rotate
+# under the status line (assistant.threads.setStatus loading_messages), each this long
+# at most, updated no oftener than status edits.
+ASSISTANT_LINES = 3
+ASSISTANT_LINE_MAX = 100
 # The stream is over for good: Slack ended it (about five minutes after it began) or
 # the asker pressed Stop.
 STREAM_OVER = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
@@ -118,6 +127,9 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         self._budget = budget
         self._streaming = streaming
         self._streamed: str | None = None  # Markdown streamed so far by this process
+        self._task_shown = False  # the stream began with a reasoning task
+        self._thinking_task = False  # ...which is still in progress
+        self._assistant_at: float | None = float("-inf")  # None: not an assistant thread
         self._stream_over: str | None = None  # why the stream ended early, if it did
         self._client = client
         self._renderer = SlackRenderer()
@@ -175,27 +187,30 @@ class SlackReplier(RoutedReplier[SlackRoute]):
 
     async def progress(self, progress: Progress) -> None:
         root = await self._thread_root()
+        if progress.reasoning and not progress.partial:
+            await self._assistant_status(progress.reasoning, root)
+        if (
+            progress.reasoning
+            and self.route.status_ts
+            and await self._stream_reasoning(progress.reasoning, root)
+        ):
+            return
         if progress.partial and self.route.status_ts and await self._stream(progress.partial, root):
             return
-        if progress.partial:
-            tail = progress.partial[-PARTIAL_TAIL:]
-            status = (
-                mrkdwn(tail) + "\n\n_" + messages.thinking(progress.model, progress.elapsed_s) + "_"
-            )
-        else:
-            status = mrkdwn(
-                messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
-            )
         if not self.route.status_ts:
             # The first sign of life for the asker: worth a retry if Slack hiccups.
-            ts = await persist(lambda: self._post(status, thread_ts=root))
+            first = self._status_text(progress)
+            ts = await persist(lambda: self._post(first, thread_ts=root))
             self.edited_now()
             await self.remember(status_ts=ts)
             return
+        # Checked before the text is rendered: with many answers streaming, most updates
+        # are dropped here, and rendering each would cost more than the edits sent.
         if not self.edit_due():
             return
         if self._budget is not None and not self._budget.take(self.route.team_id):
             return
+        status = self._status_text(progress)
         try:
             await self._call(
                 "chat.update",
@@ -206,6 +221,22 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         except PlatformError as exc:
             log.info("status update skipped: %s", exc.code)
 
+    @staticmethod
+    def _status_text(progress: Progress) -> str:
+        if progress.partial:
+            tail = progress.partial[-PARTIAL_TAIL:]
+            thinking = messages.thinking(progress.model, progress.elapsed_s)
+            return mrkdwn(tail) + "\n\n_" + thinking + "_"
+        if progress.reasoning:
+            return mrkdwn(
+                messages.reasoning_status(progress.reasoning)
+                + "\n\n"
+                + messages.thinking(progress.model, progress.elapsed_s)
+            )
+        return mrkdwn(
+            messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
+        )
+
     # ---- native streaming ----------------------------------------------------------
 
     async def _stream(self, partial: str, root: str) -> bool:
@@ -215,7 +246,7 @@ class SlackReplier(RoutedReplier[SlackRoute]):
             return False
         if self.route.stream_ts and self._streamed is None:
             return False  # another worker's stream: what it showed is unknown here
-        markdown = streamable_markdown(partial)
+        thought, markdown = self._without_thought(streamable_markdown(partial))
         if self._streamed is None:
             return await self._start_stream(markdown[:STREAM_MAX_CHARS], root, team)
         if self._stream_over or not markdown.startswith(self._streamed):
@@ -228,7 +259,7 @@ class SlackReplier(RoutedReplier[SlackRoute]):
                 "chat.appendStream",
                 channel=self.route.channel,
                 ts=self.route.stream_ts,
-                markdown_text=delta,
+                **self._text_args(delta, thought),
             )
         except PlatformError as exc:
             if exc.code in STREAM_OVER:
@@ -236,6 +267,7 @@ class SlackReplier(RoutedReplier[SlackRoute]):
             log.info("stream append skipped: %s", exc.code)
             return True
         self._streamed += delta
+        self._thinking_task = False  # closed by the call that carried the first words
         return True
 
     async def _start_stream(self, markdown: str, root: str, team: str) -> bool:
@@ -263,6 +295,110 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         await self.remember(stream_ts=str(resp.get("ts", "")))
         return True
 
+    async def _assistant_status(self, reasoning: str, root: str) -> None:
+        """In an assistant thread, the reasoning's last lines under its status line.
+        Only the app's DM holds assistant threads; Slack refusing the call elsewhere
+        (or for an app without the feature) ends the attempts for this question."""
+        channel = str(self.route.channel)
+        if self._assistant_at is None or not channel.startswith("D"):
+            return
+        now = self._clock()
+        if now - self._assistant_at < EDIT_INTERVAL_S:
+            return
+        self._assistant_at = now
+        lines = [line[:ASSISTANT_LINE_MAX] for line in reasoning.splitlines()[-ASSISTANT_LINES:]]
+        try:
+            await self._call(
+                "assistant.threads.setStatus",
+                channel_id=channel,
+                thread_ts=root,
+                status=slack_messages.ASSISTANT_THINKING,
+                loading_messages=lines,
+            )
+        except PlatformError as exc:
+            self._assistant_at = None
+            log.info("no assistant thread status: %s", exc.code)
+
+    def _without_thought(self, markdown: str) -> tuple[str | None, str]:
+        """With a reasoning task in the stream, the answer's collapsed reasoning ("💭
+        Thought for 42 s") belongs to that task rather than to the streamed text."""
+        if not self._task_shown or not markdown.startswith("💭 "):
+            return None, markdown
+        thought, sep, rest = markdown.partition("\n\n")
+        return (thought, rest) if sep else (None, markdown)
+
+    def _text_args(self, markdown: str, thought: str | None) -> dict[str, Any]:
+        """Arguments that add ``markdown`` to the stream, closing the reasoning task
+        (collapsed to ``thought``) in the same call while it is still open."""
+        if not self._thinking_task:
+            return {"markdown_text": markdown}
+        title, _, kept = (thought or "").partition("\n")
+        done: dict[str, Any] = {
+            "type": "task_update",
+            "id": REASONING_TASK_ID,
+            "title": title or slack_messages.THINKING_TASK,
+            "status": "complete",
+        }
+        if kept:
+            done["details"] = _task_text(kept)
+        return {"chunks": [done, {"type": "markdown_text", "text": markdown}]}
+
+    async def _stream_reasoning(self, reasoning: str, root: str) -> bool:
+        """Show the reasoning so far as a task in the native stream; False leaves it
+        to the status message instead."""
+        team = self.route.team_id
+        if self._streaming is None or team in self._streaming.unavailable:
+            return False
+        if self.route.stream_ts and self._streamed is None:
+            return False  # another worker's stream: what it showed is unknown here
+        if self._streamed:
+            return True  # the answer is streaming: the task was closed
+        task = {
+            "type": "task_update",
+            "id": REASONING_TASK_ID,
+            "title": slack_messages.THINKING_TASK,
+            "status": "in_progress",
+            "details": _task_text(reasoning),
+        }
+        if self._streamed is None:
+            plan = {"type": "plan_update", "title": slack_messages.THINKING_PLAN}
+            try:
+                resp = await self._call(
+                    "chat.startStream",
+                    channel=self.route.channel,
+                    thread_ts=root,
+                    recipient_team_id=team,
+                    recipient_user_id=self.route.user,
+                    task_display_mode="plan",
+                    chunks=[plan, task],
+                )
+            except PlatformError as exc:
+                if exc.code in STREAM_UNAVAILABLE:
+                    log.info("no native streaming in %s (%s)", team, exc.code)
+                    self._streaming.unavailable.add(team)
+                else:
+                    log.info("reasoning stream not started: %s", exc.code)
+                return False
+            self._streamed = ""
+            self._task_shown = self._thinking_task = True
+            self.edited_now()
+            await self.remember(stream_ts=str(resp.get("ts", "")))
+            return True
+        if self._stream_over or not self.edit_due() or not self._streaming.appends.take(team):
+            return True
+        try:
+            await self._call(
+                "chat.appendStream",
+                channel=self.route.channel,
+                ts=self.route.stream_ts,
+                chunks=[task],
+            )
+        except PlatformError as exc:
+            if exc.code in STREAM_OVER:
+                self._stream_over = exc.code
+            log.info("reasoning append skipped: %s", exc.code)
+        return True
+
     async def _finish_stream(self, text: str, footer: str) -> bool:
         """End the stream with the rest of the answer and the footer. False: the
         stream cannot carry the answer exactly (it is gone, too long, or showed text
@@ -271,6 +407,7 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         if self._stream_over == "stopped_by_user":
             return True  # the asker stopped it: the answer ends where they stopped it
         markdown = slack_markdown(text)
+        thought, markdown = self._without_thought(markdown)
         rest = f"{markdown[len(self._streamed or '') :]}\n\n_{footer}_"
         if (
             self._streamed is not None
@@ -283,7 +420,7 @@ class SlackReplier(RoutedReplier[SlackRoute]):
                     "chat.stopStream",
                     channel=self.route.channel,
                     ts=stream_ts,
-                    markdown_text=rest,
+                    **self._text_args(rest, thought),
                 )
                 return True
             except PlatformError as exc:
@@ -388,3 +525,10 @@ class SlackReplier(RoutedReplier[SlackRoute]):
             await webhook.send(text=text, response_type="ephemeral")
         except (SlackClientError, OSError, TimeoutError) as exc:
             raise PlatformError(f"Slack response_url failed: {type(exc).__name__}") from exc
+
+
+def _task_text(text: str) -> str:
+    """``text`` within a task's details limit, keeping its end (the newest thought)."""
+    if len(text) <= TASK_DETAILS_MAX:
+        return text
+    return "…" + text[-(TASK_DETAILS_MAX - 1) :]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO
 
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.segment import Segment
 from rich.text import Text
@@ -76,16 +76,23 @@ class TerminalReplier:
     _partial: str = field(default="", init=False)
     _written: str = field(default="", init=False)
     _last_status: str = field(default="", init=False)
+    _thought_lines: set[str] = field(default_factory=set, init=False)
 
     async def progress(self, progress: Progress) -> None:
         status = messages.thinking(progress.model, progress.elapsed_s, progress.queued_position)
         if self.out.is_terminal:
             self._status = render.inline(status, style="dim")
+            if progress.reasoning and not progress.partial:
+                lines = progress.reasoning.splitlines()
+                thinking = render.thinking_lines(["💭 " + lines[0], *lines[1:]])
+                self._status = Text("\n").join([thinking, self._status])
             self._partial = progress.partial or self._partial
             self._show_live()
             return
         if progress.partial:
-            self._stream_plain(progress.partial)
+            self._stream_plain(_split_thought(progress.partial)[1])
+        elif progress.reasoning and not self._written:
+            self._reasoning_plain(progress.reasoning)
         elif status != self._last_status and not self._written:
             self._last_status = status
             self.err.file.write(render.plain(status) + "\n")
@@ -99,8 +106,24 @@ class TerminalReplier:
             self.err.file.write("\n".join(lines) + "\n")
             self.err.file.flush()
 
+    def _reasoning_plain(self, reasoning: str) -> None:
+        """Piped: each whole line of reasoning once, on stderr (the tail slides, so a
+        line cut at its start is one still being replaced)."""
+        lines = reasoning.splitlines()
+        for line in lines[:-1]:
+            if line.startswith("…") or line in self._thought_lines:
+                continue
+            self._thought_lines.add(line)
+            self.err.file.write(f"💭 {line}\n")
+        self.err.file.flush()
+
     def _show_live(self) -> None:
-        body = render.answer_markdown(self._partial) if self._partial else None
+        body: RenderableType | None = None
+        if self._partial:
+            thought, answer = _split_thought(self._partial)
+            body = render.answer_markdown(answer)
+            if thought:
+                body = Group(render.thinking_lines(thought.splitlines()), body)
         view = _Tail(body, self._status)
         if self._live is None:
             self._live = Live(
@@ -123,12 +146,19 @@ class TerminalReplier:
             self._written = text
 
     async def answer(self, text: str, *, footer: str) -> None:
+        thought, text = _split_thought(text)
         if self.out.is_terminal:
             self._stop_live()
+            if thought:
+                self.out.print(render.thinking_lines(thought.splitlines()))
             self.out.print(render.answer_markdown(text))
             self.out.print(render.inline("— " + footer, style="dim"))
             self.out.print()
             return
+        if thought:
+            # Piped answers stay answers only: how long the model thought goes to stderr.
+            self.err.file.write(render.plain(thought) + "\n")
+            self.err.file.flush()
         if self._written and not text.startswith(self._written):
             self.out.file.write("\n\n")
             self._written = ""
@@ -145,6 +175,15 @@ class TerminalReplier:
 
     def close(self) -> None:
         self._stop_live()
+
+
+def _split_thought(text: str) -> tuple[str, str]:
+    """(the collapsed reasoning the core puts first, "💭 Thought for 42 s"; the answer)."""
+    if text.startswith("💭 "):
+        thought, sep, answer = text.partition("\n\n")
+        if sep:
+            return thought, answer
+    return "", text
 
 
 @dataclass(frozen=True, slots=True)

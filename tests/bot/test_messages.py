@@ -182,6 +182,12 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
         for s in (0, 0.5, 12)
         for pos in (None, 0, 1, 3, 1_000, 1_001)
     ),
+    "reasoning_status": lambda: (
+        messages.reasoning_status(r) for r in ("one line", "first\nsecond", "…cut short")
+    ),
+    "thought": lambda: (
+        messages.thought(s, r) for s in (0, 42, 75) for r in ("", "why\nbecause", "a > b")
+    ),
     "asked": lambda: (messages.asked(q, "o1") for q in ("", "one line", "two\nlines", "x" * 400)),
     "quota_summary": lambda: (
         messages.quota_summary(

@@ -17,6 +17,7 @@ from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue, ModelSpec
 from bot.domain import AskRequest, QuotaCommand
 from bot.service import AskOutcome
+from bot.weeks import utc_now, week_window
 from tests.bot.test_model_service_faults import GENEROUS_S, Transcript
 from tests.builders import bot_settings
 from tests.dbutil import BACKENDS, fresh_database
@@ -25,7 +26,17 @@ from tests.fakes.openai_server import FakeOpenAI
 TEAM = "test:T1"
 CATALOGUE = Catalogue(
     default_model="o3",
-    models=[ModelSpec(alias="o3", id="o3", weekly_limit=5, api="responses")],
+    models=[
+        ModelSpec(
+            alias="o3",
+            id="o3",
+            weekly_limit=5,
+            api="responses",
+            price_input=2.0,
+            price_output=8.0,
+        ),
+        ModelSpec(alias="r1", id="deepseek-reasoner", weekly_limit=5, price_output=2.0),
+    ],
     progress_every_s=0.05,
 )
 
@@ -81,3 +92,31 @@ async def test_all_tokens_spent_reasoning_is_explained_and_refunded(
     assert "still reasoning" in text and "--effort low" in text and "not counted" in text
     quota = await first.service.quota(QuotaCommand("test", TEAM, "ann", ""))
     assert "5 of 5 left" in quota.text
+
+
+@pytest.mark.parametrize("model", ["o3", "r1"])
+async def test_all_tokens_spent_reasoning_still_records_tokens_and_cost(
+    workers: tuple[FakeOpenAI, Runtime, Runtime], model: str
+) -> None:
+    """Responses ``response.incomplete`` (max_output_tokens, no text) and chat
+    ``finish_reason: length`` with empty content: refunded, named fields in the hint,
+    and what the provider billed is still in the ledger's usage and spend."""
+    fake, first, _ = workers
+    fake.reply("", reasoning="Thinking at length.", finish_reason="length")
+    outcome, t = await ask(first, f"--model {model} Prove it.", "k1")
+    assert outcome is AskOutcome.FAILED
+    text = t.failures[0][0]
+    assert "`reasoning_effort`" in text and "`max_completion_tokens`" in text
+    quota = await first.service.quota(QuotaCommand("test", TEAM, "ann", ""))
+    assert "5 of 5 left" in quota.text
+    assert first.service.admin is not None
+    key = week_window(utc_now(), CATALOGUE.week).key
+    rows = await first.service.admin.reports.usage_rows(TEAM, since=key, until=key)
+    [row] = [r for r in rows if r.model == model]
+    assert row.questions == 0
+    assert row.output_tokens > 0 and row.output_tokens >= row.reasoning_tokens
+    if model == "o3":  # the fake's chat usage names no reasoning tokens
+        assert row.reasoning_tokens > 0
+    assert row.cost_usd is not None and row.cost_usd > 0
+    spend = await first.service.admin.spend(TEAM, week_window(utc_now(), CATALOGUE.week))
+    assert spend[("ann", model)] == row.cost_usd

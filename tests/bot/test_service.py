@@ -238,7 +238,10 @@ async def test_mass_mentions_in_the_answer_never_ping(chat: Chat) -> None:
 async def test_think_tags_never_reach_the_answer(chat: Chat) -> None:
     chat.fake.reply("<think>secret chain of thought</think>The answer is 4.")
     _, t = await chat.ask("q")
-    assert t.answers[0][0].strip() == "The answer is 4."
+    # The reasoning collapses to one line above the answer; its text stays out.
+    assert t.answers[0][0].startswith("💭 Thought for ")
+    assert t.answers[0][0].endswith("\n\nThe answer is 4.")
+    assert "secret" not in t.answers[0][0]
 
 
 async def test_streamed_answer_shows_partial_text_as_progress(chat: Chat) -> None:
@@ -284,3 +287,50 @@ async def test_config_admins_may_change_quotas(tmp_path: Path) -> None:
         async with build_runtime(settings, catalogue(admins=["test:boss"])) as rt:
             result = await rt.service.quota(QuotaCommand("test", TEAM, "boss", "grant 1"))
             assert result.ok and "Granted 1" in result.text
+
+
+THOUGHT = "First <!here> I weigh @everyone and <@U123>.\nThen I check the sum."
+
+
+async def test_reasoning_shows_while_thinking_then_collapses_to_one_line(chat: Chat) -> None:
+    chat.fake.reply("The answer is 4.", reasoning=THOUGHT, think_s=0.6, delay=0.4, stream_chunks=4)
+    _, t = await chat.ask("--model mini what is 2+2?", thread="r")
+    thinking = [i for i, p in enumerate(t.updates) if p.reasoning]
+    answering = [i for i, p in enumerate(t.updates) if p.partial]
+    assert thinking and answering and thinking[0] < answering[0]
+    shown = t.updates[thinking[-1]].reasoning
+    assert "check the sum" in shown
+    assert "<!here>" not in shown and "@everyone" not in shown and "<@U123>" not in shown
+    assert all(not t.updates[i].reasoning for i in answering)
+    text = t.answers[0][0]
+    assert text.startswith("💭 Thought for ") and text.endswith("\n\nThe answer is 4.")
+    assert "weigh" not in text
+    # Streamed and final answers start alike, so a streamed message can be finished.
+    assert all(t.updates[i].partial.startswith(text.split("\n")[0]) for i in answering)
+
+
+async def test_reasoning_is_never_sent_back_to_the_provider(chat: Chat) -> None:
+    chat.fake.reply("The answer is 4.", reasoning=THOUGHT, think_s=0.2)
+    await chat.ask("--model mini what is 2+2?", thread="h")
+    await chat.ask("--model mini and 3+3?", thread="h")
+    sent = chat.fake.requests[-1].body["messages"]
+    assert [m["role"] for m in sent][-3:] == ["user", "assistant", "user"]
+    assert sent[-2]["content"] == "The answer is 4."  # neither the 💭 line nor the thought
+    assert all("reasoning_content" not in m and "reasoning" not in m for m in sent)
+
+
+async def test_keep_shows_the_end_of_the_reasoning_above_the_answer(chat: Chat) -> None:
+    chat.rt.service.catalogue = catalogue(show_reasoning="keep")
+    chat.fake.reply("The answer is 4.", reasoning=THOUGHT, think_s=0.3)
+    _, t = await chat.ask("--model mini what is 2+2?", thread="k")
+    text = t.answers[0][0]
+    assert text.startswith("💭 Thought for ") and "\n> Then I check the sum.\n" in text
+    assert "<!here>" not in text and "@everyone" not in text and "<@U123>" not in text
+
+
+async def test_off_never_shows_the_reasoning(chat: Chat) -> None:
+    chat.rt.service.catalogue = catalogue(show_reasoning="off")
+    chat.fake.reply("The answer is 4.", reasoning=THOUGHT, think_s=0.3)
+    _, t = await chat.ask("--model mini what is 2+2?", thread="o")
+    assert not any(p.reasoning for p in t.updates)
+    assert t.answers[0][0] == "The answer is 4."

@@ -209,8 +209,10 @@ class ResponseBuilder:
         pieces: int,
         finish: str,
         usage: dict[str, Any],
+        summary_pieces: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The whole stream, in order (``sequence_number`` is set when sent)."""
+        """The whole stream, in order (``sequence_number`` is set when sent). The summary
+        comes in ``summary_pieces`` deltas (default: as many as the answer's)."""
         out: list[dict[str, Any]] = []
         created = self.response("in_progress", [])
         out += [
@@ -226,7 +228,7 @@ class ResponseBuilder:
                 at = {"item_id": self.reasoning_id, "output_index": 0, "summary_index": 0}
                 empty = {"type": "summary_text", "text": ""}
                 out.append({"type": "response.reasoning_summary_part.added", **at, "part": empty})
-                for piece in _split(summary, pieces):
+                for piece in _split(summary, summary_pieces or pieces):
                     out.append(
                         {"type": "response.reasoning_summary_text.delta", **at, "delta": piece}
                     )

@@ -75,6 +75,11 @@ ERRORS: dict[str, tuple[str, str | None]] = {
 # settings other than the defaults.
 EARLY_O1 = re.compile(r"^o1-(mini|preview)(-|$)")
 O_SERIES = re.compile(r"^o\d")
+SUMMARY_DELTA = "response.reasoning_summary_text.delta"
+# What a model thinks aloud in `summaries` mode: a few steps, a few hundred characters.
+SUMMARY_TEXT = "\n\n".join(
+    f"**Step {i}**\nWeighing what the question asks and what follows from it." for i in range(1, 6)
+)
 
 
 def refusal(body: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -148,6 +153,7 @@ class Behaviour:
     text: str | None = None
     reasoning: str | None = None
     think: bool = False
+    think_s: float = 0.0  # the reasoning streams in pieces over this long, before the answer
     delay: float | None = None
     stream_chunks: int | None = None
     finish_reason: str = "stop"
@@ -172,8 +178,12 @@ class FakeOpenAI(LoopbackServer):
         host: str = "127.0.0.1",
         port: int = 0,
         keepalive_every: float = 0.0,
+        summaries: bool = False,
     ) -> None:
         self.latency = latency
+        # Every streamed answer thinks aloud first (reasoning_content on chat, summary
+        # deltas on Responses) for half its latency: what a reasoning model does.
+        self.summaries = summaries
         self.chunk_chars = 20  # streamed answers come in pieces of about this many chars
         self.api_key = api_key
         self.keepalive_every = keepalive_every
@@ -217,12 +227,14 @@ class FakeOpenAI(LoopbackServer):
         finish_reason: str = "stop",
         usage: dict[str, Any] | None = None,
         times: int = 1,
+        think_s: float = 0.0,
     ) -> None:
         self._push(
             Behaviour(
                 "reply",
                 text=text,
                 reasoning=reasoning,
+                think_s=think_s,
                 delay=delay,
                 stream_chunks=stream_chunks,
                 finish_reason=finish_reason,
@@ -433,7 +445,11 @@ class FakeOpenAI(LoopbackServer):
         reasons = bool(openai_responses.REASONS.match(model))
         wants_summary = bool((body.get("reasoning") or {}).get("summary"))
         question = openai_responses.last_question(body)
-        summary = b.reasoning or f"**Reading the question**\n\nThe user asks: {question}"
+        summary = b.reasoning or (
+            SUMMARY_TEXT
+            if self.summaries
+            else f"**Reading the question**\n\nThe user asks: {question}"
+        )
         summary = summary if reasons and wants_summary else None
         text = b.text if b.text is not None else f"You asked: {question}"
         use = b.usage or openai_responses.usage(body, text, summary)
@@ -445,6 +461,10 @@ class FakeOpenAI(LoopbackServer):
             pieces=b.stream_chunks or max(1, len(text) // self.chunk_chars),
             finish=b.finish_reason,
             usage=use,
+            # Thinking aloud for a while comes in pieces, as OpenAI streams summaries.
+            summary_pieces=len(summary) // self.chunk_chars
+            if summary and (self.summaries or b.think_s)
+            else None,
         )
         if b.kind in ("failed", "stream_error"):
             code, message = b.code or "server_error", b.message or "The server had an error."
@@ -466,7 +486,11 @@ class FakeOpenAI(LoopbackServer):
         )
         await resp.prepare(request)
         text_deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+        think_deltas = [e for e in events if e["type"] == SUMMARY_DELTA]
+        think_s = b.think_s or (delay / 2 if self.summaries and think_deltas else 0.0)
+        delay = max(0.0, delay - think_s) if self.summaries and not b.think_s else delay
         step = delay / max(1, len(text_deltas))
+        think_step = think_s / max(1, len(think_deltas))
         for seq, event in enumerate(events):
             if b.kind == "cutoff" and event["type"] in (
                 "response.completed",
@@ -474,6 +498,8 @@ class FakeOpenAI(LoopbackServer):
             ):
                 await resp.write_eof()  # ends cleanly, but never says the response is done
                 return resp
+            if event["type"] == SUMMARY_DELTA and think_step:
+                await asyncio.sleep(think_step)
             if event["type"] == "response.output_text.delta":
                 if step:
                     await asyncio.sleep(step)
@@ -558,8 +584,18 @@ class FakeOpenAI(LoopbackServer):
             await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
         await send({"role": "assistant", "content": ""})
-        if b.reasoning:
-            await send({"reasoning_content": b.reasoning})
+        reasoning, think_s = b.reasoning, b.think_s
+        if reasoning is None and self.summaries:
+            reasoning, think_s = SUMMARY_TEXT, delay / 2
+            delay -= think_s
+        if reasoning and think_s:
+            size = self.chunk_chars
+            parts = [reasoning[i : i + size] for i in range(0, len(reasoning), size)]
+            for part in parts:
+                await asyncio.sleep(think_s / len(parts))
+                await send({"reasoning_content": part})
+        elif reasoning:
+            await send({"reasoning_content": reasoning})
         n = max(1, b.stream_chunks or max(1, len(text) // self.chunk_chars))
         size = max(1, -(-len(text) // n))
         pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]

@@ -48,6 +48,54 @@ from tests.fakes.slack_methods import (
 
 UPDATE_LIMIT = 4_000  # chat.update: msg_too_long past this (in practice)
 STREAM_CHUNK_LIMIT = 12_000  # markdown_text per streaming call
+# Streaming chunks (chat.*Stream `chunks`): markdown_text, task_update, plan_update and
+# blocks. A task's details and output are short (256 characters each); its status is
+# one of four. Slack's exact error code for a bad chunk is not documented: the fake
+# answers invalid_arguments, as Slack does for other malformed arguments.
+CHUNK_TYPES = frozenset({"markdown_text", "task_update", "plan_update", "blocks"})
+TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
+TASK_TEXT_LIMIT = 256
+TASK_DISPLAY_MODES = frozenset({"timeline", "plan"})
+
+
+def chunks_error(chunks: Any) -> str | None:
+    """Why Slack would refuse these streaming chunks, or None."""
+    if chunks is None:
+        return None
+    if not isinstance(chunks, list) or not chunks:
+        return "invalid_arguments"
+    for chunk in chunks:
+        if not isinstance(chunk, dict) or chunk.get("type") not in CHUNK_TYPES:
+            return "invalid_arguments"
+        kind = chunk["type"]
+        if kind == "markdown_text":
+            text = chunk.get("text")
+            if not isinstance(text, str) or not text:
+                return "invalid_arguments"
+            if len(text) > STREAM_CHUNK_LIMIT:
+                return "msg_too_long"
+        elif kind == "task_update":
+            if not all(isinstance(chunk.get(k), str) and chunk[k] for k in ("id", "title")):
+                return "invalid_arguments"
+            if chunk.get("status") not in TASK_STATUSES:
+                return "invalid_arguments"
+            for k in ("details", "output"):
+                if k in chunk and (
+                    not isinstance(chunk[k], str) or len(chunk[k]) > TASK_TEXT_LIMIT
+                ):
+                    return "invalid_arguments"
+        elif kind == "plan_update":
+            if not isinstance(chunk.get("title"), str) or not chunk["title"]:
+                return "invalid_arguments"
+        elif not isinstance(chunk.get("blocks"), list):
+            return "invalid_arguments"
+    return None
+
+
+def chunks_text(chunks: list[dict[str, Any]] | None) -> str:
+    return "".join(c["text"] for c in chunks or () if c["type"] == "markdown_text")
+
+
 STREAM_LIFETIME_S = 300.0  # a streamed message stops taking appends after about 5 min
 POST_LIMIT = 40_000  # chat.postMessage truncates past this
 REPLIES_MAX = 15  # conversations.replies for non-Marketplace apps (2025)
@@ -376,11 +424,20 @@ class FakeSlack(LoopbackServer):
             error = {"ok": False, "error": "stopped_by_user"}
         return key, error
 
-    def _append(self, key: tuple[str, str], markdown: str) -> dict[str, Any] | None:
+    def _append(
+        self, key: tuple[str, str], markdown: str, chunks: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
         if len(markdown) > STREAM_CHUNK_LIMIT:
             return {"ok": False, "error": "msg_too_long"}
+        error = chunks_error(chunks)
+        if error is not None:
+            return {"ok": False, "error": error}
         msg = self.messages[key]
-        self.messages[key] = {**msg, "text": msg["text"] + markdown}
+        self.messages[key] = {
+            **msg,
+            "text": msg["text"] + markdown + chunks_text(chunks),
+            "chunks": [*msg.get("chunks", ()), *(chunks or ())],
+        }
         return None
 
     async def _chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -398,13 +455,20 @@ class FakeSlack(LoopbackServer):
         markdown = str(args.get("markdown_text") or "")
         if len(markdown) > STREAM_CHUNK_LIMIT:
             return {"ok": False, "error": "msg_too_long"}
+        chunks = args.get("chunks")
+        error = chunks_error(chunks)
+        if error is None and args.get("task_display_mode", "timeline") not in TASK_DISPLAY_MODES:
+            error = "invalid_arguments"
+        if error is not None:
+            return {"ok": False, "error": error}
         ts = self._next_ts()
         self.messages[(channel, ts)] = {
             "type": "message",
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "ts": ts,
-            "text": markdown,
+            "text": markdown + chunks_text(chunks),
+            "chunks": list(chunks or ()),
             "channel": channel,
             "thread_ts": args["thread_ts"],
             "streaming": True,
@@ -416,16 +480,16 @@ class FakeSlack(LoopbackServer):
         key, error = self._stream_key(args)
         if error is not None:
             return error
-        if not args.get("markdown_text"):
+        if not args.get("markdown_text") and not args.get("chunks"):
             return {"ok": False, "error": "invalid_arguments"}
-        error = self._append(key, str(args["markdown_text"]))
+        error = self._append(key, str(args.get("markdown_text") or ""), args.get("chunks"))
         return error or {"ok": True, "channel": key[0], "ts": key[1]}
 
     async def _chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
         key, error = self._stream_key(args)
         if error is not None:
             return error
-        error = self._append(key, str(args.get("markdown_text") or ""))
+        error = self._append(key, str(args.get("markdown_text") or ""), args.get("chunks"))
         if error is not None:
             return error
         del self.streams[key[1]]
@@ -499,6 +563,15 @@ class FakeSlack(LoopbackServer):
         return {"ok": True, "messages": msgs[:limit], "has_more": len(msgs) > limit}
 
     async def _assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        loading = args.get("loading_messages", [])
+        if (
+            not args.get("channel_id")
+            or not args.get("thread_ts")
+            or not isinstance(args.get("status"), str)
+            or not isinstance(loading, list)
+            or not all(isinstance(m, str) for m in loading)
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
     async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -98,3 +98,27 @@ async def test_piped_failure_after_partial_text_starts_on_its_own_line() -> None
     await replier.progress(Progress(model="o1", elapsed_s=1.0, partial="Half an"))
     await replier.fail("⚠️ The stream broke.", kind=FailureKind.ERROR)
     assert out.getvalue() == "Half an\n⚠️ The stream broke.\n" and replier.failed
+
+
+async def test_live_reasoning_is_dim_and_collapses_above_the_answer() -> None:
+    out = io.StringIO()
+    console = render.Console(file=out, force_terminal=True, width=80, color_system="standard")
+    replier = TerminalReplier(console, console)
+    await replier.progress(Progress(model="o1", elapsed_s=1.0, reasoning="Weighing it\nChecking"))
+    assert "\x1b[2m💭 Weighing it" in out.getvalue()  # SGR 2: dim
+    await replier.answer("💭 Thought for 4 s\n\nThe answer.", footer="o1 · 5 s")
+    replier.close()
+    shown = out.getvalue()
+    assert "\x1b[2m💭 Thought for 4 s" in shown
+    assert shown.rindex("Thought for 4 s") < shown.rindex("The answer.")
+
+
+async def test_piped_thought_goes_to_stderr_and_the_answer_stays_clean() -> None:
+    out, console = piped()
+    err, err_console = piped()
+    replier = TerminalReplier(console, err_console)
+    await replier.progress(Progress(model="o1", elapsed_s=1.0, reasoning="Weighing it\nChe"))
+    await replier.progress(Progress(model="o1", elapsed_s=2.0, partial="💭 Thought for 2 s\n\nHi"))
+    await replier.answer("💭 Thought for 2 s\n\nHi there.", footer="o1 · 2 s")
+    assert out.getvalue().startswith("Hi there.") and "💭" not in out.getvalue()
+    assert err.getvalue() == "💭 Weighing it\n💭 Thought for 2 s\n"
