@@ -31,6 +31,9 @@ class Parsed:
     ignored_effort: Effort | None = None
     # Set when `--model auto` chose `model`: the worker makes the final choice.
     auto: Choice | None = None
+    # Named with `--model` (or the platform's model option): never swapped for its
+    # fallback when used up, but refused.
+    explicit: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"question": self.question, "model": self.model}
@@ -42,6 +45,8 @@ class Parsed:
             data["auto"] = {"alias": self.auto.alias, "reason": self.auto.reason.value}
             if self.auto.by is not None:
                 data["auto"]["by"] = self.auto.by
+        if self.explicit:
+            data["explicit"] = True
         return data
 
     @classmethod
@@ -55,6 +60,7 @@ class Parsed:
             auto=Choice(str(auto["alias"]), Reason(auto["reason"]), by=auto.get("by"))
             if auto
             else None,
+            explicit=bool(data.get("explicit", False)),
         )
 
 

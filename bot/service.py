@@ -98,7 +98,14 @@ class Prepared:
 
     @property
     def parsed(self) -> Parsed:
-        return Parsed(self.question, self.spec.alias, self.effort, self.ignored_effort, self.auto)
+        return Parsed(
+            self.question,
+            self.spec.alias,
+            self.effort,
+            self.ignored_effort,
+            self.auto,
+            explicit=self.explicit,
+        )
 
 
 class AskService:
@@ -229,7 +236,8 @@ class AskService:
         """What intake parsed, fitted to today's catalogue (a model may have left it
         since, or changed its efforts) without parsing the question again."""
         effort = parsed.effort or parsed.ignored_effort
-        return self._fit(request, parsed.question, parsed.model, effort, parsed.auto)
+        prepared = self._fit(request, parsed.question, parsed.model, effort, parsed.auto)
+        return dataclasses.replace(prepared, explicit=True) if parsed.explicit else prepared
 
     async def _choose_model(self, prepared: Prepared) -> Prepared:
         """For `--model auto`, the final choice: the local rules with the thread's depth

@@ -13,7 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.webapi import call
 from bot.errors import PlatformError
-from tests.adapters.slack.conftest import SlackHarness, mention, running_bot, slack_catalogue
+from tests.adapters.slack.conftest import SlackHarness, running_bot
+from tests.builders import mention, platform_catalogue
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = "1700000600.000100"
@@ -108,7 +109,7 @@ async def test_without_streaming_the_status_message_shows_the_reasoning(
 
 
 async def test_off_shows_no_reasoning_anywhere(tmp_path: Path) -> None:
-    async with running_bot(tmp_path, catalogue=slack_catalogue(show_reasoning="off")) as bot:
+    async with running_bot(tmp_path, catalogue=platform_catalogue(show_reasoning="off")) as bot:
         await ask_thinking(bot)
         for c in bot.slack.calls:
             assert "readings" not in str(c.args), c

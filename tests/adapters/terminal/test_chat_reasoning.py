@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from adapters.terminal.chat import TerminalSession
+from app.settings import Settings
 from app.wiring import Runtime, build_runtime
-from bot.config import Catalogue, ModelSpec, Settings
+from bot.config import Catalogue, ModelSpec
 from bot.weeks import utc_now, week_window
 from tests.fakes.openai_server import FakeOpenAI
 
