@@ -274,8 +274,11 @@ class ReportStore(Protocol):
 
     async def claim_digest(self, team: str, window: str, *, now: datetime) -> bool: ...
 
-    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
-        """Per week, model and person: questions, denials, tokens and cost."""
+    async def usage_rows(
+        self, team: str, *, since: str, until: str, user: str | None = None
+    ) -> Sequence[UsageRow]:
+        """Per week, model and person (only ``user``, if given): questions, denials,
+        tokens and cost."""
         ...
 
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:

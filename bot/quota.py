@@ -17,12 +17,13 @@ from bot.config import Catalogue, ModelSpec
 from bot.domain import QuotaCommand, QuotaState, TeamUsage, Window
 from bot.errors import NotAllowed, QuotaExhausted, StorageError, UnknownModel, UsageError
 from bot.ports import QuotaLedger
-from bot.reports import to_csv
+from bot.reports import ExportFile, Picture, export_file, last_weeks, to_csv, week_start
 from bot.weeks import week_window
 
 # An export shown in the chat itself (a code block) stays well inside Slack's 3,000
 # characters per text block and Discord's 2,000 per message; larger ones are files.
 EXPORT_INLINE_MAX_CHARS = 1_800
+PICTURE_WEEKS = 8  # the admin's Home shows this many weeks per model
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,9 @@ class QuotaResult:
     text: str
     ok: bool = True
     usage: TeamUsage | None = None
+    # An export as a file, for adapters that can attach one (``text`` then says what
+    # a platform without files shows instead).
+    file: ExportFile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,9 @@ class QuotaDesk:
         self._ledger = ledger
         self._clock = clock
         self._admin = admin
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def default_limits(self) -> dict[str, int]:
         return {m.alias: m.weekly_limit for m in self.catalogue.models}
@@ -152,6 +159,8 @@ class QuotaDesk:
                 await self._ledger.set_user_cap(
                     team, args.who, model, args.value, actor=actor, now=now
                 )
+        if self._admin is not None:
+            self._admin.changed(team)
         text = messages.quota_changed(args.verb, model=model, value=args.value, who=args.who)
         shown = await self._show(command, window, now)
         return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage)
@@ -176,9 +185,58 @@ class QuotaDesk:
         assert args.value is not None
         rows = await self._admin.export(team, platform=command.platform, weeks=args.value)
         csv_text = to_csv(rows)
+        day = self._clock().astimezone(self.catalogue.week.tz).date()
+        file = export_file(rows, weeks=args.value, day=day)
         if len(csv_text) > EXPORT_INLINE_MAX_CHARS:
-            return QuotaResult(messages.export_too_big(rows=len(rows), weeks=args.value))
-        return QuotaResult(messages.export_inline(csv_text, weeks=args.value))
+            return QuotaResult(messages.export_too_big(rows=len(rows), weeks=args.value), file=file)
+        return QuotaResult(messages.export_inline(csv_text, weeks=args.value), file=file)
+
+    async def picture(self, command: QuotaCommand, *, weeks: int = PICTURE_WEEKS) -> Picture:
+        """The week as ``command.user`` may see it: everyone their own use and what is
+        left per model, and the team's totals; admins also each person's use, spend
+        and denials, and the last ``weeks`` weeks per model."""
+        if self._admin is None:
+            raise UsageError("reports are not available in this process", usage=QUOTA_USAGE)
+        now = self._clock()
+        policy = self.catalogue.week
+        window = week_window(now, policy)
+        admin = self.is_admin(command)
+        team, user = command.team, command.user
+        usage = await self._ledger.usage(
+            team, window, limits=self.default_limits(), with_users=False
+        )
+        models = []
+        for m in usage.models:
+            spec = self.catalogue.get(m.model)
+            cap = await self._ledger.user_cap(team, m.model, user)
+            default_cap = spec.per_user_limit if spec else None
+            models.append(
+                dataclasses.replace(m, user_limit=cap if cap is not None else default_cap)
+            )
+        usage = dataclasses.replace(usage, models=tuple(models))
+        reports = self._admin.reports
+        people = await reports.usage_rows(
+            team, since=window.key, until=window.key, user=None if admin else user
+        )
+        history: tuple[tuple[str, tuple], ...] = ()
+        if admin:
+            windows = last_weeks(now, policy, weeks)
+            rows = await reports.model_weeks(team, since=windows[0].key, until=window.key)
+            history = tuple(
+                (week_start(w.key, policy), tuple(r for r in rows if r.window == w.key))
+                for w in windows
+            )
+            this_week = history[-1][1]
+        else:
+            this_week = tuple(await reports.model_weeks(team, since=window.key, until=window.key))
+        return Picture(
+            usage=usage,
+            user=user,
+            admin=admin,
+            this_week=tuple(this_week),
+            people=tuple(people),
+            weeks=history,
+        )
 
     async def _show(self, command: QuotaCommand, window: Window, now: datetime) -> QuotaResult:
         admin = self.is_admin(command)

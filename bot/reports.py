@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bot.config import WeekPolicy
-from bot.domain import Window
+from bot.domain import ModelUsage, TeamUsage, Window
 from bot.weeks import week_window
 
 EXPORT_COLUMNS = (
@@ -199,3 +199,60 @@ def crossed(used: int, allowance: int, thresholds: Sequence[int]) -> tuple[int, 
     if allowance <= 0 or used <= 0:
         return ()
     return tuple(t for t in thresholds if used - 1 < math.ceil(allowance * t / 100) <= used)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """An export as a file the platform attaches (Slack's files upload, Discord's
+    attachments): its name, bytes and what it covers."""
+
+    name: str
+    content: bytes
+    rows: int
+    weeks: int
+
+
+def export_file(rows: Sequence[ExportRow], *, weeks: int, day: date) -> ExportFile:
+    return ExportFile(
+        name=f"reasonbot-usage-{day.isoformat()}-{weeks}w.csv",
+        content=to_csv(rows).encode(),
+        rows=len(rows),
+        weeks=weeks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What one person sees of a team's week (Slack's App Home, Discord's ``/quota``
+    embed). ``usage.models`` are the team's counters, with the viewer's own cap;
+    ``this_week`` the team's questions, denials and spend per model; ``people`` this
+    week's per-person rows (only the viewer's unless ``admin``); ``weeks`` (admins)
+    the last weeks per model as (first day, rows), oldest first."""
+
+    usage: TeamUsage
+    user: str
+    admin: bool
+    this_week: tuple[ModelWeek, ...]
+    people: tuple[UsageRow, ...]
+    weeks: tuple[tuple[str, tuple[ModelWeek, ...]], ...] = ()
+
+    def own(self, model: str) -> int:
+        return sum(r.questions for r in self.people if r.user == self.user and r.model == model)
+
+    def left_for_viewer(self, m: ModelUsage) -> int:
+        """What the viewer may still ask of ``m``: the team's remainder, or less under
+        a personal cap."""
+        if m.user_limit is None:
+            return m.remaining
+        return max(0, min(m.remaining, m.user_limit - self.own(m.model)))
+
+    def week_of(self, model: str) -> ModelWeek | None:
+        return next((w for w in self.this_week if w.model == model), None)
+
+
+def bar(used: int, total: int, *, width: int = 10) -> str:
+    """A text bar (``▓▓▓░░░░░░░``) of ``used`` out of ``total``, full past it."""
+    if total <= 0:
+        return "░" * width
+    filled = min(width, math.ceil(width * used / total)) if used > 0 else 0
+    return "▓" * filled + "░" * (width - filled)

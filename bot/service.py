@@ -406,7 +406,11 @@ class AskService:
         )
         if self.admin is not None:
             await self.admin.after_commit(
-                team=request.team, model=spec.alias, state=quota, window=window
+                team=request.team,
+                model=spec.alias,
+                state=quota,
+                window=window,
+                user=request.user,
             )
         return AskOutcome.ANSWERED
 

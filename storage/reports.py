@@ -108,7 +108,12 @@ class SqlReports(SqlStore):
     def _weeks(self, team: str, since: str, until: str) -> list[Any]:
         return [RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until]
 
-    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
+    async def usage_rows(
+        self, team: str, *, since: str, until: str, user: str | None = None
+    ) -> Sequence[UsageRow]:
+        where = self._weeks(team, since, until)
+        if user is not None:
+            where.append(RQ.c.user == user)
         stmt = (
             select(
                 RQ.c.window,
@@ -121,7 +126,7 @@ class SqlReports(SqlStore):
                 _sum_answered(RQ.c.reasoning_tokens).label("reasoning_tokens"),
                 _COST.label("cost_usd"),
             )
-            .where(*self._weeks(team, since, until))
+            .where(*where)
             .group_by(RQ.c.window, RQ.c.model, RQ.c.user)
             .order_by(RQ.c.window, RQ.c.model, RQ.c.user)
         )

@@ -254,3 +254,25 @@ async def test_quota_shows_team_spend_to_all_and_each_persons_to_admins(
     boss = await desk.quota(QuotaCommand("slack", TEAM, "U9", "", is_admin=True))
     assert "team spend $1.75" in boss.text
     assert "<@U1> · `o3`: 2 (300 tokens, $0.75)" in boss.text
+
+
+async def test_picture_shows_a_member_their_own_rows_and_an_admin_everyone(
+    ledger: SqlLedger, reports: SqlReports
+) -> None:
+    await seed(ledger)
+    mine = await reports.usage_rows(TEAM, since=WEEK.key, until=WEEK.key, user="U1")
+    assert [(r.user, r.questions) for r in mine] == [("U1", 2)]
+    catalogue = Catalogue(
+        default_model="o3",
+        models=[ModelSpec(alias="o3", id="o3", weekly_limit=100, price_input=1.0)],
+    )
+    admin = AdminDesk(catalogue=catalogue, reports=reports, clock=lambda: NOW)
+    desk = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=lambda: NOW, admin=admin)
+    member = await desk.picture(QuotaCommand("slack", TEAM, "U1", ""))
+    assert not member.admin and {r.user for r in member.people} == {"U1"}
+    assert member.own("o3") == 2 and member.weeks == ()
+    week = member.week_of("o3")
+    assert week is not None and week.cost_usd == pytest.approx(1.75)  # the team's spend
+    boss = await desk.picture(QuotaCommand("slack", TEAM, "U9", "", is_admin=True), weeks=2)
+    assert {r.user for r in boss.people} == {"U1", "U2"}
+    assert [len(rows) for _, rows in boss.weeks] == [1, 3]  # last week o3; this week 3 models
