@@ -46,6 +46,8 @@ BOT_SCOPES = (
     "channels:join",
     "commands",
     "users:read",
+    "im:write",
+    "files:write",
 )
 
 
@@ -230,8 +232,12 @@ async def run_slack(
     # otherwise: a TCP handshake for each status edit and answer).
     connector = aiohttp.TCPConnector(limit=MAX_SLACK_CONNECTIONS)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await _serve_slack(rt, build_slack(rt, session), stop=stop, started=started)
-        await rt.dispatcher.drained()  # answers still being delivered need the session
+        bot = build_slack(rt, session)
+        try:
+            await _serve_slack(rt, bot, stop=stop, started=started)
+            await rt.dispatcher.drained()  # answers still being delivered need the session
+        finally:
+            await bot.home.close()  # Home refreshes still waiting out their debounce
 
 
 async def _serve_slack(
@@ -289,6 +295,7 @@ async def slack_replies_only(rt: Runtime, *, stop: asyncio.Event) -> None:
     """A worker: the Web API client for posting answers, no events taken."""
     connector = aiohttp.TCPConnector(limit=MAX_SLACK_CONNECTIONS)
     async with aiohttp.ClientSession(connector=connector) as session:
-        build_slack(rt, session)  # registers Slack's repliers with the dispatcher
+        bot = build_slack(rt, session)  # registers Slack's repliers with the dispatcher
         await stop.wait()
         await rt.dispatcher.drained()
+        await bot.home.close()
