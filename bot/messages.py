@@ -558,3 +558,10 @@ def limits_saved(changed: Sequence[str]) -> str:
     if not changed:
         return "No limit changed."
     return "✅ New weekly limits for " + ", ".join(f"`{m}`" for m in changed) + "."
+
+
+def context_expired() -> str:
+    return (
+        "_The earlier messages of this thread are no longer kept, so I answered this "
+        "as a new conversation._"
+    )

@@ -128,6 +128,11 @@ class ConversationStore(Protocol):
         """True if the bot has taken part in this thread."""
         ...
 
+    async def expired(self, thread: str) -> bool:
+        """True if retention removed this thread's conversation (and nothing was said
+        there since): a reply there starts afresh, and is told so."""
+        ...
+
 
 ProgressCallback = Callable[[str], Awaitable[None]]
 

@@ -334,6 +334,9 @@ class AskService:
                 history = await self._conversations.history(
                     thread, limit=self.catalogue.max_history_turns
                 )
+                # A reply in a thread whose conversation retention removed: answered
+                # afresh, and the answer says so rather than silently forgetting.
+                expired = not history and await self._conversations.expired(thread)
                 call = ModelCall(
                     spec=spec,
                     messages=(*history, *request.context, Turn(Role.USER, prepared.question)),
@@ -350,6 +353,9 @@ class AskService:
                 standing = await self._standing(request.team, spec, window)
                 cost = answer_cost(spec, usage)
                 answer = neutralise_mentions(reply.text)
+                stored = answer
+                if expired:
+                    answer = messages.context_expired() + "\n\n" + answer
                 reasoning_state = reply.reasoning_state
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
@@ -373,6 +379,7 @@ class AskService:
                 # The answer was saved by a worker that stopped: its reasoning items
                 # were not, so the follow-up starts its reasoning afresh.
                 answer, footer = saved
+                stored = answer
                 reasoning_state = None
             await replier.answer(answer, footer=footer)
         except BotError as exc:
@@ -394,7 +401,7 @@ class AskService:
         latency_ms = int((self._monotonic() - started) * 1000)
         turns = (
             Turn(Role.USER, prepared.question),
-            Turn(Role.ASSISTANT, answer, reasoning_state=reasoning_state),
+            Turn(Role.ASSISTANT, stored, reasoning_state=reasoning_state),
         )
         await self._ledger.commit(
             request.key,

@@ -7,9 +7,10 @@
 - ``quota_counters``, ``user_counters``: weeks that began within
   ``request_retention_days``. One row per team, model and week is small, but forever
   adds up with many teams, and only the current week decides a quota.
-- ``turns``: ``conversation_retention_days``; ``threads`` as long, and while any of
-  their turns is left. A reply in a pruned thread is answered only with a mention, as a
-  new conversation.
+- ``turns``: ``conversation_retention_days``. A thread whose last turns go is marked
+  ``pruned_at`` (a reply there is answered as a new conversation, and says the earlier
+  context expired); its row goes once it is ``request_retention_days`` old, if no turn
+  is left.
 - ``queue_teams``, idle: `FINISHED_JOBS_KEPT` after last served. A team back after that
   counts as never served: it goes first among equals, which it is.
 
@@ -98,6 +99,7 @@ class SqlRetention:
             try:
                 for name, table, key, where in self._targets(now):
                     deleted[name] = await self._delete(table, key, where, now)
+                await self._mark_pruned(now)
             finally:
                 await self._release(now)
         except SQLAlchemyError as exc:
@@ -143,7 +145,7 @@ class SqlRetention:
                 threads,
                 (threads.c.thread,),
                 and_(
-                    threads.c.created_at < conv_cut,
+                    threads.c.created_at < req_cut,
                     ~exists().where(turns.c.thread == threads.c.thread),
                 ),
             ),
@@ -184,6 +186,20 @@ class SqlRetention:
             total += n
             if n < BATCH or kept.rowcount == 0:
                 return total
+
+    async def _mark_pruned(self, now: datetime) -> None:
+        """Threads past the conversation cut with no turn left become tombstones."""
+        conv_cut = now - timedelta(days=self._policy.conversation_days)
+        async with turn(self._engine), self._engine.begin() as conn:
+            await conn.execute(
+                update(threads)
+                .where(
+                    threads.c.pruned_at.is_(None),
+                    threads.c.created_at < conv_cut,
+                    ~exists().where(turns.c.thread == threads.c.thread),
+                )
+                .values(pruned_at=now)
+            )
 
     def _insert(self) -> Any:
         return (postgresql.insert if self._pg else sqlite.insert)(leases)

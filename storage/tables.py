@@ -133,12 +133,15 @@ class TurnRow(Base):
 
 
 class ThreadRow(Base):
-    """A thread the bot has taken part in: replies there continue the conversation."""
+    """A thread the bot has taken part in: replies there continue the conversation.
+    ``pruned_at``: when retention removed its last turns (the row stays a while, so a
+    reply there is told the earlier context expired)."""
 
     __tablename__ = "threads"
     thread: Mapped[str] = mapped_column(String(255), primary_key=True)
     team: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class JobRow(Base):

@@ -259,6 +259,7 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
     ),
     "limit_invalid": lambda: iter([messages.limit_invalid("o1", "`x` is not a whole number")]),
     "limits_saved": lambda: (messages.limits_saved(c) for c in ((), ("o1",), ("o1", "mini"))),
+    "context_expired": lambda: iter([messages.context_expired()]),
     "gave_up": lambda: (messages.gave_up(n) for n in (1, 3)),
     "auto_choice": lambda: (
         messages.auto_choice(reason, by=by) for reason in Reason for by in (None, "mini")
