@@ -286,6 +286,13 @@ class ReportStore(Protocol):
         tokens and cost."""
         ...
 
+    async def busiest(
+        self, team: str, window: str, *, limit: int
+    ) -> tuple[Sequence[UsageRow], int]:
+        """The week's ``limit`` busiest (person, model) rows, most questions first, and
+        how many rows the week has in all."""
+        ...
+
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
         """Per week and model: questions, denials and cost."""
         ...

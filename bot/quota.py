@@ -24,6 +24,7 @@ from bot.weeks import week_window
 # characters per text block and Discord's 2,000 per message; larger ones are files.
 EXPORT_INLINE_MAX_CHARS = 1_800
 PICTURE_WEEKS = 8  # the admin's Home shows this many weeks per model
+PICTURE_PEOPLE = 30  # ... and the busiest (person, model) rows of the week
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,9 @@ class QuotaDesk:
             return QuotaResult(messages.export_too_big(rows=len(rows), weeks=args.value), file=file)
         return QuotaResult(messages.export_inline(csv_text, weeks=args.value), file=file)
 
-    async def picture(self, command: QuotaCommand, *, weeks: int = PICTURE_WEEKS) -> Picture:
+    async def picture(
+        self, command: QuotaCommand, *, weeks: int = PICTURE_WEEKS, people: int = PICTURE_PEOPLE
+    ) -> Picture:
         """The week as ``command.user`` may see it: everyone their own use and what is
         left per model, and the team's totals; admins also each person's use, spend
         and denials, and the last ``weeks`` weeks per model."""
@@ -215,27 +218,34 @@ class QuotaDesk:
             )
         usage = dataclasses.replace(usage, models=tuple(models))
         reports = self._admin.reports
-        people = await reports.usage_rows(
-            team, since=window.key, until=window.key, user=None if admin else user
-        )
-        history: tuple[tuple[str, tuple], ...] = ()
+        more = 0
         if admin:
+            busiest, total = await reports.busiest(team, window.key, limit=people)
+            own = await reports.usage_rows(team, since=window.key, until=window.key, user=user)
+            rows = {(r.user, r.model): r for r in (*busiest, *own)}
+            shown = tuple(rows.values())
+            more = max(0, total - len(shown))
             windows = last_weeks(now, policy, weeks)
-            rows = await reports.model_weeks(team, since=windows[0].key, until=window.key)
+            weekly = await reports.model_weeks(team, since=windows[0].key, until=window.key)
             history = tuple(
-                (week_start(w.key, policy), tuple(r for r in rows if r.window == w.key))
+                (week_start(w.key, policy), tuple(r for r in weekly if r.window == w.key))
                 for w in windows
             )
             this_week = history[-1][1]
         else:
+            shown = tuple(
+                await reports.usage_rows(team, since=window.key, until=window.key, user=user)
+            )
+            history = ()
             this_week = tuple(await reports.model_weeks(team, since=window.key, until=window.key))
         return Picture(
             usage=usage,
             user=user,
             admin=admin,
             this_week=tuple(this_week),
-            people=tuple(people),
+            people=shown,
             weeks=history,
+            more_people=more,
         )
 
     async def _show(self, command: QuotaCommand, window: Window, now: datetime) -> QuotaResult:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import BigInteger, Float, case, cast, delete, func, or_, select
 
 from bot.domain import ReservationStatus
 from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
@@ -29,6 +29,11 @@ def _count_if(cond: Any) -> Any:
 
 def _sum_answered(column: Any) -> Any:
     return func.coalesce(func.sum(case((_ANSWERED, column), else_=0)), 0)
+
+
+def _int(total: Any) -> Any:
+    # PostgreSQL sums integers as numeric (Decimal in Python): cast back in SQL.
+    return cast(total, BigInteger)
 
 
 # NULL while no answered question of the group had a price: "no cost known", not $0.
@@ -108,45 +113,54 @@ class SqlReports(SqlStore):
     def _weeks(self, team: str, since: str, until: str) -> list[Any]:
         return [RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until]
 
+    def _usage_stmt(self, where: list[Any]) -> Any:
+        questions = _int(_count_if(_ANSWERED)).label("questions")
+        denied = _int(_count_if(_DENIED)).label("denied")
+        return (
+            select(
+                RQ.c.window,
+                RQ.c.model,
+                RQ.c.user,
+                questions,
+                denied,
+                _int(_sum_answered(RQ.c.prompt_tokens)).label("input_tokens"),
+                _int(_sum_answered(RQ.c.completion_tokens)).label("output_tokens"),
+                _int(_sum_answered(RQ.c.reasoning_tokens)).label("reasoning_tokens"),
+                cast(_COST, Float).label("cost_usd"),
+            )
+            .where(*where)
+            .group_by(RQ.c.window, RQ.c.model, RQ.c.user)
+            # A question still in flight, or refunded only, is no row.
+            .having(or_(questions > 0, denied > 0))
+        )
+
     async def usage_rows(
         self, team: str, *, since: str, until: str, user: str | None = None
     ) -> Sequence[UsageRow]:
         where = self._weeks(team, since, until)
         if user is not None:
             where.append(RQ.c.user == user)
-        stmt = (
-            select(
-                RQ.c.window,
-                RQ.c.model,
-                RQ.c.user,
-                _count_if(_ANSWERED).label("questions"),
-                _count_if(_DENIED).label("denied"),
-                _sum_answered(RQ.c.prompt_tokens).label("input_tokens"),
-                _sum_answered(RQ.c.completion_tokens).label("output_tokens"),
-                _sum_answered(RQ.c.reasoning_tokens).label("reasoning_tokens"),
-                _COST.label("cost_usd"),
-            )
-            .where(*where)
-            .group_by(RQ.c.window, RQ.c.model, RQ.c.user)
-            .order_by(RQ.c.window, RQ.c.model, RQ.c.user)
-        )
+        stmt = self._usage_stmt(where).order_by(RQ.c.window, RQ.c.model, RQ.c.user)
         async with self._tx(read_only=True) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [
-            UsageRow(
-                window=r.window,
-                model=r.model,
-                user=r.user,
-                questions=int(r.questions),
-                denied=int(r.denied),
-                input_tokens=int(r.input_tokens),
-                output_tokens=int(r.output_tokens),
-                reasoning_tokens=int(r.reasoning_tokens),
-                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
-            )
-            for r in rows
-            if r.questions or r.denied  # a question still in flight, or refunded only
-        ]
+        # Typed by the SQL casts: positional, as a year of a large team is many rows.
+        return [UsageRow(*r) for r in rows]
+
+    async def busiest(
+        self, team: str, window: str, *, limit: int
+    ) -> tuple[Sequence[UsageRow], int]:
+        where = self._weeks(team, window, window)
+        stmt = self._usage_stmt(where)
+        ranked = stmt.order_by(
+            stmt.selected_columns.questions.desc(),
+            stmt.selected_columns.denied.desc(),
+            RQ.c.user,
+            RQ.c.model,
+        ).limit(limit)
+        async with self._tx(read_only=True) as conn:
+            rows = (await conn.execute(ranked)).all()
+            total = await conn.scalar(select(func.count()).select_from(stmt.subquery()))
+        return [UsageRow(*r) for r in rows], int(total or 0)
 
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
         stmt = (

@@ -51,8 +51,9 @@ def picture_embed(picture: Picture, *, now: datetime) -> discord.Embed:
     if picture.admin:
         people = sorted(picture.people, key=lambda r: (-r.questions, -r.denied, r.user, r.model))
         lines = [messages.picture_person(r) for r in people[:PEOPLE_MAX]]
-        if len(people) > PEOPLE_MAX:
-            lines.append(messages.picture_more_people(len(people) - PEOPLE_MAX))
+        more = picture.more_people + max(0, len(people) - PEOPLE_MAX)
+        if more:
+            lines.append(messages.picture_more_people(more))
         embed.add_field(
             name=messages.PICTURE_PEOPLE.strip("*"),
             value=_lines(lines or [messages.PICTURE_NOBODY]),

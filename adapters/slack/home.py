@@ -31,9 +31,10 @@ from bot.service import AskService
 log = logging.getLogger(__name__)
 
 VIEW_BLOCKS_MAX = 100  # Slack refuses a view with more blocks
-HOME_PEOPLE_MAX = 30  # rows of per-person use on the Home; the export has everyone
+HOME_PEOPLE_MAX = 40  # rows of per-person use on the Home; the export has everyone
 REFRESH_DEBOUNCE_S = 2.0  # answers in a burst refresh a Home once
 VIEWERS_TTL_S = 86_400.0  # a team-wide change refreshes Homes opened this recently
+CLOSE_WAIT_S = 5.0  # at shutdown, for a publish or an export already under way
 VIEWERS_MAX = 200  # ... at most this many per team (views.publish is rate limited)
 SET_LIMITS = "home_set_limits"
 EXPORT = "home_export"
@@ -106,8 +107,9 @@ def home_view(picture: Picture, *, tz: str | None, now: datetime) -> dict[str, A
         ]
         people = sorted(picture.people, key=lambda r: (-r.questions, -r.denied, r.user, r.model))
         lines = [messages.picture_person(r) for r in people[:HOME_PEOPLE_MAX]]
-        if len(people) > HOME_PEOPLE_MAX:
-            lines.append(messages.picture_more_people(len(people) - HOME_PEOPLE_MAX))
+        more = picture.more_people + max(0, len(people) - HOME_PEOPLE_MAX)
+        if more:
+            lines.append(messages.picture_more_people(more))
         blocks += _sections(messages.PICTURE_PEOPLE, lines or [messages.PICTURE_NOBODY])
         blocks += _sections(
             messages.PICTURE_WEEKS,
@@ -171,8 +173,9 @@ class SlackHome:
         self._token_for = token_for
         self._debounce_s = debounce_s
         self._viewers: dict[str, dict[str, float]] = {}  # team key -> user -> opened
-        self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._closed = False
 
     def register(self, app: Any) -> None:
         app.event("app_home_opened")(self._opened)
@@ -226,17 +229,15 @@ class SlackHome:
     def changed(self, team: str, user: str | None) -> None:
         """The core's word that ``user``'s use (or, with None, the team's quotas)
         changed: refresh the Homes that show it, once per burst."""
-        if not team.startswith(translate.PLATFORM + ":"):
+        if self._closed or not team.startswith(translate.PLATFORM + ":"):
             return
         viewers = self._viewers.get(team, {})
         horizon = time.monotonic() - VIEWERS_TTL_S
         users = [user] if user is not None else [u for u, t in viewers.items() if t >= horizon]
         team_id = team.partition(":")[2]
         for u in users:
-            if (team, u) in self._pending:
-                continue
-            task = asyncio.get_running_loop().create_task(self._refresh(team, team_id, u))
-            self._pending[(team, u)] = task
+            if (team, u) not in self._pending:
+                self._pending[(team, u)] = self.spawn(self._refresh(team, team_id, u))
 
     async def _refresh(self, team: str, team_id: str, user: str) -> None:
         try:
@@ -249,10 +250,16 @@ class SlackHome:
             log.info("Home of %s not refreshed: %r", user, exc)
 
     async def close(self) -> None:
-        tasks = [*self._pending.values(), *self._tasks]
-        for task in tasks:
+        """Drop refreshes still waiting out their debounce; let work already talking to
+        Slack or the database finish (briefly), so no connection is cut mid-query."""
+        self._closed = True
+        for task in list(self._pending.values()):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._tasks:
+            _, late = await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # ---- admin buttons ---------------------------------------------------------
 
@@ -308,10 +315,11 @@ class SlackHome:
             token=token,
         )
 
-    def spawn(self, work: Awaitable[None]) -> None:
+    def spawn(self, work: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)  # a task nobody references can be collected mid-flight
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _submitted(self, ack: Any, body: dict[str, Any], context: Any) -> None:
         team_id, user = _team(context), str((body.get("user") or {}).get("id", ""))

@@ -96,6 +96,7 @@ async def test_home_shows_each_person_their_week_and_admins_the_team(tmp_path: P
         bot.slack.user_tz["U0ANN"] = "Europe/Paris"
         await ask(bot, 1)
         await ask(bot, 2, user="U0BOB")
+        await bot.settled(2)
 
         view = await open_home(bot, "U0ANN", 1)
         text = home_text(view)
