@@ -177,6 +177,7 @@ async def measure(url: str, args: argparse.Namespace) -> None:
             f"export of 52 weeks ({len(rows_):,} rows, {len(text) / 1e6:.1f} MB CSV): "
             f"median {statistics.median(exports):.2f} s, worst {max(exports):.2f} s"
         )
+        print("load average during the run: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     finally:
         await engine.dispose()
 

@@ -6,7 +6,8 @@ Every change goes through the ledger, which records who did what.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from bot.config import Catalogue, ModelSpec
 from bot.domain import QuotaCommand, QuotaState, TeamUsage, Window
 from bot.errors import NotAllowed, QuotaExhausted, StorageError, UnknownModel, UsageError
 from bot.ports import QuotaLedger
-from bot.reports import ExportFile, Picture, export_file, last_weeks, to_csv, week_start
+from bot.reports import ExportFile, ModelWeek, Picture, export_file, last_weeks, to_csv, week_start
 from bot.weeks import week_window
 
 # An export shown in the chat itself (a code block) stays well inside Slack's 3,000
@@ -25,6 +26,8 @@ from bot.weeks import week_window
 EXPORT_INLINE_MAX_CHARS = 1_800
 PICTURE_WEEKS = 8  # the admin's Home shows this many weeks per model
 PICTURE_PEOPLE = 30  # ... and the busiest (person, model) rows of the week
+PAST_WEEKS_CACHE_S = 600.0  # finished weeks' totals, per team, for the Home
+PAST_WEEKS_CACHED = 1_000  # teams' worth of them in one process
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,25 @@ class QuotaDesk:
         self._ledger = ledger
         self._clock = clock
         self._admin = admin
+        self._past: dict[tuple[str, str, str], tuple[Sequence[ModelWeek], float]] = {}
 
     def now(self) -> datetime:
         return self._clock()
+
+    async def _past_weeks(self, team: str, since: str, until: str) -> Sequence[ModelWeek]:
+        """Finished weeks per model, kept a while: they no longer change (but for an
+        answer in flight at the boundary), and summing them is most of a large team's
+        Home."""
+        assert self._admin is not None
+        key = (team, since, until)
+        hit = self._past.get(key)
+        if hit is not None and time.monotonic() - hit[1] < PAST_WEEKS_CACHE_S:
+            return hit[0]
+        rows = await self._admin.reports.model_weeks(team, since=since, until=until)
+        if len(self._past) >= PAST_WEEKS_CACHED:
+            self._past.pop(next(iter(self._past)))  # the oldest entry
+        self._past[key] = (rows, time.monotonic())
+        return rows
 
     def default_limits(self) -> dict[str, int]:
         return {m.alias: m.weekly_limit for m in self.catalogue.models}
@@ -226,7 +245,13 @@ class QuotaDesk:
             shown = tuple(rows.values())
             more = max(0, total - len(shown))
             windows = last_weeks(now, policy, weeks)
-            weekly = await reports.model_weeks(team, since=windows[0].key, until=window.key)
+            past = (
+                await self._past_weeks(team, windows[0].key, windows[-2].key)
+                if len(windows) > 1
+                else ()
+            )
+            current = await reports.model_weeks(team, since=window.key, until=window.key)
+            weekly = [*past, *current]
             history = tuple(
                 (week_start(w.key, policy), tuple(r for r in weekly if r.window == w.key))
                 for w in windows

@@ -276,3 +276,13 @@ async def test_picture_shows_a_member_their_own_rows_and_an_admin_everyone(
     boss = await desk.picture(QuotaCommand("slack", TEAM, "U9", "", is_admin=True), weeks=2)
     assert {r.user for r in boss.people} == {"U1", "U2"}
     assert [len(rows) for _, rows in boss.weeks] == [1, 3]  # last week o3; this week 3 models
+
+
+async def test_busiest_rows_come_first_with_the_weeks_count(
+    ledger: SqlLedger, reports: SqlReports
+) -> None:
+    await seed(ledger)
+    top, total = await reports.busiest(TEAM, WEEK.key, limit=1)
+    assert [(r.user, r.model, r.questions) for r in top] == [("U1", "o3", 2)]
+    assert total == 4  # refunded-only and in-flight rows are no rows
+    assert await reports.busiest("slack:OTHER", WEEK.key, limit=5) == ([], 0)
