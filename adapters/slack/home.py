@@ -24,7 +24,7 @@ from adapters.slack.webapi import call
 from bot import messages
 from bot.commands import parse_quota
 from bot.domain import QuotaCommand
-from bot.errors import BotError, NotAllowed, UsageError
+from bot.errors import BotError, NotAllowed, PlatformError, UsageError
 from bot.reports import ExportFile, Picture
 from bot.service import AskService
 
@@ -192,7 +192,15 @@ class SlackHome:
         command = translate.quota_command(
             {"user_id": user, "text": text}, is_admin=False, team_id=team_id
         )
-        admin = self.service.is_admin(command) or await self._is_admin(team_id, user, self.client)
+        # users.info also gives the person's time zone, so it is asked (cached) even
+        # of an admin the config names.
+        try:
+            workspace_admin = await self._is_admin(team_id, user, self.client)
+        except PlatformError:
+            if not self.service.is_admin(command):
+                raise
+            workspace_admin = False
+        admin = workspace_admin or self.service.is_admin(command)
         return translate.quota_command(
             {"user_id": user, "text": text}, is_admin=admin, team_id=team_id
         )
