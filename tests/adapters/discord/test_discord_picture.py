@@ -8,12 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from adapters.discord.picture import picture_embed
 from tests.adapters.discord.conftest import DiscordHarness, running_discord
+from tests.adapters.slack.test_slack_home import big_picture
+from tests.fakes import discord_rules as rules
 from tests.fakes.discord_server import FakeDiscord
 
 
@@ -93,3 +97,12 @@ async def test_fake_refuses_an_attachment_without_its_file_part() -> None:
         async with http.post(f"{fake.base}/webhooks/{fake.app_id}/tok-1", data=form) as resp:
             assert resp.status == 400
             assert "attachments" in (await resp.json())["errors"]
+
+
+def test_embed_of_a_large_team_stays_within_discords_limits() -> None:
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    for models, people in ((2, 5_000), (40, 40)):
+        embed = picture_embed(big_picture(models=models, people=people), now=now).to_dict()
+        errors, size = rules.embed_errors(embed)
+        assert errors == {} and size <= rules.EMBED_TOTAL_MAX
+        assert len(embed["fields"]) <= 25

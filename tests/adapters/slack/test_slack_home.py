@@ -7,11 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from adapters.slack.home import home_view, limits_modal
+from bot.domain import ModelUsage, TeamUsage, Window
+from bot.reports import ModelWeek, Picture, UsageRow
 from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, mention, running_bot
 from tests.fakes.slack_api import (
     FakeSlack,
@@ -19,6 +23,7 @@ from tests.fakes.slack_api import (
     interaction,
     post_signed,
 )
+from tests.fakes.slack_blocks import check_view
 
 BOSS = "U0BOSS"
 
@@ -211,3 +216,35 @@ async def test_fake_upload_url_refuses_a_bad_length_and_an_expired_url() -> None
             headers={"Authorization": f"Bearer {slack.token}"},
         ) as resp:
             assert (await resp.json())["error"] == "file_not_found"
+
+
+def big_picture(*, models: int, people: int) -> Picture:
+    window = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+    names = [f"model-{i}-" + "x" * 40 for i in range(models)]
+    rows = tuple(
+        UsageRow(window.key, names[i % models], f"U{i:08d}", 1_000 + i, 3, 1, 2, 1, 12.5)
+        for i in range(people)
+    )
+    return Picture(
+        usage=TeamUsage(
+            team="slack:T0001",
+            window=window,
+            models=tuple(ModelUsage(n, limit=100_000, granted=5, used=99_999) for n in names),
+        ),
+        user="U00000001",
+        admin=True,
+        this_week=tuple(ModelWeek(window.key, n, 99_999, 5, 1234.5) for n in names),
+        people=rows,
+        weeks=tuple((f"2026-{w:02d}-01", ()) for w in range(1, 9)),
+        more_people=4_000,
+    )
+
+
+def test_home_of_a_large_team_stays_within_slacks_view_limits() -> None:
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    for models, people in ((2, 5_000), (60, 40)):
+        view = home_view(big_picture(models=models, people=people), tz="Asia/Kolkata", now=now)
+        check_view(json.dumps(view), surface="home")  # raises as Slack would refuse it
+        assert len(view["blocks"]) <= 100
+        modal = limits_modal(big_picture(models=min(models, 99), people=0))
+        check_view(json.dumps(modal), surface="modal")
