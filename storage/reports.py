@@ -11,14 +11,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, case, cast, delete, func, or_, select
+from sqlalchemy import BigInteger, Float, case, cast, delete, func, or_, select, union_all
 
 from bot.domain import ReservationStatus
 from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
 from storage.ledger import SqlStore, naive_utc
-from storage.tables import AuditRow, NotifyChannel, RequestRow, SentAlert, SentDigest
+from storage.tables import (
+    AuditRow,
+    NotifyChannel,
+    RequestRow,
+    SentAlert,
+    SentDigest,
+    UsageWeek,
+)
 
 RQ, NC = RequestRow.__table__, NotifyChannel.__table__
+UW = UsageWeek.__table__
 _ANSWERED = RQ.c.status == ReservationStatus.COMMITTED.value
 _DENIED = RQ.c.status == ReservationStatus.DENIED.value
 
@@ -38,6 +46,33 @@ def _int(total: Any) -> Any:
 
 # NULL while no answered question of the group had a price: "no cost known", not $0.
 _COST = func.sum(case((_ANSWERED, RQ.c.cost_usd), else_=None))
+
+
+def _add_cost(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0.0) + (b or 0.0)
+
+
+def _merged(live: list[UsageRow], rolled: list[UsageRow]) -> list[UsageRow]:
+    """Rows of the same week, model and person from both sources, added up (a week
+    that retention has begun to prune is in both), in (week, model, person) order."""
+    rows: dict[tuple[str, str, str], UsageRow] = {}
+    for r in (*rolled, *live):
+        key = (r.window, r.model, r.user)
+        seen = rows.get(key)
+        rows[key] = (
+            r
+            if seen is None
+            else UsageRow(
+                *key,
+                seen.questions + r.questions,
+                seen.denied + r.denied,
+                seen.input_tokens + r.input_tokens,
+                seen.output_tokens + r.output_tokens,
+                seen.reasoning_tokens + r.reasoning_tokens,
+                _add_cost(seen.cost_usd, r.cost_usd),
+            )
+        )
+    return [rows[k] for k in sorted(rows)]
 
 
 class SqlReports(SqlStore):
@@ -141,10 +176,17 @@ class SqlReports(SqlStore):
         if user is not None:
             where.append(RQ.c.user == user)
         stmt = self._usage_stmt(where).order_by(RQ.c.window, RQ.c.model, RQ.c.user)
+        rolled = select(*(UW.c[c] for c in UsageRow._fields)).where(
+            UW.c.team == team, UW.c.window >= since, UW.c.window <= until
+        )
+        if user is not None:
+            rolled = rolled.where(UW.c.user == user)
         async with self._tx(read_only=True) as conn:
             rows = (await conn.execute(stmt)).all()
+            older = (await conn.execute(rolled.order_by(UW.c.window, UW.c.model))).all()
         # Typed by the SQL casts: positional, as a year of a large team is many rows.
-        return [UsageRow(*r) for r in rows]
+        live = [UsageRow(*r) for r in rows]
+        return _merged(live, [UsageRow(*r) for r in older]) if older else live
 
     async def busiest(
         self, team: str, window: str, *, limit: int
@@ -176,35 +218,56 @@ class SqlReports(SqlStore):
             .group_by(RQ.c.window, RQ.c.model)
             .order_by(RQ.c.window, RQ.c.model)
         )
+        rolled = (
+            select(
+                UW.c.window,
+                UW.c.model,
+                func.sum(UW.c.questions).label("questions"),
+                func.sum(UW.c.denied).label("denied"),
+                func.sum(UW.c.cost_usd).label("cost_usd"),
+            )
+            .where(UW.c.team == team, UW.c.window >= since, UW.c.window <= until)
+            .group_by(UW.c.window, UW.c.model)
+        )
         async with self._tx(read_only=True) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [
-            ModelWeek(
+            older = (await conn.execute(rolled)).all()
+        weeks: dict[tuple[str, str], ModelWeek] = {}
+        for r in (*older, *rows):
+            cost = None if r.cost_usd is None else float(r.cost_usd)
+            seen = weeks.get((r.window, r.model))
+            if seen is not None:
+                cost = _add_cost(seen.cost_usd, cost)
+            weeks[(r.window, r.model)] = ModelWeek(
                 window=r.window,
                 model=r.model,
-                questions=int(r.questions),
-                denied=int(r.denied),
-                cost_usd=None if r.cost_usd is None else float(r.cost_usd),
+                questions=int(r.questions) + (seen.questions if seen else 0),
+                denied=int(r.denied) + (seen.denied if seen else 0),
+                cost_usd=cost,
             )
-            for r in rows
-            if r.questions or r.denied
-        ]
+        return [w for _, w in sorted(weeks.items()) if w.questions or w.denied]
 
     async def askers(
         self, team: str, window: str, *, model: str | None = None, top: int = 5
     ) -> Askers:
         where = [RQ.c.team == team, RQ.c.window == window, _ANSWERED]
+        rolled_where = [UW.c.team == team, UW.c.window == window, UW.c.questions > 0]
         if model is not None:
             where.append(RQ.c.model == model)
-        n = func.count().label("n")
+            rolled_where.append(UW.c.model == model)
+        # A week retention has begun to prune is partly in ``usage_weeks``.
+        asked = union_all(
+            select(RQ.c.user, func.count().label("n")).where(*where).group_by(RQ.c.user),
+            select(UW.c.user, UW.c.questions.label("n")).where(*rolled_where),
+        ).subquery()
+        n = _int(func.sum(asked.c.n)).label("n")
         async with self._tx(read_only=True) as conn:
-            count = await conn.scalar(select(func.count(func.distinct(RQ.c.user))).where(*where))
+            count = await conn.scalar(select(func.count(func.distinct(asked.c.user))))
             busiest = (
                 await conn.execute(
-                    select(RQ.c.user, n)
-                    .where(*where)
-                    .group_by(RQ.c.user)
-                    .order_by(n.desc(), RQ.c.user)
+                    select(asked.c.user, n)
+                    .group_by(asked.c.user)
+                    .order_by(n.desc(), asked.c.user)
                     .limit(top)
                 )
             ).all()

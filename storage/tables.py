@@ -266,3 +266,21 @@ class SentDigest(Base):
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
     window: Mapped[str] = mapped_column(String(32), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class UsageWeek(Base):
+    """One person's use of one model in one week, rolled up from ``requests`` as
+    retention prunes them (`storage.retention`): reports reach back past the raw rows.
+    Sums only grow: a week pruned over several passes adds up."""
+
+    __tablename__ = "usage_weeks"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    questions: Mapped[int] = mapped_column(BigInteger, default=0)
+    denied: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)  # None: no price was known

@@ -16,8 +16,9 @@ from bot.config import Catalogue, ModelSpec
 from bot.domain import Limits, QuotaCommand, QuotaState, Usage, Window
 from bot.quota import QuotaDesk
 from bot.reports import NotifyTarget, to_csv
-from storage import SqlLedger, make_engine
+from storage import SqlLedger, make_engine, retention
 from storage.reports import SqlReports
+from storage.retention import RetentionPolicy, SqlRetention
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -286,3 +287,34 @@ async def test_busiest_rows_come_first_with_the_weeks_count(
     assert [(r.user, r.model, r.questions) for r in top] == [("U1", "o3", 2)]
     assert total == 4  # refunded-only and in-flight rows are no rows
     assert await reports.busiest("slack:OTHER", WEEK.key, limit=5) == ([], 0)
+
+
+async def test_reports_reach_past_pruned_requests_through_the_weekly_roll_up(
+    engine: AsyncEngine, ledger: SqlLedger, reports: SqlReports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(ledger)
+    await ask(ledger, "a7", user="U1", usage=Usage(prompt_tokens=1), cost=None)
+    before = (
+        await reports.usage_rows(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.model_weeks(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.askers(TEAM, WEEK.key, top=5),
+        await reports.askers(TEAM, WEEK.key, model="o3", top=1),
+    )
+    # Small batches: one person's week is rolled up over several transactions.
+    monkeypatch.setattr(retention, "BATCH", 2)
+    pruner = SqlRetention(engine, RetentionPolicy(request_days=1))
+    report = await pruner.prune(now=NOW + timedelta(days=30), force=True)
+    assert report.deleted["requests"] == 9
+    after = (
+        await reports.usage_rows(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.model_weeks(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.askers(TEAM, WEEK.key, top=5),
+        await reports.askers(TEAM, WEEK.key, model="o3", top=1),
+    )
+    assert after == before
+    # A week both rolled up and still live adds up.
+    await ask(ledger, "a8", user="U1", usage=Usage(prompt_tokens=100), cost=0.25)
+    rows = await reports.usage_rows(TEAM, since=WEEK.key, until=WEEK.key, user="U1")
+    o3 = next(r for r in rows if r.model == "o3")
+    assert (o3.questions, o3.input_tokens) == (4, 301)
+    assert o3.cost_usd == pytest.approx(1.0)
