@@ -42,6 +42,8 @@ async def serve_platforms(
     async with contextlib.AsyncExitStack() as clients:
         if s.slack_enabled:
             slack = build_slack(rt, await clients.enter_async_context(slack_session()))
+            # Home refreshes still waiting out their debounce, before the session goes.
+            clients.push_async_callback(slack.home.close)
             if ingress and s.slack_app_token is not None:
                 app_token = s.slack_app_token.get_secret_value()
                 jobs["slack"] = lambda: run_socket_mode(slack, app_token, stop=stop)

@@ -39,6 +39,8 @@ BOT_SCOPES = (
     "channels:join",
     "commands",
     "users:read",
+    "im:write",
+    "files:write",
 )
 
 

@@ -49,6 +49,7 @@ class AdminDesk:
         self.reports = reports
         self._clock = clock
         self._notifiers: dict[str, Notifier] = {}
+        self._watchers: list[Callable[[str, str | None], None]] = []
 
     def register(self, platform: str, notifier: Notifier) -> None:
         """The adapter of ``platform`` posts that platform's teams' notices."""
@@ -65,6 +66,19 @@ class AdminDesk:
         await notifier.post(team, target.channel, text)
         return True
 
+    def watch(self, callback: Callable[[str, str | None], None]) -> None:
+        """Call ``callback(team, user)`` when a person's use changed (an answer), or
+        ``callback(team, None)`` when the team's quotas did (an admin's change): views
+        that show them (Slack's App Home) refresh. Callbacks must not block."""
+        self._watchers.append(callback)
+
+    def changed(self, team: str, user: str | None = None) -> None:
+        for callback in self._watchers:
+            try:
+                callback(team, user)
+            except Exception:  # a view's refresh never breaks an answer
+                log.exception("usage watcher failed for %s", team)
+
     # ---- alerts ----------------------------------------------------------------
 
     async def after_commit(
@@ -75,10 +89,13 @@ class AdminDesk:
         state: QuotaState | None,
         window: Window,
         budget: BudgetState | None = None,
+        user: str | None = None,
     ) -> None:
         """Alert the team's channel if this answer's reservation crossed a threshold of
         its model's quota, or its cost one of the team's budget. Cheap when it did not
-        (no database call); never raises."""
+        (no database call); never raises. ``user``'s views are told their use changed."""
+        if user is not None:
+            self.changed(team, user)
         if budget is not None:
             for threshold in budget_crossed(budget, self.catalogue.alert_at):
                 try:

@@ -6,7 +6,8 @@ Text is Markdown; adapters convert it to their format.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.costs import usd
 from bot.domain import AuditEntry, BudgetState, Effort, ModelUsage, TeamUsage, Usage
@@ -35,7 +36,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.ports import QUEUE_POSITION_BOUND
-from bot.reports import ModelWeek, WeekFigures
+from bot.reports import ModelWeek, Picture, UsageRow, WeekFigures, bar
 from bot.router import Reason
 
 
@@ -561,4 +562,106 @@ def export_too_big(*, rows: int, weeks: int) -> str:
         "to show here. "
         "An operator can write it to a file with "
         "`reasonbot quota --team <team> export --weeks N`."
+    )
+
+
+def export_sent_privately(*, rows: int, weeks: int) -> str:
+    return (
+        f"The export of the last {plural(weeks, 'week')} ({plural(rows, 'row')}, one per "
+        "week, model and person) is in your direct messages with me."
+    )
+
+
+def export_attached(*, rows: int, weeks: int) -> str:
+    return (
+        f"Usage of the last {plural(weeks, 'week')}: {plural(rows, 'row')}, one per week, "
+        "model and person, in the attached CSV."
+    )
+
+
+EXPORT_FILE_TITLE = "reasonbot usage export"
+PICTURE_OWN = "**Your quota this week**"
+PICTURE_TEAM = "**The team this week**"
+PICTURE_PEOPLE = "**Per person this week**"
+PICTURE_WEEKS = "**The last weeks**"
+PICTURE_NOBODY = "_Nobody has asked anything this week._"
+SET_LIMITS_TITLE = "Set weekly limits"
+SET_LIMITS_HINT = "Messages per week for the whole team; 0 turns a model off."
+
+
+def resets_local(at: datetime, *, tz: str | None, now: datetime) -> str:
+    """The reset time in the reader's own time zone (``tz`` from their profile, UTC
+    when unknown): ``resets Mon 30 Nov 01:00 Europe/Paris (in 3 days)``."""
+    try:
+        zone = ZoneInfo(tz) if tz else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone, tz = UTC, None
+    local = at.astimezone(zone)
+    rel = when(at, now).partition(" (")[2]
+    return f"resets {local:%a %d %b %H:%M} {tz or 'UTC'} ({rel}"
+
+
+def picture_own(picture: Picture, m: ModelUsage) -> str:
+    """One model as the viewer stands: what they asked, what is left for them."""
+    own = picture.own(m.model)
+    left = picture.left_for_viewer(m)
+    if m.allowance == 0 or m.user_limit == 0:
+        return f"`{m.model}` turned off"
+    return (
+        f"`{m.model}` {bar(own, own + left)} you asked {plural(own, 'question')} · "
+        f"{left:,} left for you"
+    )
+
+
+def picture_team(m: ModelUsage, week: ModelWeek | None) -> str:
+    """The team's use of one model this week, as a bar."""
+    line = f"`{m.model}` {bar(m.used, m.allowance)} {m.used:,} of {m.allowance:,} used"
+    if week is not None and week.denied:
+        line += f" · {week.denied:,} denied"
+    if week is not None and week.cost_usd is not None:
+        line += f" · {usd(week.cost_usd)}"
+    return line
+
+
+def picture_person(row: UsageRow) -> str:
+    line = f"<@{row.user}> · `{row.model}`: {plural(row.questions, 'question')}"
+    if row.denied:
+        line += f", {row.denied:,} denied"
+    if row.cost_usd is not None:
+        line += f", {usd(row.cost_usd)}"
+    return line
+
+
+def picture_more_people(n: int) -> str:
+    return f"…and {plural(n, 'more row')}: the CSV export has everyone."
+
+
+def picture_week(day: str, rows: Sequence[ModelWeek]) -> str:
+    if not rows:
+        return f"{day}: no questions"
+    parts = []
+    for r in rows:
+        part = f"`{r.model}` {r.questions:,}"
+        if r.denied:
+            part += f" ({r.denied:,} denied)"
+        if r.cost_usd is not None:
+            part += f" {usd(r.cost_usd)}"
+        parts.append(part)
+    return f"{day}: " + " · ".join(parts)
+
+
+def limit_invalid(model: str, reason: str) -> str:
+    return f"`{model}`: {reason}"
+
+
+def limits_saved(changed: Sequence[str]) -> str:
+    if not changed:
+        return "No limit changed."
+    return "✅ New weekly limits for " + ", ".join(f"`{m}`" for m in changed) + "."
+
+
+def context_expired() -> str:
+    return (
+        "_The earlier messages of this thread are no longer kept, so I answered this "
+        "as a new conversation._"
     )

@@ -165,6 +165,11 @@ class ConversationStore(Protocol):
         """True if the bot has taken part in this thread."""
         ...
 
+    async def expired(self, thread: str) -> bool:
+        """True if retention removed this thread's conversation (and nothing was said
+        there since): a reply there starts afresh, and is told so."""
+        ...
+
 
 ProgressCallback = Callable[[str], Awaitable[None]]
 
@@ -316,8 +321,18 @@ class ReportStore(Protocol):
 
     async def claim_digest(self, team: str, window: str, *, now: datetime) -> bool: ...
 
-    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
-        """Per week, model and person: questions, denials, tokens and cost."""
+    async def usage_rows(
+        self, team: str, *, since: str, until: str, user: str | None = None
+    ) -> Sequence[UsageRow]:
+        """Per week, model and person (only ``user``, if given): questions, denials,
+        tokens and cost."""
+        ...
+
+    async def busiest(
+        self, team: str, window: str, *, limit: int
+    ) -> tuple[Sequence[UsageRow], int]:
+        """The week's ``limit`` busiest (person, model) rows, most questions first, and
+        how many rows the week has in all."""
         ...
 
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:

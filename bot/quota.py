@@ -6,7 +6,8 @@ Every change goes through the ledger, which records who did what.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,12 +18,16 @@ from bot.config import Catalogue, ModelSpec
 from bot.domain import QuotaCommand, QuotaState, TeamUsage, Window
 from bot.errors import NotAllowed, QuotaExhausted, StorageError, UnknownModel, UsageError
 from bot.ports import QuotaLedger
-from bot.reports import to_csv
+from bot.reports import ExportFile, ModelWeek, Picture, export_file, last_weeks, to_csv, week_start
 from bot.weeks import week_window
 
 # An export shown in the chat itself (a code block) stays well inside Slack's 3,000
 # characters per text block and Discord's 2,000 per message; larger ones are files.
 EXPORT_INLINE_MAX_CHARS = 1_800
+PICTURE_WEEKS = 8  # the admin's Home shows this many weeks per model
+PICTURE_PEOPLE = 30  # ... and the busiest (person, model) rows of the week
+PAST_WEEKS_CACHE_S = 600.0  # finished weeks' totals, per team, for the Home
+PAST_WEEKS_CACHED = 1_000  # teams' worth of them in one process
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,9 @@ class QuotaResult:
     # Lines of the summary that are not the usage table (fallback chains, the budget),
     # for adapters that show ``usage`` as a table of their own.
     notes: tuple[str, ...] = ()
+    # An export as a file, for adapters that can attach one (``text`` then says what
+    # a platform without files shows instead).
+    file: ExportFile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,25 @@ class QuotaDesk:
         self._ledger = ledger
         self._clock = clock
         self._admin = admin
+        self._past: dict[tuple[str, str, str], tuple[Sequence[ModelWeek], float]] = {}
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def _past_weeks(self, team: str, since: str, until: str) -> Sequence[ModelWeek]:
+        """Finished weeks per model, kept a while: they no longer change (but for an
+        answer in flight at the boundary), and summing them is most of a large team's
+        Home."""
+        assert self._admin is not None
+        key = (team, since, until)
+        hit = self._past.get(key)
+        if hit is not None and time.monotonic() - hit[1] < PAST_WEEKS_CACHE_S:
+            return hit[0]
+        rows = await self._admin.reports.model_weeks(team, since=since, until=until)
+        if len(self._past) >= PAST_WEEKS_CACHED:
+            self._past.pop(next(iter(self._past)))  # the oldest entry
+        self._past[key] = (rows, time.monotonic())
+        return rows
 
     def default_limits(self) -> dict[str, int]:
         return {m.alias: m.weekly_limit for m in self.catalogue.models}
@@ -164,6 +191,8 @@ class QuotaDesk:
                 await self._ledger.set_user_cap(
                     team, args.who, model, args.value, actor=actor, now=now
                 )
+        if self._admin is not None:
+            self._admin.changed(team)
         text = messages.quota_changed(args.verb, model=model, value=args.value, who=args.who)
         shown = await self._show(command, window, now)
         return QuotaResult(text + "\n\n" + shown.text, usage=shown.usage, notes=shown.notes)
@@ -188,9 +217,73 @@ class QuotaDesk:
         assert args.value is not None
         rows = await self._admin.export(team, platform=command.platform, weeks=args.value)
         csv_text = to_csv(rows)
+        day = self._clock().astimezone(self.catalogue.week.tz).date()
+        file = export_file(rows, weeks=args.value, day=day)
         if len(csv_text) > EXPORT_INLINE_MAX_CHARS:
-            return QuotaResult(messages.export_too_big(rows=len(rows), weeks=args.value))
-        return QuotaResult(messages.export_inline(csv_text, weeks=args.value))
+            return QuotaResult(messages.export_too_big(rows=len(rows), weeks=args.value), file=file)
+        return QuotaResult(messages.export_inline(csv_text, weeks=args.value), file=file)
+
+    async def picture(
+        self, command: QuotaCommand, *, weeks: int = PICTURE_WEEKS, people: int = PICTURE_PEOPLE
+    ) -> Picture:
+        """The week as ``command.user`` may see it: everyone their own use and what is
+        left per model, and the team's totals; admins also each person's use, spend
+        and denials, and the last ``weeks`` weeks per model."""
+        if self._admin is None:
+            raise UsageError("reports are not available in this process", usage=QUOTA_USAGE)
+        now = self._clock()
+        policy = self.catalogue.week
+        window = week_window(now, policy)
+        admin = self.is_admin(command)
+        team, user = command.team, command.user
+        usage = await self._ledger.usage(
+            team, window, limits=self.default_limits(), with_users=False
+        )
+        models = []
+        for m in usage.models:
+            spec = self.catalogue.get(m.model)
+            cap = await self._ledger.user_cap(team, m.model, user)
+            default_cap = spec.per_user_limit if spec else None
+            models.append(
+                dataclasses.replace(m, user_limit=cap if cap is not None else default_cap)
+            )
+        usage = dataclasses.replace(usage, models=tuple(models))
+        reports = self._admin.reports
+        more = 0
+        if admin:
+            busiest, total = await reports.busiest(team, window.key, limit=people)
+            own = await reports.usage_rows(team, since=window.key, until=window.key, user=user)
+            rows = {(r.user, r.model): r for r in (*busiest, *own)}
+            shown = tuple(rows.values())
+            more = max(0, total - len(shown))
+            windows = last_weeks(now, policy, weeks)
+            past = (
+                await self._past_weeks(team, windows[0].key, windows[-2].key)
+                if len(windows) > 1
+                else ()
+            )
+            current = await reports.model_weeks(team, since=window.key, until=window.key)
+            weekly = [*past, *current]
+            history = tuple(
+                (week_start(w.key, policy), tuple(r for r in weekly if r.window == w.key))
+                for w in windows
+            )
+            this_week = history[-1][1]
+        else:
+            shown = tuple(
+                await reports.usage_rows(team, since=window.key, until=window.key, user=user)
+            )
+            history = ()
+            this_week = tuple(await reports.model_weeks(team, since=window.key, until=window.key))
+        return Picture(
+            usage=usage,
+            user=user,
+            admin=admin,
+            this_week=tuple(this_week),
+            people=shown,
+            weeks=history,
+            more_people=more,
+        )
 
     async def _show(self, command: QuotaCommand, window: Window, now: datetime) -> QuotaResult:
         admin = self.is_admin(command)

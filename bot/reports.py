@@ -11,11 +11,13 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
+from typing import NamedTuple
 
 from bot.config import WeekPolicy
-from bot.domain import Window
+from bot.domain import ModelUsage, TeamUsage, Window
 from bot.weeks import week_window
 
 EXPORT_COLUMNS = (
@@ -33,10 +35,11 @@ EXPORT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRow:
+class UsageRow(NamedTuple):
     """One person's use of one model in one week (``window`` is the week's key).
-    ``questions`` counts answered questions; ``output_tokens`` include reasoning."""
+    ``questions`` counts answered questions; ``output_tokens`` include reasoning.
+    A named tuple, not a dataclass: a year's export of a large team makes hundreds of
+    thousands of them, and a tuple is built several times faster."""
 
     window: str
     model: str
@@ -76,8 +79,9 @@ class NotifyTarget:
     channel: str
 
 
-@dataclass(frozen=True, slots=True)
-class ExportRow:
+class ExportRow(NamedTuple):
+    """One CSV row, fields in `EXPORT_COLUMNS` order (a named tuple, as `UsageRow`)."""
+
     week_start: str
     platform: str
     team: str
@@ -143,9 +147,11 @@ def week_containing(day: date, policy: WeekPolicy) -> Window:
 def export_rows(
     rows: Sequence[UsageRow], *, platform: str, team: str, policy: WeekPolicy
 ) -> tuple[ExportRow, ...]:
+    starts: dict[str, str] = {}  # one conversion per week, not per row
     return tuple(
         ExportRow(
-            week_start=week_start(r.window, policy),
+            week_start=starts.get(r.window)
+            or starts.setdefault(r.window, week_start(r.window, policy)),
             platform=platform,
             team=team,
             model=r.model,
@@ -157,7 +163,7 @@ def export_rows(
             reasoning_tokens=r.reasoning_tokens,
             cost_usd=r.cost_usd,
         )
-        for r in sorted(rows, key=lambda r: (r.window, r.model, r.user))
+        for r in sorted(rows, key=itemgetter(0, 1, 2))  # window, model, user
     )
 
 
@@ -170,10 +176,8 @@ def to_csv(rows: Sequence[ExportRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
-    for r in rows:
-        values = asdict(r)
-        values["cost_usd"] = _cost_cell(r.cost_usd)
-        writer.writerow([values[c] for c in EXPORT_COLUMNS])
+    # Fields are in column order (ExportRow._fields == EXPORT_COLUMNS): no per-row dict.
+    writer.writerows((*r[:-1], _cost_cell(r.cost_usd)) for r in rows)
     return out.getvalue()
 
 
@@ -199,3 +203,61 @@ def crossed(used: int, allowance: int, thresholds: Sequence[int]) -> tuple[int, 
     if allowance <= 0 or used <= 0:
         return ()
     return tuple(t for t in thresholds if used - 1 < math.ceil(allowance * t / 100) <= used)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """An export as a file the platform attaches (Slack's files upload, Discord's
+    attachments): its name, bytes and what it covers."""
+
+    name: str
+    content: bytes
+    rows: int
+    weeks: int
+
+
+def export_file(rows: Sequence[ExportRow], *, weeks: int, day: date) -> ExportFile:
+    return ExportFile(
+        name=f"reasonbot-usage-{day.isoformat()}-{weeks}w.csv",
+        content=to_csv(rows).encode(),
+        rows=len(rows),
+        weeks=weeks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What one person sees of a team's week (Slack's App Home, Discord's ``/quota``
+    embed). ``usage.models`` are the team's counters, with the viewer's own cap;
+    ``this_week`` the team's questions, denials and spend per model; ``people`` this
+    week's per-person rows (only the viewer's unless ``admin``); ``weeks`` (admins)
+    the last weeks per model as (first day, rows), oldest first."""
+
+    usage: TeamUsage
+    user: str
+    admin: bool
+    this_week: tuple[ModelWeek, ...]
+    people: tuple[UsageRow, ...]
+    weeks: tuple[tuple[str, tuple[ModelWeek, ...]], ...] = ()
+    more_people: int = 0  # admins: rows of the week beyond ``people`` (the busiest)
+
+    def own(self, model: str) -> int:
+        return sum(r.questions for r in self.people if r.user == self.user and r.model == model)
+
+    def left_for_viewer(self, m: ModelUsage) -> int:
+        """What the viewer may still ask of ``m``: the team's remainder, or less under
+        a personal cap."""
+        if m.user_limit is None:
+            return m.remaining
+        return max(0, min(m.remaining, m.user_limit - self.own(m.model)))
+
+    def week_of(self, model: str) -> ModelWeek | None:
+        return next((w for w in self.this_week if w.model == model), None)
+
+
+def bar(used: int, total: int, *, width: int = 10) -> str:
+    """A text bar (``▓▓▓░░░░░░░``) of ``used`` out of ``total``, full past it."""
+    if total <= 0:
+        return "░" * width
+    filled = min(width, math.ceil(width * used / total)) if used > 0 else 0
+    return "▓" * filled + "░" * (width - filled)

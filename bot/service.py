@@ -467,6 +467,9 @@ class AskService:
                 history = await self._conversations.history(
                     thread, limit=self.catalogue.max_history_turns
                 )
+                # A reply in a thread whose conversation retention removed: answered
+                # afresh, and the answer says so rather than silently forgetting.
+                expired = not history and await self._conversations.expired(thread)
                 call = ModelCall(
                     spec=spec,
                     messages=(*history, *request.context, Turn(Role.USER, prepared.question)),
@@ -495,6 +498,8 @@ class AskService:
                         reasoning_tail(reply.reasoning) if show == "keep" else "",
                     )
                 shown = answer if thought is None else f"{thought}\n\n{answer}"
+                if expired:
+                    shown = messages.context_expired() + "\n\n" + shown
                 reasoning_state = reply.reasoning_state
                 ignored = prepared.ignored_effort
                 footer = messages.footer(
@@ -564,7 +569,12 @@ class AskService:
         )
         if self.admin is not None:
             await self.admin.after_commit(
-                team=request.team, model=spec.alias, state=quota, window=window, budget=budget
+                team=request.team,
+                model=spec.alias,
+                state=quota,
+                window=window,
+                budget=budget,
+                user=request.user,
             )
         return AskOutcome.ANSWERED
 
@@ -730,6 +740,9 @@ class _ProgressPump:
 def _without_thought(shown: str) -> str:
     """The answer itself, without the collapsed reasoning in front of it: history
     carries answers only (DeepSeek refuses reasoning sent back)."""
+    expired = messages.context_expired() + "\n\n"
+    if shown.startswith(expired):
+        shown = shown[len(expired) :]
     if shown.startswith("💭 "):
         _, _, answer = shown.partition("\n\n")
         return answer or shown

@@ -77,6 +77,13 @@ class SqlConversationStore(SqlStore):
         )
         return [None] * len(batch)
 
+    async def expired(self, thread: str) -> bool:
+        async with self._tx(read_only=True) as conn:
+            pruned = await conn.scalar(select(TH.c.pruned_at).where(TH.c.thread == thread))
+            if pruned is None:
+                return False
+            return (await conn.scalar(select(T.c.id).where(T.c.thread == thread).limit(1))) is None
+
     async def knows(self, thread: str) -> bool:
         # Asked before Slack is acknowledged (is a thread reply a follow-up?).
         async with self._tx(read_only=True, urgent_within_s=ACK_WITHIN_S) as conn:

@@ -11,16 +11,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import BigInteger, Float, case, cast, delete, func, or_, select, union_all
 
 from bot.domain import ReservationStatus
 from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
 from storage._sql import SqlStore, naive_utc
 from storage.ledger import record_audit
-from storage.tables import NotifyChannel, RequestRow, SentAlert, SentDigest
+from storage.tables import (
+    NotifyChannel,
+    RequestRow,
+    SentAlert,
+    SentDigest,
+    UsageWeek,
+)
 
 RQ, NC = RequestRow.__table__, NotifyChannel.__table__
+UW = UsageWeek.__table__
 _ANSWERED = RQ.c.status == ReservationStatus.COMMITTED.value
+# What the provider billed: answered questions, and refunded ones whose tokens all went
+# to reasoning (the asker gets the message back; the spend is real).
+_BILLED = RQ.c.status.in_((ReservationStatus.COMMITTED.value, ReservationStatus.REFUNDED.value))
 _DENIED = RQ.c.status == ReservationStatus.DENIED.value
 
 
@@ -28,21 +38,44 @@ def _count_if(cond: Any) -> Any:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-# What the provider billed: answered questions, and refunded ones whose tokens all went
-# to reasoning (the asker gets the message back; the spend is real).
-_BILLED = RQ.c.status.in_((ReservationStatus.COMMITTED.value, ReservationStatus.REFUNDED.value))
-
-
 def _sum_answered(column: Any) -> Any:
     return func.coalesce(func.sum(case((_BILLED, column), else_=0)), 0)
+
+
+def _int(total: Any) -> Any:
+    # PostgreSQL sums integers as numeric (Decimal in Python): cast back in SQL.
+    return cast(total, BigInteger)
 
 
 # NULL while no billed question of the group had a price: "no cost known", not $0.
 _COST = func.sum(case((_BILLED, RQ.c.cost_usd), else_=None))
 
 
-def _usd(cost: Any) -> float | None:
-    return None if cost is None else float(cost)
+def _add_cost(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0.0) + (b or 0.0)
+
+
+def _merged(live: list[UsageRow], rolled: list[UsageRow]) -> list[UsageRow]:
+    """Rows of the same week, model and person from both sources, added up (a week
+    that retention has begun to prune is in both), in (week, model, person) order."""
+    rows: dict[tuple[str, str, str], UsageRow] = {}
+    for r in (*rolled, *live):
+        key = (r.window, r.model, r.user)
+        seen = rows.get(key)
+        rows[key] = (
+            r
+            if seen is None
+            else UsageRow(
+                *key,
+                seen.questions + r.questions,
+                seen.denied + r.denied,
+                seen.input_tokens + r.input_tokens,
+                seen.output_tokens + r.output_tokens,
+                seen.reasoning_tokens + r.reasoning_tokens,
+                _add_cost(seen.cost_usd, r.cost_usd),
+            )
+        )
+    return [rows[k] for k in sorted(rows)]
 
 
 class SqlReports(SqlStore):
@@ -107,83 +140,130 @@ class SqlReports(SqlStore):
             SentDigest.__table__, {"team": team, "window": window, "sent_at": naive_utc(now)}
         )
 
-    async def _weekly(
-        self, team: str, since: str, until: str, keys: Sequence[Any], *sums: Any
-    ) -> list[Any]:
-        """Per week and ``keys``: questions answered, denials, cost and ``sums``, without
-        the groups that have neither (questions still in flight, or refunded only)."""
-        group = (RQ.c.window, *keys)
+    def _weeks(self, team: str, since: str, until: str) -> list[Any]:
+        return [RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until]
+
+    def _usage_stmt(self, where: list[Any]) -> Any:
+        questions = _int(_count_if(_ANSWERED)).label("questions")
+        denied = _int(_count_if(_DENIED)).label("denied")
+        billed = _sum_answered(RQ.c.completion_tokens)
+        return (
+            select(
+                RQ.c.window,
+                RQ.c.model,
+                RQ.c.user,
+                questions,
+                denied,
+                _int(_sum_answered(RQ.c.prompt_tokens)).label("input_tokens"),
+                _int(billed).label("output_tokens"),
+                _int(_sum_answered(RQ.c.reasoning_tokens)).label("reasoning_tokens"),
+                cast(_COST, Float).label("cost_usd"),
+            )
+            .where(*where)
+            .group_by(RQ.c.window, RQ.c.model, RQ.c.user)
+            # Not a question still in flight, nor one refunded that billed nothing.
+            .having(or_(questions > 0, denied > 0, billed > 0, _COST.is_not(None)))
+        )
+
+    async def usage_rows(
+        self, team: str, *, since: str, until: str, user: str | None = None
+    ) -> Sequence[UsageRow]:
+        where = self._weeks(team, since, until)
+        if user is not None:
+            where.append(RQ.c.user == user)
+        stmt = self._usage_stmt(where).order_by(RQ.c.window, RQ.c.model, RQ.c.user)
+        rolled = select(*(UW.c[c] for c in UsageRow._fields)).where(
+            UW.c.team == team, UW.c.window >= since, UW.c.window <= until
+        )
+        if user is not None:
+            rolled = rolled.where(UW.c.user == user)
+        async with self._tx(read_only=True) as conn:
+            rows = (await conn.execute(stmt)).all()
+            older = (await conn.execute(rolled.order_by(UW.c.window, UW.c.model))).all()
+        # Typed by the SQL casts: positional, as a year of a large team is many rows.
+        live = [UsageRow(*r) for r in rows]
+        return _merged(live, [UsageRow(*r) for r in older]) if older else live
+
+    async def busiest(
+        self, team: str, window: str, *, limit: int
+    ) -> tuple[Sequence[UsageRow], int]:
+        stmt = self._usage_stmt(self._weeks(team, window, window))
+        cols = stmt.selected_columns
+        # The count of every group rides along (a window function over the groups):
+        # one aggregation, not a second pass to count.
+        ranked = (
+            stmt.add_columns(func.count().over().label("total"))
+            .order_by(cols.questions.desc(), cols.denied.desc(), RQ.c.user, RQ.c.model)
+            .limit(limit)
+        )
+        async with self._tx(read_only=True) as conn:
+            rows = (await conn.execute(ranked)).all()
+        total = int(rows[0][-1]) if rows else 0
+        return [UsageRow(*r[:-1]) for r in rows], total
+
+    async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
         stmt = (
             select(
-                *group,
+                RQ.c.window,
+                RQ.c.model,
                 _count_if(_ANSWERED).label("questions"),
                 _count_if(_DENIED).label("denied"),
                 _COST.label("cost_usd"),
-                *sums,
             )
-            .where(RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until)
-            .group_by(*group)
-            .order_by(*group)
+            .where(*self._weeks(team, since, until))
+            .group_by(RQ.c.window, RQ.c.model)
+            .order_by(RQ.c.window, RQ.c.model)
+        )
+        rolled = (
+            select(
+                UW.c.window,
+                UW.c.model,
+                func.sum(UW.c.questions).label("questions"),
+                func.sum(UW.c.denied).label("denied"),
+                func.sum(UW.c.cost_usd).label("cost_usd"),
+            )
+            .where(UW.c.team == team, UW.c.window >= since, UW.c.window <= until)
+            .group_by(UW.c.window, UW.c.model)
         )
         async with self._tx(read_only=True) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [r for r in rows if r.questions or r.denied]
-
-    async def usage_rows(self, team: str, *, since: str, until: str) -> Sequence[UsageRow]:
-        rows = await self._weekly(
-            team,
-            since,
-            until,
-            (RQ.c.model, RQ.c.user),
-            _sum_answered(RQ.c.prompt_tokens).label("input_tokens"),
-            _sum_answered(RQ.c.completion_tokens).label("output_tokens"),
-            _sum_answered(RQ.c.reasoning_tokens).label("reasoning_tokens"),
-        )
-        return [
-            UsageRow(
+            older = (await conn.execute(rolled)).all()
+        weeks: dict[tuple[str, str], ModelWeek] = {}
+        for r in (*older, *rows):
+            cost = None if r.cost_usd is None else float(r.cost_usd)
+            seen = weeks.get((r.window, r.model))
+            if seen is not None:
+                cost = _add_cost(seen.cost_usd, cost)
+            weeks[(r.window, r.model)] = ModelWeek(
                 window=r.window,
                 model=r.model,
-                user=r.user,
-                questions=int(r.questions),
-                denied=int(r.denied),
-                input_tokens=int(r.input_tokens),
-                output_tokens=int(r.output_tokens),
-                reasoning_tokens=int(r.reasoning_tokens),
-                cost_usd=_usd(r.cost_usd),
+                questions=int(r.questions) + (seen.questions if seen else 0),
+                denied=int(r.denied) + (seen.denied if seen else 0),
+                cost_usd=cost,
             )
-            for r in rows
-            # Not a question still in flight, nor one refunded that billed nothing.
-            if r.questions or r.denied or r.cost_usd or r.output_tokens
-        ]
-
-    async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
-        rows = await self._weekly(team, since, until, (RQ.c.model,))
-        return [
-            ModelWeek(
-                window=r.window,
-                model=r.model,
-                questions=int(r.questions),
-                denied=int(r.denied),
-                cost_usd=_usd(r.cost_usd),
-            )
-            for r in rows
-        ]
+        return [w for _, w in sorted(weeks.items()) if w.questions or w.denied]
 
     async def askers(
         self, team: str, window: str, *, model: str | None = None, top: int = 5
     ) -> Askers:
         where = [RQ.c.team == team, RQ.c.window == window, _ANSWERED]
+        rolled_where = [UW.c.team == team, UW.c.window == window, UW.c.questions > 0]
         if model is not None:
             where.append(RQ.c.model == model)
-        n = func.count().label("n")
+            rolled_where.append(UW.c.model == model)
+        # A week retention has begun to prune is partly in ``usage_weeks``.
+        asked = union_all(
+            select(RQ.c.user, func.count().label("n")).where(*where).group_by(RQ.c.user),
+            select(UW.c.user, UW.c.questions.label("n")).where(*rolled_where),
+        ).subquery()
+        n = _int(func.sum(asked.c.n)).label("n")
         async with self._tx(read_only=True) as conn:
-            count = await conn.scalar(select(func.count(func.distinct(RQ.c.user))).where(*where))
+            count = await conn.scalar(select(func.count(func.distinct(asked.c.user))))
             busiest = (
                 await conn.execute(
-                    select(RQ.c.user, n)
-                    .where(*where)
-                    .group_by(RQ.c.user)
-                    .order_by(n.desc(), RQ.c.user)
+                    select(asked.c.user, n)
+                    .group_by(asked.c.user)
+                    .order_by(n.desc(), asked.c.user)
                     .limit(top)
                 )
             ).all()

@@ -3,13 +3,16 @@
 - ``jobs``, finished: `FINISHED_JOBS_KEPT` (a platform's retry of a key within that time
   is recognised by the queue; later, the ledger's ``requests`` still refuses a second
   charge). A finished job keeps only its key and outcome anyway (`storage.jobs`).
-- ``requests``: ``request_retention_days`` (usage and the idempotency of charges).
+- ``requests``: ``request_retention_days`` (usage and the idempotency of charges). Each
+  batch first adds its per-person weekly sums to ``usage_weeks``, in the same
+  transaction, so reports reach back past the raw rows.
 - ``quota_counters``, ``user_counters``, ``budget_counters``: weeks that began within
   ``request_retention_days``. One row per team, model and week is small, but forever
   adds up with many teams, and only the current week decides a quota.
-- ``turns``: ``conversation_retention_days``; ``threads`` as long, and while any of
-  their turns is left. A reply in a pruned thread is answered only with a mention, as a
-  new conversation.
+- ``turns``: ``conversation_retention_days``. A thread whose last turns go is marked
+  ``pruned_at`` (a reply there is answered as a new conversation, and says the earlier
+  context expired); its row goes once it is ``request_retention_days`` old, if no turn
+  is left.
 - ``queue_teams``, idle: `FINISHED_JOBS_KEPT` after last served. A team back after that
   counts as never served: it goes first among equals, which it is.
 
@@ -27,14 +30,15 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import and_, case, delete, exists, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.domain import ReservationStatus
 from bot.errors import StorageError
 from storage._sql import insert, naive_utc, transaction
 from storage.jobs import DONE
@@ -47,6 +51,7 @@ from storage.tables import (
     RequestRow,
     ThreadRow,
     TurnRow,
+    UsageWeek,
     UserCounter,
 )
 
@@ -66,6 +71,7 @@ user_counters = UserCounter.__table__
 budget_counters = BudgetCounter.__table__
 queue_teams = QueueTeam.__table__
 leases = Lease.__table__
+usage_weeks = UsageWeek.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,11 @@ class SqlRetention:
         deleted: dict[str, int] = {}
         try:
             for name, table, key, where in self._targets(now):
-                deleted[name] = await self._delete(table, key, where, now)
+                if table is requests:
+                    deleted[name] = await self._delete(table, key, where, now, before=self._roll_up)
+                else:
+                    deleted[name] = await self._delete(table, key, where, now)
+            await self._mark_pruned(now)
         finally:
             await self._release(now)
         log.info("retention pass: deleted %s", deleted)
@@ -145,7 +155,7 @@ class SqlRetention:
                 threads,
                 (threads.c.thread,),
                 and_(
-                    threads.c.created_at < conv_cut,
+                    threads.c.created_at < req_cut,
                     ~exists().where(turns.c.thread == threads.c.thread),
                 ),
             ),
@@ -161,7 +171,17 @@ class SqlRetention:
             ),
         ]
 
-    async def _delete(self, table: Any, key: tuple[Any, ...], where: Any, now: datetime) -> int:
+    async def _delete(
+        self,
+        table: Any,
+        key: tuple[Any, ...],
+        where: Any,
+        now: datetime,
+        *,
+        before: Callable[[AsyncConnection, Any], Awaitable[None]] | None = None,
+    ) -> int:
+        """Delete in batches; ``before(conn, ids)`` runs first in each batch's
+        transaction, given the batch's ids."""
         total = 0
         started = time.monotonic()
         while True:
@@ -176,6 +196,14 @@ class SqlRetention:
             else:
                 stmt = delete(table).where(tuple_(*key).in_(chosen))
             async with transaction(self._engine, what="prune") as conn:
+                if before is not None:
+                    # The batch's ids, fixed first: the roll-up and the delete must
+                    # cover exactly the same rows.
+                    ids = [r[0] for r in (await conn.execute(chosen)).all()]
+                    if not ids:
+                        return total
+                    await before(conn, ids)
+                    stmt = delete(table).where(key[0].in_(ids))
                 n = (await conn.execute(stmt)).rowcount or 0
                 # Still ours? Another pruner may have taken over a lapsed lease.
                 kept = await conn.execute(
@@ -186,6 +214,89 @@ class SqlRetention:
             total += n
             if n < BATCH or kept.rowcount == 0:
                 return total
+
+    async def _roll_up(self, conn: AsyncConnection, ids: list[int]) -> None:
+        """Add the week's per-person sums of the requests about to go to
+        ``usage_weeks`` (reports read both)."""
+        answered = requests.c.status == ReservationStatus.COMMITTED.value
+        refused = requests.c.status == ReservationStatus.DENIED.value
+        # Billed as the reports count it: answers, and refunds whose tokens all went to
+        # reasoning (the message was given back; the spend was real).
+        billed = requests.c.status.in_(
+            (ReservationStatus.COMMITTED.value, ReservationStatus.REFUNDED.value)
+        )
+
+        def total(value: Any, when: Any) -> Any:
+            return func.coalesce(func.sum(case((when, value), else_=0)), 0)
+
+        questions = total(1, answered)
+        denied = total(1, refused)
+        output = total(requests.c.completion_tokens, billed)
+        cost = func.sum(case((billed, requests.c.cost_usd), else_=None))
+        rows = (
+            select(
+                requests.c.team,
+                requests.c.window,
+                requests.c.model,
+                requests.c.user,
+                questions,
+                denied,
+                total(requests.c.prompt_tokens, billed),
+                output,
+                total(requests.c.reasoning_tokens, billed),
+                cost,
+            )
+            .where(requests.c.id.in_(ids))
+            .group_by(requests.c.team, requests.c.window, requests.c.model, requests.c.user)
+            .having((questions > 0) | (denied > 0) | (output > 0) | cost.is_not(None))
+        )
+        stmt = insert(self._engine, usage_weeks).from_select(
+            [
+                "team",
+                "window",
+                "model",
+                "user",
+                "questions",
+                "denied",
+                "input_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+                "cost_usd",
+            ],
+            rows,
+        )
+        new = stmt.excluded
+        grow = {
+            c: usage_weeks.c[c] + new[c]
+            for c in ("questions", "denied", "input_tokens", "output_tokens", "reasoning_tokens")
+        }
+        # Unknown (NULL) only while both are.
+        grow["cost_usd"] = case(
+            (
+                usage_weeks.c.cost_usd.is_(None) & new.cost_usd.is_(None),
+                None,
+            ),
+            else_=func.coalesce(usage_weeks.c.cost_usd, 0) + func.coalesce(new.cost_usd, 0),
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["team", "window", "model", "user"], set_=grow
+            )
+        )
+
+    async def _mark_pruned(self, now: datetime) -> None:
+        """Threads past the conversation cut with no turn left become tombstones."""
+        conv_cut = now - timedelta(days=self._policy.conversation_days)
+        async with transaction(self._engine, what="prune") as conn:
+            await conn.execute(
+                update(threads)
+                .where(
+                    threads.c.pruned_at.is_(None),
+                    threads.c.created_at < conv_cut,
+                    ~exists().where(turns.c.thread == threads.c.thread),
+                )
+                .values(pruned_at=now)
+            )
 
     async def _take(self, now: datetime, *, force: bool) -> bool:
         now = naive_utc(now)

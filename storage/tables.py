@@ -136,12 +136,15 @@ class TurnRow(Base):
 
 
 class ThreadRow(Base):
-    """A thread the bot has taken part in: replies there continue the conversation."""
+    """A thread the bot has taken part in: replies there continue the conversation.
+    ``pruned_at``: when retention removed its last turns (the row stays a while, so a
+    reply there is told the earlier context expired)."""
 
     __tablename__ = "threads"
     thread: Mapped[str] = mapped_column(String(255), primary_key=True)
     team: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class JobRow(Base):
@@ -289,3 +292,21 @@ class BudgetCounter(Base):
     held_micros: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (Index("ix_budget_counters_window", "window"),)
+
+
+class UsageWeek(Base):
+    """One person's use of one model in one week, rolled up from ``requests`` as
+    retention prunes them (`storage.retention`): reports reach back past the raw rows.
+    Sums only grow: a week pruned over several passes adds up."""
+
+    __tablename__ = "usage_weeks"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    questions: Mapped[int] = mapped_column(BigInteger, default=0)
+    denied: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)  # None: no price was known

@@ -5,6 +5,7 @@ request down — and the dispatcher answers it in a thread."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -15,14 +16,15 @@ from discord import app_commands
 from adapters.discord import messages as discord_messages
 from adapters.discord import translate
 from adapters.discord.guard import guard_parsers, quiet_retries
+from adapters.discord.picture import picture_embed
 from adapters.discord.replier import NO_PINGS, DiscordReplier
 from adapters.discord.route import MESSAGE, SLASH, DiscordRoute
 from bot import messages
-from bot.commands import QuotaVerb
+from bot.commands import QuotaVerb, parse_quota
 from bot.config import AUTO, Catalogue
 from bot.dispatch import Dispatcher
 from bot.domain import AskRequest, Effort, QuotaCommand
-from bot.errors import BotError
+from bot.errors import BotError, UsageError
 from bot.intake import Refused
 from bot.ports import Job, Route, SaveRoute
 from bot.quota import QuotaResult
@@ -57,6 +59,13 @@ class DiscordOptions:
     shard_ids: tuple[int, ...] | None = None
     # A gateway configured (a proxy): connect there, not where GET /gateway/bot says.
     fixed_gateway: bool = False
+
+
+def _is_show(text: str) -> bool:
+    try:
+        return parse_quota(text).verb is QuotaVerb.SHOW
+    except UsageError:
+        return False
 
 
 class ReasonBotClient(discord.AutoShardedClient):
@@ -309,15 +318,34 @@ class ReasonBotClient(discord.AutoShardedClient):
         # default_permissions only hides commands and admins can change it: check the
         # member's real permission here.
         admin = bool(interaction.permissions.manage_guild)
-        result = await self.service.quota(
-            QuotaCommand(
-                translate.PLATFORM,
-                translate.team_key(interaction.guild_id),
-                str(interaction.user.id),
-                text,
-                is_admin=admin,
-            )
+        command = QuotaCommand(
+            translate.PLATFORM,
+            translate.team_key(interaction.guild_id),
+            str(interaction.user.id),
+            text,
+            is_admin=admin,
         )
+        if _is_show(text):
+            try:
+                picture = await self.service.quotas.picture(command)
+            except BotError as exc:
+                log.warning("quota picture failed: %r", exc)
+            else:
+                embed = picture_embed(picture, now=self.service.quotas.now())
+                await interaction.followup.send(
+                    embed=embed, ephemeral=True, allowed_mentions=NO_PINGS
+                )
+                return
+        result = await self.service.quota(command)
+        if result.file is not None:
+            file = result.file
+            await interaction.followup.send(
+                messages.export_attached(rows=file.rows, weeks=file.weeks),
+                file=discord.File(io.BytesIO(file.content), filename=file.name),
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
         await interaction.followup.send(
             embed=quota_embed(result), ephemeral=True, allowed_mentions=NO_PINGS
         )

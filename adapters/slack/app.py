@@ -20,15 +20,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import messages as slack_messages
 from adapters.slack import translate
 from adapters.slack.auth import InstalledTokens, TokenOwner, ephemeral_args, on_error
+from adapters.slack.home import SlackHome
 from adapters.slack.http import RateLimitedNote
 from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from adapters.slack.route import COMMAND, MESSAGE, SlackRoute
+from bot import messages
 from bot.dispatch import Dispatcher
 from bot.domain import AskRequest
 from bot.errors import BotError, PlatformError, StorageError
 from bot.intake import Accepted, Refused
 from bot.ports import Job, SaveRoute
+from bot.reports import ExportFile
 from bot.service import AskService
 
 log = logging.getLogger(__name__)
@@ -121,6 +124,15 @@ class SlackBot:
         self.app.event("app_mention")(self._mention)
         self.app.event("message")(self._message)
         dispatcher.register(translate.PLATFORM, self.replier_for)
+        self._tz: dict[tuple[str, str], str | None] = {}  # users.info's tz, with admins
+        self.home = SlackHome(
+            service=service,
+            client=client,
+            is_admin=self._is_admin,
+            tz_of=lambda team, user: self._tz.get((team, user)),
+            token_for=self.bot_token if self.installations else None,
+        )
+        self.home.register(self.app)
 
     def replier_for(self, job: Job, save: SaveRoute) -> SlackReplier:
         route = SlackRoute.from_json(job.route)
@@ -196,6 +208,14 @@ class SlackBot:
             text = self.service.error_text(StorageError("quota read took too long"))
             await ack(**ephemeral_args(text))
             return
+        if result.file is not None:
+            # Delivered privately: the file in a DM, and a pointer where the command ran.
+            file = result.file
+            await ack(
+                **ephemeral_args(messages.export_sent_privately(rows=file.rows, weeks=file.weeks))
+            )
+            self._deliver_later(team, user, file, channel=command.get("channel_id", ""))
+            return
         await ack(
             response_type="ephemeral",
             text=quota_mrkdwn(result.text),
@@ -222,7 +242,24 @@ class SlackBot:
             profile.get("is_admin") or profile.get("is_owner") or profile.get("is_primary_owner")
         )
         self._admins[(team, user)] = (admin, time.monotonic())
+        self._tz[(team, user)] = profile.get("tz")
         return admin
+
+    def _deliver_later(self, team: str, user: str, file: ExportFile, *, channel: str) -> None:
+        async def deliver() -> None:
+            try:
+                await self.home.send_privately(team, user, file)
+            except BotError as exc:
+                log.warning("export for %s not delivered: %r", user, exc)
+                await self._tell(
+                    self.client,
+                    channel=channel,
+                    user=user,
+                    thread_ts=None,
+                    text=self.service.error_text(exc),
+                )
+
+        self.home.spawn(deliver())  # ended with the Home's own tasks at shutdown
 
     async def _mention(self, event: dict[str, Any], context: Any, client: AsyncWebClient) -> None:
         if translate.is_triggering_message(event):
@@ -296,7 +333,7 @@ class SlackBot:
         task.add_done_callback(self._notices.discard)
 
     async def _tell(
-        self, client: AsyncWebClient, *, channel: str, user: str, thread_ts: str, text: str
+        self, client: AsyncWebClient, *, channel: str, user: str, thread_ts: str | None, text: str
     ) -> None:
         try:
             await call(

@@ -47,7 +47,7 @@ from bot.errors import (
     UnknownModel,
     UsageError,
 )
-from bot.reports import Askers, ModelWeek, WeekFigures
+from bot.reports import Askers, ModelWeek, Picture, UsageRow, WeekFigures
 from bot.router import Reason
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -143,6 +143,26 @@ def week_figures() -> Iterator[WeekFigures]:
 
 
 # Each public function of bot.messages and the calls that render it.
+def usage_rows() -> tuple[UsageRow, ...]:
+    return (
+        UsageRow("w", "o1", "ann", 1, 0, 10, 20, 5, None),
+        UsageRow("w", "o1", "bob", 2_000, 3, 10, 20, 5, 1.5),
+        UsageRow("w", "mini", "ann", 0, 1, 0, 0, 0, 0.0),
+    )
+
+
+def pictures() -> Iterator[Picture]:
+    for cap in (None, 0, 1, 50):
+        for admin in (False, True):
+            yield Picture(
+                usage=usage(users=False, cap=cap),
+                user="ann",
+                admin=admin,
+                this_week=model_weeks(2),
+                people=usage_rows(),
+            )
+
+
 CASES: dict[str, Callable[[], Iterator[str]]] = {
     "when": lambda: (
         messages.when(NOW + timedelta(seconds=s), NOW) for s in (0, 59, 3600 * 3, 86400 * 5)
@@ -269,6 +289,33 @@ CASES: dict[str, Callable[[], Iterator[str]]] = {
     "export_too_big": lambda: (
         messages.export_too_big(rows=r, weeks=w) for r in (1, 5_000) for w in (1, 52)
     ),
+    "export_sent_privately": lambda: (
+        messages.export_sent_privately(rows=r, weeks=w) for r in (0, 1, 5_000) for w in (1, 52)
+    ),
+    "export_attached": lambda: (
+        messages.export_attached(rows=r, weeks=w) for r in (0, 1, 5_000) for w in (1, 52)
+    ),
+    "resets_local": lambda: (
+        messages.resets_local(WEEK.end, tz=tz, now=NOW)
+        for tz in (None, "Europe/Paris", "America/Los_Angeles", "Not/AZone")
+    ),
+    "picture_own": lambda: (messages.picture_own(p, m) for p in pictures() for m in p.usage.models),
+    "picture_team": lambda: (
+        messages.picture_team(m, w)
+        for m in usage(users=False).models
+        for w in (None, *model_weeks(2))
+    ),
+    "picture_person": lambda: (messages.picture_person(r) for r in usage_rows()),
+    "picture_more_people": lambda: (messages.picture_more_people(n) for n in (1, 4_980)),
+    "picture_week": lambda: iter(
+        [
+            messages.picture_week("2026-11-16", ()),
+            messages.picture_week("2026-11-23", model_weeks(2)),
+        ]
+    ),
+    "limit_invalid": lambda: iter([messages.limit_invalid("o1", "`x` is not a whole number")]),
+    "limits_saved": lambda: (messages.limits_saved(c) for c in ((), ("o1",), ("o1", "mini"))),
+    "context_expired": lambda: iter([messages.context_expired()]),
     "gave_up": lambda: (messages.gave_up(n) for n in (1, 3)),
     "auto_choice": lambda: (
         messages.auto_choice(reason, by=by) for reason in Reason for by in (None, "mini")

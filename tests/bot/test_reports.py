@@ -249,3 +249,8 @@ def test_digest_of_an_empty_week_says_so() -> None:
     week = Window(datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
     text = messages.digest(WeekFigures(week, (), Askers(0, ())), None, week_start="2026-11-16")
     assert "Nobody asked anything" in text and "Spend" not in text
+
+
+def test_export_rows_carry_the_csv_columns_in_order() -> None:
+    # to_csv writes a row's fields as they come: their order is the header's.
+    assert ExportRow._fields == EXPORT_COLUMNS

@@ -12,6 +12,10 @@ for a refused message flag is the fake's own name for it.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import json
+import re
 from typing import Any
 
 # A bot's message (the spec's 4,000 is for Nitro users' messages).
@@ -230,3 +234,55 @@ def thread_errors(body: Any, *, from_message: bool) -> Errors:
 def invalid_form_body(errors: Errors) -> dict[str, Any]:
     """Discord's 400 body for a refused request."""
     return {"code": 50035, "message": "Invalid Form Body", "errors": errors}
+
+
+FILE_FIELD = re.compile(r"files\[(\d+)\]")
+ATTACHMENT_MAX_BYTES = 8 * 1024 * 1024  # attachment_size_limit for a server without boosts
+
+
+def multipart_errors_and_body(
+    raw: bytes, content_type: str
+) -> tuple[Errors, dict[str, Any], dict[str, bytes]]:
+    """A multipart/form-data message as Discord reads it: the JSON in ``payload_json``,
+    and ``files[n]`` parts, each with a filename, that the payload's ``attachments``
+    name by ``id`` n. Returns errors, the payload, and the files by attachment id."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    if not message.is_multipart():
+        return _error("CONTENT_TYPE_INVALID", "Invalid multipart body"), {}, {}
+    payload: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    names: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition") or ""
+        if name == "payload_json":
+            try:
+                payload = json.loads(part.get_content())
+            except ValueError:
+                return _error("PAYLOAD_JSON_INVALID", "payload_json is not JSON"), {}, {}
+            continue
+        if m := FILE_FIELD.fullmatch(str(name)):
+            filename = part.get_filename()
+            if not filename:
+                return {str(name): _error("BASE_TYPE_REQUIRED", "This field is required")}, {}, {}
+            data = part.get_payload(decode=True) or b""
+            if len(data) > ATTACHMENT_MAX_BYTES:
+                return _error("FILE_TOO_LARGE", "Request entity too large"), {}, {}
+            files[m.group(1)] = data
+            names[m.group(1)] = filename
+    if not isinstance(payload, dict):
+        return _error("DICT_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"), {}, {}
+    attachments = payload.get("attachments")
+    errors: Errors = {}
+    if attachments is not None:
+        if not isinstance(attachments, list):
+            return {"attachments": _error("LIST_TYPE_CONVERT", "Must be a list")}, {}, {}
+        for i, a in enumerate(attachments):
+            aid = str((a or {}).get("id", ""))
+            if aid not in files:
+                errors.setdefault("attachments", {})[str(i)] = {
+                    "id": _error("ATTACHMENT_NOT_FOUND", "Unknown attachment")
+                }
+            elif not a.get("filename"):
+                a["filename"] = names[aid]
+    return errors, payload, files

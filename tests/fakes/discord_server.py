@@ -164,6 +164,7 @@ class FakeDiscord(LoopbackServer):
         default_factory=lambda: defaultdict(deque)
     )
     interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # attachment url -> bytes
     identifies: int = 0
     identified: list[tuple[Any, ...]] = field(default_factory=list)  # each IDENTIFY's shard
     resumes: int = 0
@@ -243,7 +244,7 @@ class FakeDiscord(LoopbackServer):
             "mention_everyone": False,
             "mentions": [],
             "mention_roles": [],
-            "attachments": [],
+            "attachments": body.get("attachments") or [],
             "embeds": body.get("embeds") or [],
             "pinned": False,
             "type": 0,
@@ -293,8 +294,11 @@ class FakeDiscord(LoopbackServer):
             if request.content_type == "application/json":
                 body = json.loads(raw or b"null")
             elif request.content_type.startswith("multipart"):
-                body = {"multipart": True}
+                body = self._multipart(raw, request.headers.get("Content-Type", ""))
         self.calls.append(Call(request.method, path, body))
+        if isinstance(body, dict) and "_refused" in body:
+            self.refusals.append(self.calls[-1])
+            return refused(body["_refused"])
         # Interaction callbacks and webhooks are authorised by their token in the path;
         # everything else needs the bot's token, or Discord answers 401.
         authorised = request.headers.get("Authorization") == f"Bot {self.token}"
@@ -317,6 +321,31 @@ class FakeDiscord(LoopbackServer):
         finally:
             async with self._changed:
                 self._changed.notify_all()
+
+    def _multipart(self, raw: bytes, content_type: str) -> dict[str, Any]:
+        """A message with files: its payload, whose ``attachments`` become attachment
+        objects as Discord stores them (the bytes kept in `files`)."""
+        errors, payload, files = rules.multipart_errors_and_body(raw, content_type)
+        if errors:
+            return {"_refused": errors}
+        target = payload.get("data") if isinstance(payload.get("data"), dict) else payload
+        stored = []
+        for a in target.get("attachments") or []:
+            aid = snowflake()
+            url = f"{self.base}/attachments/{aid}/{a['filename']}"
+            self.files[url] = files[str(a["id"])]
+            stored.append(
+                {
+                    "id": aid,
+                    "filename": a["filename"],
+                    "size": len(files[str(a["id"])]),
+                    "url": url,
+                    "proxy_url": url,
+                }
+            )
+        if stored:
+            target["attachments"] = stored
+        return payload
 
     async def _route(self, method: str, path: str, body: dict[str, Any]) -> web.Response:
         parts = path.strip("/").split("/")
@@ -695,6 +724,7 @@ class FakeDiscord(LoopbackServer):
         channel_id: str | None = None,
         guild: bool = True,
         drop: tuple[str, ...] = (),
+        resolved: dict[str, Any] | None = None,
     ) -> str:
         """A user runs an application command in ``channel_id`` (a text channel or
         thread of any guild; default: the default guild's channel); returns the
@@ -708,7 +738,13 @@ class FakeDiscord(LoopbackServer):
             "type": 2,
             "token": f"tok-{iid}",
             "version": 1,
-            "data": {"id": snowflake(), "name": name, "type": 1, "options": options},
+            "data": {
+                "id": snowflake(),
+                "name": name,
+                "type": 1,
+                "options": options,
+                **({"resolved": resolved} if resolved else {}),
+            },
             "channel_id": cid,
             "locale": "en-US",
             "entitlements": [],
@@ -732,6 +768,21 @@ class FakeDiscord(LoopbackServer):
         self.interactions[iid] = data
         await self.dispatch("INTERACTION_CREATE", data)
         return iid
+
+    def resolved_channel(self, channel_id: str) -> dict[str, Any]:
+        """The ``resolved`` data Discord sends with a CHANNEL option: a partial channel
+        with the member's permissions in it."""
+        return {
+            "channels": {
+                channel_id: {
+                    "id": channel_id,
+                    "name": "admins",
+                    "type": 0,
+                    "permissions": "2248473465835073",
+                    "parent_id": None,
+                }
+            }
+        }
 
     async def say(
         self,

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.recorded import recording
+from tests.fakes.slack_blocks import check_view
 from tests.fakes.slack_methods import (
     ARG_NAME,
     EVERY_METHOD,
@@ -108,7 +109,27 @@ MANIFEST_SCOPES = (
     "channels:join",
     "commands",
     "users:read",
+    "im:write",
+    "files:write",
 )
+UPLOAD_PATH = "upload-v1-"  # /api/upload-v1-<key>: no Slack method has a '-' in its name
+UPLOAD_URL_TTL_S = 60.0  # an upload URL is short-lived; the fake's lifetime for one
+
+
+@dataclass
+class Upload:
+    """One file of the files upload v2 flow, from its upload URL to its sharing."""
+
+    id: str
+    filename: str
+    length: int
+    key: str
+    issued: float  # monotonic
+    content: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
 
 
 @dataclass
@@ -157,6 +178,12 @@ class FakeSlack(LoopbackServer):
     streams: dict[str, tuple[float, bool]] = field(default_factory=dict)
     pushed_at: dict[str, float] = field(default_factory=dict)
     acked_at: dict[str, float] = field(default_factory=dict)
+    # users.info's tz (IANA name) per user; Slack's default in its examples otherwise.
+    user_tz: dict[str, str] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)  # file id -> upload
+    upload_url_ttl_s: float = UPLOAD_URL_TTL_S
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)  # user -> Home view
+    modals: list[dict[str, Any]] = field(default_factory=list)  # views.open, in order
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -286,6 +313,8 @@ class FakeSlack(LoopbackServer):
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if method.startswith(UPLOAD_PATH):
+            return await self._upload_bytes(request, method.removeprefix(UPLOAD_PATH))
         auth = request.headers.get("Authorization", "")
         try:
             args, ignored, from_json = await self._read(request, method)
@@ -536,6 +565,7 @@ class FakeSlack(LoopbackServer):
                 "is_admin": admin,
                 "is_owner": False,
                 "is_bot": False,
+                "tz": self.user_tz.get(user, "America/Los_Angeles"),
             },
         }
 
@@ -573,6 +603,111 @@ class FakeSlack(LoopbackServer):
         ):
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
+
+    # ---- files upload v2 -------------------------------------------------------------
+    # files.getUploadURLExternal (filename, length) → POST the bytes to upload_url →
+    # files.completeUploadExternal (files=[{id, title}], channel_id, thread_ts). The
+    # upload URL refuses a body whose size differs from the declared length, and one
+    # used after it expired; completing a file whose bytes never arrived fails.
+
+    async def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        length = args.get("length")
+        if not filename or length is None:
+            missing = "filename" if not filename else "length"
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [f"[ERROR] missing required field: {missing}"]},
+            }
+        if int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        n = len(self.uploads) + 1
+        upload = Upload(
+            id=f"F{n:08d}",
+            filename=filename,
+            length=int(length),
+            key=f"k{time.time_ns()}x{n}",
+            issued=time.monotonic(),
+        )
+        self.uploads[upload.id] = upload
+        return {
+            "ok": True,
+            "upload_url": f"{self.base_url}{UPLOAD_PATH}{upload.key}",
+            "file_id": upload.id,
+        }
+
+    async def _upload_bytes(self, request: web.Request, key: str) -> web.Response:
+        upload = next((u for u in self.uploads.values() if u.key == key), None)
+        if request.method != "POST" or upload is None:
+            return web.Response(status=404, text="Not Found")
+        if time.monotonic() - upload.issued > self.upload_url_ttl_s:
+            return web.Response(status=404, text="upload URL expired")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            part = form.get("file") or form.get("filename")
+            data = part.file.read() if isinstance(part, web.FileField) else b""
+        else:
+            data = await request.read()
+        if len(data) != upload.length:
+            return web.Response(status=400, text=f"length mismatch: {len(data)} bytes")
+        upload.content = data
+        async with self._changed:
+            self._changed.notify_all()
+        return web.Response(text=f"OK - {len(data)}")
+
+    async def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files
+        if not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = args.get("channel_id")
+        if channel and channel not in self.members and not str(channel).startswith("D"):
+            return {"ok": False, "error": "not_in_channel"}
+        done = []
+        for f in files:
+            upload = self.uploads.get(str(f.get("id", "")))
+            if upload is None or upload.content is None:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = f.get("title") or upload.filename
+            upload.channel = channel
+            upload.thread_ts = args.get("thread_ts")
+            upload.initial_comment = args.get("initial_comment")
+            done.append({"id": upload.id, "title": upload.title, "name": upload.filename})
+        return {"ok": True, "files": done}
+
+    def shared_files(self, channel: str) -> list[Upload]:
+        return [u for u in self.uploads.values() if u.channel == channel]
+
+    async def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or "")
+        if not users and not args.get("channel"):
+            return {"ok": False, "error": "users_list_not_supplied"}
+        dm = args.get("channel") or "D" + users.split(",")[0].removeprefix("U")
+        return {"ok": True, "channel": {"id": dm}}
+
+    # ---- views -----------------------------------------------------------------------
+
+    async def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user_id") or "")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        try:
+            view = check_view(args.get("view"), surface="home")
+        except Refused as exc:
+            return exc.body
+        self.views[user] = view
+        return {"ok": True, "view": {"id": f"V{user}", "type": "home", **view}}
+
+    async def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        try:
+            view = check_view(args.get("view"), surface="modal")
+        except Refused as exc:
+            return exc.body
+        self.modals.append(view)
+        return {"ok": True, "view": {"id": f"VM{len(self.modals)}", **view}}
 
     async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         ws = self.base_url.replace("http://", "ws://").replace("/api/", "/socket-mode")
@@ -655,6 +790,23 @@ def slash_command(
             "trigger_id": trigger_id or f"{time.time_ns()}.1.abc",
         }
     )
+
+
+def app_home_opened(user: str, *, tab: str = "home") -> dict[str, Any]:
+    """The Events API's ``app_home_opened`` event for ``user``."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D" + user.removeprefix("U"),
+        "tab": tab,
+        "event_ts": f"{time.time():.6f}",
+    }
+
+
+def interaction(payload: dict[str, Any]) -> str:
+    """An interactivity request (block_actions, view_submission) as Slack posts it:
+    form-encoded with the JSON in the ``payload`` field."""
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
 def url_verification(challenge: str) -> str:

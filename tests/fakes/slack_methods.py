@@ -126,6 +126,26 @@ METHODS: dict[str, Method] = {
             "chunks": _LIST,
         },
     ),
+    "files.getUploadURLExternal": Method(
+        json=False,
+        args={"filename": _STR, "length": _INT, "alt_txt": _STR, "snippet_type": _STR},
+    ),
+    "files.completeUploadExternal": Method(
+        json=False,
+        args={
+            "files": _LIST,
+            "channel_id": _STR,
+            "channels": _STR,
+            "initial_comment": _STR,
+            "thread_ts": _TS,
+            "blocks": _LIST,
+        },
+    ),
+    "conversations.open": Method(
+        json=True, args={"users": _STR, "channel": _STR, "return_im": _BOOL}
+    ),
+    "views.publish": Method(json=True, args={"user_id": _STR, "view": _STR, "hash": _STR}),
+    "views.open": Method(json=True, args={"trigger_id": _STR, "view": _STR}),
     "assistant.threads.setStatus": Method(
         json=True,
         args={"channel_id": _STR, "thread_ts": _TS, "status": _STR, "loading_messages": _LIST},

@@ -16,8 +16,9 @@ from bot.config import Catalogue, ModelSpec
 from bot.domain import QuotaCommand, QuotaState, Usage, Window
 from bot.quota import QuotaDesk
 from bot.reports import NotifyTarget, to_csv
-from storage import SqlLedger, make_engine
+from storage import SqlLedger, make_engine, retention
 from storage.reports import SqlReports
+from storage.retention import RetentionPolicy, SqlRetention
 from tests.builders import NOW, WEEK, reserve
 
 LAST = Window(WEEK.start - timedelta(days=7), WEEK.start)
@@ -247,3 +248,66 @@ async def test_quota_shows_team_spend_to_all_and_each_persons_to_admins(
     boss = await desk.quota(QuotaCommand("slack", TEAM, "U9", "", is_admin=True))
     assert "team spend $1.75" in boss.text
     assert "<@U1> · `o3`: 2 (300 tokens, $0.75)" in boss.text
+
+
+async def test_picture_shows_a_member_their_own_rows_and_an_admin_everyone(
+    ledger: SqlLedger, reports: SqlReports
+) -> None:
+    await seed(ledger)
+    mine = await reports.usage_rows(TEAM, since=WEEK.key, until=WEEK.key, user="U1")
+    assert [(r.user, r.questions) for r in mine] == [("U1", 2)]
+    catalogue = Catalogue(
+        default_model="o3",
+        models=[ModelSpec(alias="o3", id="o3", weekly_limit=100, price_input=1.0)],
+    )
+    admin = AdminDesk(catalogue=catalogue, reports=reports, clock=lambda: NOW)
+    desk = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=lambda: NOW, admin=admin)
+    member = await desk.picture(QuotaCommand("slack", TEAM, "U1", ""))
+    assert not member.admin and {r.user for r in member.people} == {"U1"}
+    assert member.own("o3") == 2 and member.weeks == ()
+    week = member.week_of("o3")
+    assert week is not None and week.cost_usd == pytest.approx(1.75)  # the team's spend
+    boss = await desk.picture(QuotaCommand("slack", TEAM, "U9", "", is_admin=True), weeks=2)
+    assert {r.user for r in boss.people} == {"U1", "U2"}
+    assert [len(rows) for _, rows in boss.weeks] == [1, 3]  # last week o3; this week 3 models
+
+
+async def test_busiest_rows_come_first_with_the_weeks_count(
+    ledger: SqlLedger, reports: SqlReports
+) -> None:
+    await seed(ledger)
+    top, total = await reports.busiest(TEAM, WEEK.key, limit=1)
+    assert [(r.user, r.model, r.questions) for r in top] == [("U1", "o3", 2)]
+    assert total == 4  # refunded-only and in-flight rows are no rows
+    assert await reports.busiest("slack:OTHER", WEEK.key, limit=5) == ([], 0)
+
+
+async def test_reports_reach_past_pruned_requests_through_the_weekly_roll_up(
+    engine: AsyncEngine, ledger: SqlLedger, reports: SqlReports, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(ledger)
+    await ask(ledger, "a7", user="U1", usage=Usage(prompt_tokens=1), cost=None)
+    before = (
+        await reports.usage_rows(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.model_weeks(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.askers(TEAM, WEEK.key, top=5),
+        await reports.askers(TEAM, WEEK.key, model="o3", top=1),
+    )
+    # Small batches: one person's week is rolled up over several transactions.
+    monkeypatch.setattr(retention, "BATCH", 2)
+    pruner = SqlRetention(engine, RetentionPolicy(request_days=1))
+    report = await pruner.prune(now=NOW + timedelta(days=30), force=True)
+    assert report.deleted["requests"] == 9
+    after = (
+        await reports.usage_rows(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.model_weeks(TEAM, since=LAST.key, until=WEEK.key),
+        await reports.askers(TEAM, WEEK.key, top=5),
+        await reports.askers(TEAM, WEEK.key, model="o3", top=1),
+    )
+    assert after == before
+    # A week both rolled up and still live adds up.
+    await ask(ledger, "a8", user="U1", usage=Usage(prompt_tokens=100), cost=0.25)
+    rows = await reports.usage_rows(TEAM, since=WEEK.key, until=WEEK.key, user="U1")
+    o3 = next(r for r in rows if r.model == "o3")
+    assert (o3.questions, o3.input_tokens) == (4, 301)
+    assert o3.cost_usd == pytest.approx(1.0)

@@ -84,14 +84,20 @@ async def test_a_pass_deletes_what_is_past_its_window_and_nothing_else(
         "user_counters": 1,
         "budget_counters": 1,
         "turns": 4,  # a question and its answer, in each of two threads
-        "threads": 2,
+        "threads": 1,  # last month's stays as a tombstone, for "context expired"
         "queue_teams": 3,
     }
     assert await counts(engine) == {t: before[t] - n for t, n in report.deleted.items()}
     # What is left still works: the recent conversation's history is there.
-    history = await SqlConversationStore(engine).history("th-today")
+    store = SqlConversationStore(engine)
+    history = await store.history("th-today")
     assert [t.content for t in history] == ["q", "a"]
-    assert not await SqlConversationStore(engine).knows("th-last-month")
+    assert await store.knows("th-last-month") and await store.expired("th-last-month")
+    assert not await store.expired("th-today") and not await store.expired("th-unknown")
+    # A tombstone goes once its thread is request_retention_days old.
+    later = await SqlRetention(engine, POLICY).prune(now=NOW + timedelta(days=91), force=True)
+    assert later.deleted["threads"] == 3
+    assert not await store.knows("th-last-month")
 
 
 async def test_batches_are_bounded_and_the_pass_goes_on_until_done(

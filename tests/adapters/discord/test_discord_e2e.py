@@ -120,8 +120,12 @@ async def test_quota_for_members_and_managers(bot: DiscordHarness) -> None:
     await bot.until(lambda: len(bot.discord.calls_to("POST", "/webhooks/")) >= 2)
     bodies = [c.body for c in bot.discord.calls_to("POST", "/webhooks/")[:2]]
     assert all(b["flags"] & 64 for b in bodies)  # ephemeral
-    descriptions = " | ".join(b["embeds"][0]["description"] for b in bodies)
-    assert "Only admins" in descriptions and "30 of 30 left" in descriptions
+    shown = " | ".join(
+        b["embeds"][0]["description"]
+        + " ".join(f["value"] for f in b["embeds"][0].get("fields", []))
+        for b in bodies
+    )
+    assert "Only admins" in shown and "30 left for you" in shown
     await bot.discord.slash(
         "quota",
         [{"name": "set", "type": 1, "options": [opt("model", "mini"), opt("limit", 5, 4)]}],

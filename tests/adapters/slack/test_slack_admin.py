@@ -77,6 +77,9 @@ async def test_alerts_reach_the_notify_channel_once_per_threshold(tmp_path: Path
         assert "last 2 weeks" in history and "`o1` 5 ($" in history
 
         _, body, _ = await bot.command("/quota", "export 1", user="U0BOSS")
-        export = as_json(body)["text"]
+        assert "direct messages" in as_json(body)["text"]
+        await bot.until(lambda: bool(bot.slack.shared_files("D0BOSS")))
+        content = bot.slack.shared_files("D0BOSS")[0].content
+        export = (content or b"").decode()
         assert "week_start,platform,team,model,user,questions,denied" in export
         assert ",slack,slack:T0001,o1,U0ANN,5,1," in export
