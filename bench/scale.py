@@ -58,6 +58,8 @@ from tests.dbutil import fresh_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WEEK = Window(NOW - timedelta(days=NOW.weekday()), NOW + timedelta(days=7 - NOW.weekday()))
+# Row i of $2, dated at its share of the 120 days (10,368,000 s) that end at $3.
+SPREAD = "$3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'"
 QUESTION = "Why does the proof of lemma 3 need the compactness assumption? " * 3  # ~190 B
 ANSWER = (
     "Because without compactness the sequence need not have a convergent subsequence, "
@@ -129,12 +131,12 @@ async def seed(url: str, a: argparse.Namespace) -> None:
         # Finished questions over the last 120 days: job (key and outcome only, as after
         # finish), request, question and answer turns, thread.
         await step(
-            """
+            f"""
             INSERT INTO jobs (key, team, platform, request, route, status, attempts,
                               outcome, created_at, finished_at)
             SELECT 'f' || i, 't' || (i % $1), 'slack', '', '', 'done', 1, 'answered',
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second',
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD},
+                   {SPREAD}
             FROM generate_series(1, $2) i
             """,
             a.teams,
@@ -142,14 +144,14 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             now,
         )
         await step(
-            """
+            f"""
             INSERT INTO requests (key, team, channel, "user", model, "window", status,
                                   prompt_tokens, completion_tokens, reasoning_tokens,
                                   latency_ms, created_at, finished_at)
             SELECT 'f' || i, 't' || (i % $1), 'C1', 'U' || (i % 7), 'o1', $4, 'committed',
                    300, 400, 2000, 30000,
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second',
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD},
+                   {SPREAD}
             FROM generate_series(1, $2) i
             """,
             a.teams,
@@ -158,10 +160,10 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             last_week,
         )
         await step(
-            """
+            f"""
             INSERT INTO threads (thread, team, created_at)
             SELECT 'th' || i, 't' || (i % $1),
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD}
             FROM generate_series(1, $2) i
             """,
             a.teams,
@@ -169,10 +171,10 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             now,
         )
         await step(
-            """
+            f"""
             INSERT INTO turns (thread, team, role, content, created_at)
             SELECT 'th' || i, 't' || (i % $1), r.role, r.content,
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD}
             FROM generate_series(1, $2) i,
                  (VALUES ('user', $4), ('assistant', $5)) r(role, content)
             """,
