@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from burst import fire
+from figures import pct
 
 from tests.builders import mention, mention_callback, slack_env
 from tests.fakes.bot_process import start_bot
@@ -35,11 +36,6 @@ from tests.fakes.slack_api import FakeSlack, slash_command
 
 SECRET = "bench-secret"
 PORT = free_port()
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 async def start_load_bot(
