@@ -37,7 +37,11 @@ from tests.builders import one_model
 
 class InstantModel:
     async def complete(
-        self, call: ModelCall, *, on_text: ProgressCallback | None = None
+        self,
+        call: ModelCall,
+        *,
+        on_text: ProgressCallback | None = None,
+        on_reasoning: ProgressCallback | None = None,
     ) -> ModelReply:
         return ModelReply(text="42", usage=Usage(10, 20, 5), finish_reason="stop")
 
