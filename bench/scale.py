@@ -122,11 +122,15 @@ async def seed(url: str, a: argparse.Namespace) -> None:
         what = " ".join(sql.split()[:3])
         print(f"  {what[:40]:40} {time.perf_counter() - t:6.1f} s", flush=True)
 
+    async def finished(sql: str, *more: Any) -> None:
+        """Rows of finished questions: $1 teams, $2 questions, dated up to $3."""
+        await step(sql, a.teams, a.finished, now, *more)
+
     try:
         await step("SET synchronous_commit = off")
         # Finished questions over the last 120 days: job (key and outcome only, as after
         # finish), request, question and answer turns, thread.
-        await step(
+        await finished(
             f"""
             INSERT INTO jobs (key, team, platform, request, route, status, attempts,
                               outcome, created_at, finished_at)
@@ -135,11 +139,8 @@ async def seed(url: str, a: argparse.Namespace) -> None:
                    {SPREAD}
             FROM generate_series(1, $2) i
             """,
-            a.teams,
-            a.finished,
-            now,
         )
-        await step(
+        await finished(
             f"""
             INSERT INTO requests (key, team, channel, "user", model, "window", status,
                                   prompt_tokens, completion_tokens, reasoning_tokens,
@@ -150,23 +151,17 @@ async def seed(url: str, a: argparse.Namespace) -> None:
                    {SPREAD}
             FROM generate_series(1, $2) i
             """,
-            a.teams,
-            a.finished,
-            now,
             last_week,
         )
-        await step(
+        await finished(
             f"""
             INSERT INTO threads (thread, team, created_at)
             SELECT 'th' || i, 't' || (i % $1),
                    {SPREAD}
             FROM generate_series(1, $2) i
             """,
-            a.teams,
-            a.finished,
-            now,
         )
-        await step(
+        await finished(
             f"""
             INSERT INTO turns (thread, team, role, content, created_at)
             SELECT 'th' || i, 't' || (i % $1), r.role, r.content,
@@ -174,9 +169,6 @@ async def seed(url: str, a: argparse.Namespace) -> None:
             FROM generate_series(1, $2) i,
                  (VALUES ('user', $4), ('assistant', $5)) r(role, content)
             """,
-            a.teams,
-            a.finished,
-            now,
             QUESTION,
             ANSWER,
         )
