@@ -70,15 +70,16 @@ ANSWER = (
 # The code before this branch, on this schema: it ranked every unfinished job (waiting
 # or being answered) by its team's turn, then claimed candidates with an unlocked
 # UPDATE (a lease, status unchanged). `team_turns` became `queue_teams.served_at`.
-OLD_CANDIDATES = """
-SELECT ranked.id FROM (
+OLD_RANKED = """(
     SELECT u.id, u.key, u.turn, q.served_at FROM (
         SELECT id, key, team, lease_until,
                row_number() OVER (PARTITION BY team ORDER BY id) AS turn
         FROM jobs WHERE status IN ('pending', 'running')
     ) u LEFT JOIN queue_teams q ON q.team = u.team
     WHERE u.lease_until IS NULL OR u.lease_until < :now
-) ranked
+) ranked"""
+OLD_CANDIDATES = f"""
+SELECT ranked.id FROM {OLD_RANKED}
 ORDER BY ranked.turn, ranked.served_at NULLS FIRST, ranked.id
 LIMIT :n
 """
@@ -87,18 +88,11 @@ UPDATE jobs SET worker = :w, lease_until = :until, attempts = attempts + 1
 WHERE id = ANY(:ids) AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
 RETURNING id
 """
-OLD_POSITION = """
+OLD_POSITION = f"""
 SELECT key, place FROM (
     SELECT ranked.key, row_number() OVER (
         ORDER BY ranked.turn, ranked.served_at NULLS FIRST, ranked.id) AS place
-    FROM (
-        SELECT u.id, u.key, u.turn, q.served_at FROM (
-            SELECT id, key, team, lease_until,
-                   row_number() OVER (PARTITION BY team ORDER BY id) AS turn
-            FROM jobs WHERE status IN ('pending', 'running')
-        ) u LEFT JOIN queue_teams q ON q.team = u.team
-        WHERE u.lease_until IS NULL OR u.lease_until < :now
-    ) ranked
+    FROM {OLD_RANKED}
 ) placed WHERE key = ANY(:keys)
 """
 
