@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from burst import fire, paced
+from figures import pct
 
 from storage import make_engine, upgrade
 from tests.builders import mention_callback, slack_env
@@ -48,11 +49,6 @@ from tests.fakes.slack_api import FakeSlack, post_signed
 
 SECRET = "load-secret"
 PROBE_EVERY_S = 0.25
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 async def start_load_bot(

@@ -26,6 +26,8 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from figures import pct
+
 from app.settings import Settings
 from app.wiring import build_runtime
 from bot.domain import AskRequest, ModelReply, Usage
@@ -35,7 +37,11 @@ from tests.builders import one_model
 
 class InstantModel:
     async def complete(
-        self, call: ModelCall, *, on_text: ProgressCallback | None = None
+        self,
+        call: ModelCall,
+        *,
+        on_text: ProgressCallback | None = None,
+        on_reasoning: ProgressCallback | None = None,
     ) -> ModelReply:
         return ModelReply(text="42", usage=Usage(10, 20, 5), finish_reason="stop")
 
@@ -51,11 +57,6 @@ class NullReplier:
 
     async def fail(self, text: str, *, kind: FailureKind) -> None:
         raise RuntimeError(text)
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 async def measure(url: str, base_url: str, n: int, *, in_process: bool) -> list[float]:

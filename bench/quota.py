@@ -23,7 +23,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,9 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from storage import make_engine, upgrade
 from tests.dbutil import fresh_database
-from tests.storage.race_worker import race
-
-CHAIN_WORKER = ROOT / "tests" / "storage" / "race_chain_worker.py"
+from tests.storage.race_worker import admitted_by_all, race
 
 
 async def one_round(url: str, procs: int, attempts: int, limit: int) -> tuple[float, int]:
@@ -41,9 +38,9 @@ async def one_round(url: str, procs: int, attempts: int, limit: int) -> tuple[fl
     await upgrade(engine)
     await engine.dispose()
     per_proc = attempts // procs
-    results = await race(url, procs=procs, per_proc=per_proc, limit=limit, start_in_s=2.0)
-    admitted = sum(n for n, _ in results)
-    slowest = max(elapsed for _, elapsed in results)
+    results = await race(url, procs=procs, per_proc=per_proc, o1=limit, start_in_s=2.0)
+    admitted = sum(r.reserved for r in results)
+    slowest = max(r.elapsed for r in results)
     return per_proc * procs / slowest, admitted - limit if admitted > limit else 0
 
 
@@ -53,33 +50,11 @@ async def chain_round(url: str, procs: int, attempts: int, limit: int) -> tuple[
     await engine.dispose()
     per_proc = attempts // procs
     o1, mini = limit // 2, limit - limit // 2
-    start_at = time.time() + 2.0
-    children = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(CHAIN_WORKER),
-            url,
-            f"p{n}",
-            str(per_proc),
-            "chain",
-            str(start_at),
-            str(o1),
-            str(mini),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for n in range(procs)
-    ]
-    results = [await c.communicate() for c in children]
-    for c, (_, err) in zip(children, results, strict=True):
-        if c.returncode:
-            raise SystemExit(err.decode()[-2000:])
-    counts: dict[str, int] = {}
-    for out, _ in results:
-        for part in out.decode().split():
-            name, n = part.split("=")
-            counts[name] = counts.get(name, 0) + int(n)
-    slowest = max(float(err.split()[-1]) for _, err in results)
+    results = await race(
+        url, procs=procs, per_proc=per_proc, start_in_s=2.0, mode="chain", o1=o1, mini=mini
+    )
+    counts = admitted_by_all(results)
+    slowest = max(r.elapsed for r in results)
     over = max(counts.get("o1", 0) - o1, 0) + max(counts.get("mini", 0) - mini, 0)
     return per_proc * procs / slowest, over
 

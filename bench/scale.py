@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import asyncpg
+from figures import pct
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,6 +59,8 @@ from tests.dbutil import fresh_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WEEK = Window(NOW - timedelta(days=NOW.weekday()), NOW + timedelta(days=7 - NOW.weekday()))
+# Row i of $2, dated at its share of the 120 days (10,368,000 s) that end at $3.
+SPREAD = "$3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'"
 QUESTION = "Why does the proof of lemma 3 need the compactness assumption? " * 3  # ~190 B
 ANSWER = (
     "Because without compactness the sequence need not have a convergent subsequence, "
@@ -67,15 +70,16 @@ ANSWER = (
 # The code before this branch, on this schema: it ranked every unfinished job (waiting
 # or being answered) by its team's turn, then claimed candidates with an unlocked
 # UPDATE (a lease, status unchanged). `team_turns` became `queue_teams.served_at`.
-OLD_CANDIDATES = """
-SELECT ranked.id FROM (
+OLD_RANKED = """(
     SELECT u.id, u.key, u.turn, q.served_at FROM (
         SELECT id, key, team, lease_until,
                row_number() OVER (PARTITION BY team ORDER BY id) AS turn
         FROM jobs WHERE status IN ('pending', 'running')
     ) u LEFT JOIN queue_teams q ON q.team = u.team
     WHERE u.lease_until IS NULL OR u.lease_until < :now
-) ranked
+) ranked"""
+OLD_CANDIDATES = f"""
+SELECT ranked.id FROM {OLD_RANKED}
 ORDER BY ranked.turn, ranked.served_at NULLS FIRST, ranked.id
 LIMIT :n
 """
@@ -84,25 +88,13 @@ UPDATE jobs SET worker = :w, lease_until = :until, attempts = attempts + 1
 WHERE id = ANY(:ids) AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
 RETURNING id
 """
-OLD_POSITION = """
+OLD_POSITION = f"""
 SELECT key, place FROM (
     SELECT ranked.key, row_number() OVER (
         ORDER BY ranked.turn, ranked.served_at NULLS FIRST, ranked.id) AS place
-    FROM (
-        SELECT u.id, u.key, u.turn, q.served_at FROM (
-            SELECT id, key, team, lease_until,
-                   row_number() OVER (PARTITION BY team ORDER BY id) AS turn
-            FROM jobs WHERE status IN ('pending', 'running')
-        ) u LEFT JOIN queue_teams q ON q.team = u.team
-        WHERE u.lease_until IS NULL OR u.lease_until < :now
-    ) ranked
+    FROM {OLD_RANKED}
 ) placed WHERE key = ANY(:keys)
 """
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def ms(xs: list[float]) -> str:
@@ -124,61 +116,53 @@ async def seed(url: str, a: argparse.Namespace) -> None:
         what = " ".join(sql.split()[:3])
         print(f"  {what[:40]:40} {time.perf_counter() - t:6.1f} s", flush=True)
 
+    async def finished(sql: str, *more: Any) -> None:
+        """Rows of finished questions: $1 teams, $2 questions, dated up to $3."""
+        await step(sql, a.teams, a.finished, now, *more)
+
     try:
         await step("SET synchronous_commit = off")
         # Finished questions over the last 120 days: job (key and outcome only, as after
         # finish), request, question and answer turns, thread.
-        await step(
-            """
+        await finished(
+            f"""
             INSERT INTO jobs (key, team, platform, request, route, status, attempts,
                               outcome, created_at, finished_at)
             SELECT 'f' || i, 't' || (i % $1), 'slack', '', '', 'done', 1, 'answered',
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second',
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD},
+                   {SPREAD}
             FROM generate_series(1, $2) i
             """,
-            a.teams,
-            a.finished,
-            now,
         )
-        await step(
-            """
+        await finished(
+            f"""
             INSERT INTO requests (key, team, channel, "user", model, "window", status,
                                   prompt_tokens, completion_tokens, reasoning_tokens,
                                   latency_ms, created_at, finished_at)
             SELECT 'f' || i, 't' || (i % $1), 'C1', 'U' || (i % 7), 'o1', $4, 'committed',
                    300, 400, 2000, 30000,
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second',
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD},
+                   {SPREAD}
             FROM generate_series(1, $2) i
             """,
-            a.teams,
-            a.finished,
-            now,
             last_week,
         )
-        await step(
-            """
+        await finished(
+            f"""
             INSERT INTO threads (thread, team, created_at)
             SELECT 'th' || i, 't' || (i % $1),
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD}
             FROM generate_series(1, $2) i
             """,
-            a.teams,
-            a.finished,
-            now,
         )
-        await step(
-            """
+        await finished(
+            f"""
             INSERT INTO turns (thread, team, role, content, created_at)
             SELECT 'th' || i, 't' || (i % $1), r.role, r.content,
-                   $3::timestamp - (($2 - i)::bigint * 10368000 / $2) * interval '1 second'
+                   {SPREAD}
             FROM generate_series(1, $2) i,
                  (VALUES ('user', $4), ('assistant', $5)) r(role, content)
             """,
-            a.teams,
-            a.finished,
-            now,
             QUESTION,
             ANSWER,
         )

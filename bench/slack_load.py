@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from burst import fire
+from figures import pct
 
 from tests.builders import mention, mention_callback, slack_env
 from tests.fakes.bot_process import start_bot
@@ -35,11 +36,6 @@ from tests.fakes.slack_api import FakeSlack, slash_command
 
 SECRET = "bench-secret"
 PORT = free_port()
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 async def start_load_bot(
@@ -92,78 +88,78 @@ async def wait_answers(slack: FakeSlack, prefix: str, n: int) -> float:
     return time.perf_counter()
 
 
-async def http_mode(n: int, latency: float, db: str) -> list[str]:
+async def send_http(
+    slack: FakeSlack, kind: str, prefix: str, count: int
+) -> tuple[list[float], float]:
+    """Signed requests to /slack/events, all at once: each one's acknowledgement time,
+    and when the last was sent."""
+    bodies = []
+    for i in range(count):
+        if kind == "/reason":
+            bodies.append(
+                (slash_command("/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}"), True)
+            )
+        else:
+            body = mention_callback(
+                f"{prefix}{i}", ts=f"1800000000.{i:06d}", event_id=f"Ev{prefix}{i}"
+            )
+            bodies.append((body, False))
+    return await fire(PORT, bodies, SECRET)
+
+
+async def send_socket(
+    slack: FakeSlack, kind: str, prefix: str, count: int
+) -> tuple[list[float], float]:
+    """Socket Mode envelopes, all at once, and when the last was sent (their
+    acknowledgement times are read once the answers are in, from the fake)."""
+    for i in range(count):
+        if kind == "/reason":
+            payload = {
+                "command": "/reason",
+                "text": f"{prefix}{i}",
+                "team_id": "T0001",
+                "channel_id": "C0001",
+                "user_id": "U0ANN",
+                "trigger_id": f"{prefix}{i}",
+            }
+            await slack.push("slash_commands", payload, envelope_id=f"{prefix}{i}")
+        else:
+            event = mention(f"{prefix}{i}", ts=f"1900000000.{i:06d}")
+            await slack.push(
+                "events_api",
+                {
+                    "team_id": "T0001",
+                    "event": event,
+                    "type": "event_callback",
+                    "event_id": f"Ev{prefix}{i}",
+                },
+                envelope_id=f"{prefix}{i}",
+            )
+    return [], time.perf_counter()
+
+
+async def measure(mode: str, n: int, latency: float, db: str) -> list[str]:
+    """The rows of one mode ("HTTP" or "Socket Mode"): a bot of its own, the warm-up
+    round left out."""
+    socket_mode = mode == "Socket Mode"
+    send = send_socket if socket_mode else send_http
     rows = []
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_load_bot(slack, model, db, socket_mode=False)
+        bot = await start_load_bot(slack, model, db, socket_mode=socket_mode)
         try:
             for rnd, (kind, count) in enumerate(rounds(n)):
-                prefix = f"q{rnd}-{kind}-"
-                bodies = []
-                for i in range(count):
-                    if kind == "/reason":
-                        body = slash_command("/reason", f"{prefix}{i}", trigger_id=f"{prefix}{i}")
-                        bodies.append((body, True))
-                    else:
-                        body = mention_callback(
-                            f"{prefix}{i}", ts=f"1800000000.{i:06d}", event_id=f"Ev{prefix}{i}"
-                        )
-                        bodies.append((body, False))
-                acks, last = await fire(PORT, bodies, SECRET)
+                prefix = f"{'s' if socket_mode else 'q'}{rnd}-{kind}-"
+                acks, last = await send(slack, kind, prefix, count)
                 done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
+                if socket_mode:
+                    acks = [
+                        slack.acked_at[f"{prefix}{i}"] - slack.pushed_at[f"{prefix}{i}"]
+                        for i in range(count)
+                    ]
                 if rnd == 0:
                     continue  # warm-up
                 rows.append(
-                    f"HTTP         {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
-                    f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
-                    f"{model.peak_in_flight:>11}"
-                )
-        finally:
-            bot.terminate()
-            await bot.wait()
-    return rows
-
-
-async def socket_mode(n: int, latency: float, db: str) -> list[str]:
-    rows = []
-    async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_load_bot(slack, model, db, socket_mode=True)
-        try:
-            for rnd, (kind, count) in enumerate(rounds(n)):
-                prefix = f"s{rnd}-{kind}-"
-                for i in range(count):
-                    if kind == "/reason":
-                        payload = {
-                            "command": "/reason",
-                            "text": f"{prefix}{i}",
-                            "team_id": "T0001",
-                            "channel_id": "C0001",
-                            "user_id": "U0ANN",
-                            "trigger_id": f"{prefix}{i}",
-                        }
-                        await slack.push("slash_commands", payload, envelope_id=f"{prefix}{i}")
-                    else:
-                        event = mention(f"{prefix}{i}", ts=f"1900000000.{i:06d}")
-                        await slack.push(
-                            "events_api",
-                            {
-                                "team_id": "T0001",
-                                "event": event,
-                                "type": "event_callback",
-                                "event_id": f"Ev{prefix}{i}",
-                            },
-                            envelope_id=f"{prefix}{i}",
-                        )
-                last = time.perf_counter()
-                done = await asyncio.wait_for(wait_answers(slack, prefix, count), 120)
-                acks = [
-                    slack.acked_at[f"{prefix}{i}"] - slack.pushed_at[f"{prefix}{i}"]
-                    for i in range(count)
-                ]
-                if rnd == 0:
-                    continue  # warm-up
-                rows.append(
-                    f"Socket Mode  {kind:<9}{statistics.median(acks) * 1000:>9.1f}"
+                    f"{mode:<13}{kind:<9}{statistics.median(acks) * 1000:>9.1f}"
                     f"{pct(acks, 0.99) * 1000:>9.1f}{done - last:>13.2f}"
                     f"{model.peak_in_flight:>11}"
                 )
@@ -198,11 +194,13 @@ async def main() -> None:
             ):
                 await migrate(a)
                 await migrate(b)
-                rows = await http_mode(args.n, args.latency, a)
-                rows += await socket_mode(args.n, args.latency, b)
+                rows = await measure("HTTP", args.n, args.latency, a)
+                rows += await measure("Socket Mode", args.n, args.latency, b)
         else:
-            rows = await http_mode(args.n, args.latency, f"sqlite+aiosqlite:///{tmp}/h.db")
-            rows += await socket_mode(args.n, args.latency, f"sqlite+aiosqlite:///{tmp}/s.db")
+            rows = await measure("HTTP", args.n, args.latency, f"sqlite+aiosqlite:///{tmp}/h.db")
+            rows += await measure(
+                "Socket Mode", args.n, args.latency, f"sqlite+aiosqlite:///{tmp}/s.db"
+            )
     db = "PostgreSQL" if args.pg_url else "SQLite"
     print(f"{args.n} concurrent requests per row, model latency {args.latency:.0f} s, {db}")
     print(

@@ -32,8 +32,11 @@ from bot.domain import (
 
 if TYPE_CHECKING:
     from bot.config import ModelSpec
-    from bot.intake import Parsed
-    from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
+    from bot.domain import QuotaCommand
+    from bot.errors import BotError
+    from bot.intake import Accepted, Parsed, Refused
+    from bot.quota import QuotaResult
+    from bot.reports import Askers, ModelWeek, NotifyTarget, Picture, UsageRow
 
 
 class QuotaLedger(Protocol):
@@ -429,3 +432,59 @@ class ReplierFactory(Protocol):
     """Rebuilds a job's replier from its route, on whichever worker runs it."""
 
     def __call__(self, job: Job, save_route: SaveRoute) -> Replier: ...
+
+
+class DispatcherHooks(Intake, Protocol):
+    """What a platform adapter needs of the dispatcher (`bot.dispatch.Dispatcher`): the
+    intake its questions go to, and a place to register how its jobs are answered."""
+
+    def register(self, platform: str, factory: ReplierFactory) -> None:
+        """Answer ``platform``'s jobs with the repliers ``factory`` rebuilds."""
+        ...
+
+
+class Asker(Protocol):
+    """What a platform adapter asks of the core (`bot.service.AskService`): take a
+    question in, run a ``/quota`` command, and put an error into words. Adapters call
+    into it; it never reaches back for platform objects."""
+
+    async def accept(
+        self,
+        request: AskRequest,
+        route: Route,
+        *,
+        intake: Intake,
+        within_s: float | None = None,
+    ) -> Accepted | Refused:
+        """Parse and check a question once, then hand it to ``intake``."""
+        ...
+
+    async def ask(
+        self, request: AskRequest, replier: Replier, *, parsed: Parsed | None = None
+    ) -> object:
+        """Answer a question now, through ``replier`` (no queue: the terminal)."""
+        ...
+
+    async def knows_thread(self, thread: str) -> bool:
+        """True if the bot has answered in ``thread`` before (so replies continue it)."""
+        ...
+
+    async def quota(self, command: QuotaCommand) -> QuotaResult:
+        """Run one ``/quota`` command; the reply is meant for the caller only."""
+        ...
+
+    async def picture(self, command: QuotaCommand) -> Picture:
+        """The week as ``command.user`` may see it (the Home, Discord's embed)."""
+        ...
+
+    def is_admin(self, command: QuotaCommand) -> bool:
+        """True if the configuration or the platform makes the caller an admin."""
+        ...
+
+    def error_text(self, exc: BotError) -> str:
+        """The user-facing words for ``exc``."""
+        ...
+
+    def now(self) -> datetime:
+        """The core's clock (reset times are shown relative to it)."""
+        ...

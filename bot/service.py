@@ -66,6 +66,7 @@ from bot.ports import (
 )
 from bot.quota import QuotaDesk, QuotaResult, Standing
 from bot.render import neutralise_mentions, reasoning_tail
+from bot.reports import Picture
 from bot.router import Choice, Router
 from bot.weeks import utc_now, week_window
 
@@ -620,8 +621,15 @@ class AskService:
         """Run one ``/quota`` command; the reply is meant for the caller only."""
         return await self.quotas.quota(command)
 
+    async def picture(self, command: QuotaCommand) -> Picture:
+        """The week as ``command.user`` may see it (see `QuotaDesk.picture`)."""
+        return await self.quotas.picture(command)
+
     def is_admin(self, command: QuotaCommand) -> bool:
         return self.quotas.is_admin(command)
+
+    def now(self) -> datetime:
+        return self._now()
 
 
 def _notes(*notes: str | None) -> str | None:

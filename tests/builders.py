@@ -54,6 +54,12 @@ def platform_catalogue(*, o1_limit: int = 30, **fields: Any) -> Catalogue:
     return catalogue(o1(o1_limit), mini(), **{"progress_every_s": 0.2, **fields})
 
 
+def fallback_catalogue() -> Catalogue:
+    """o1, one a week, falling back to mini (priced, so a budget has something to count):
+    the platforms' fallback tests."""
+    return catalogue(o1(1, fallback="mini"), mini(price_output=4.0), progress_every_s=0.2)
+
+
 def one_model(weekly_limit: int, **fields: Any) -> Catalogue:
     """o1 alone, not streaming (one answer, one edit): the queue's and ledger's tests."""
     return catalogue(o1(weekly_limit, streaming=False), **fields)

@@ -22,13 +22,11 @@ from adapters.discord.route import MESSAGE, SLASH, DiscordRoute
 from bot import messages
 from bot.commands import QuotaVerb, parse_quota
 from bot.config import AUTO, Catalogue
-from bot.dispatch import Dispatcher
 from bot.domain import AskRequest, Effort, QuotaCommand
 from bot.errors import BotError, UsageError
 from bot.intake import Refused
-from bot.ports import Job, Route, SaveRoute
+from bot.ports import Asker, DispatcherHooks, Job, Route, SaveRoute
 from bot.quota import QuotaResult
-from bot.service import AskService
 
 log = logging.getLogger(__name__)
 EMBED_LIMIT = 4_096  # an embed description
@@ -72,8 +70,8 @@ class ReasonBotClient(discord.AutoShardedClient):
     def __init__(
         self,
         *,
-        service: AskService,
-        dispatcher: Dispatcher,
+        service: Asker,
+        dispatcher: DispatcherHooks,
         catalogue: Catalogue,
         options: DiscordOptions,
     ) -> None:
@@ -327,11 +325,11 @@ class ReasonBotClient(discord.AutoShardedClient):
         )
         if _is_show(text):
             try:
-                picture = await self.service.quotas.picture(command)
+                picture = await self.service.picture(command)
             except BotError as exc:
                 log.warning("quota picture failed: %r", exc)
             else:
-                embed = picture_embed(picture, now=self.service.quotas.now())
+                embed = picture_embed(picture, now=self.service.now())
                 await interaction.followup.send(
                     embed=embed, ephemeral=True, allowed_mentions=NO_PINGS
                 )

@@ -26,13 +26,11 @@ from adapters.slack.render import mrkdwn, quota_blocks, quota_mrkdwn
 from adapters.slack.replier import EditBudget, SlackReplier, Streaming, call
 from adapters.slack.route import COMMAND, MESSAGE, SlackRoute
 from bot import messages
-from bot.dispatch import Dispatcher
 from bot.domain import AskRequest
 from bot.errors import BotError, PlatformError, StorageError
 from bot.intake import Accepted, Refused
-from bot.ports import Job, SaveRoute
+from bot.ports import Asker, DispatcherHooks, Job, SaveRoute
 from bot.reports import ExportFile
-from bot.service import AskService
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +83,8 @@ class SlackBot:
     def __init__(
         self,
         *,
-        service: AskService,
-        dispatcher: Dispatcher,
+        service: Asker,
+        dispatcher: DispatcherHooks,
         client: AsyncWebClient,
         options: SlackOptions,
         oauth: AsyncOAuthSettings | None = None,

@@ -210,16 +210,15 @@ class SlackReplier(RoutedReplier[SlackRoute]):
             return
         if self._budget is not None and not self._budget.take(self.route.team_id):
             return
-        status = self._status_text(progress)
         try:
-            await self._call(
-                "chat.update",
-                channel=self.route.channel,
-                ts=self.route.status_ts,
-                text=status,
-            )
+            await self._edit_status(self._status_text(progress))
         except PlatformError as exc:
             log.info("status update skipped: %s", exc.code)
+
+    async def _edit_status(self, text: str) -> None:
+        await self._call(
+            "chat.update", channel=self.route.channel, ts=self.route.status_ts, text=text
+        )
 
     @staticmethod
     def _status_text(progress: Progress) -> str:
@@ -242,10 +241,8 @@ class SlackReplier(RoutedReplier[SlackRoute]):
     async def _stream(self, partial: str, root: str) -> bool:
         """Stream the answer so far; False leaves it to the status message instead."""
         team = self.route.team_id
-        if self._streaming is None or team in self._streaming.unavailable:
+        if self._streaming is None or not self._may_stream(team):
             return False
-        if self.route.stream_ts and self._streamed is None:
-            return False  # another worker's stream: what it showed is unknown here
         thought, markdown = self._without_thought(streamable_markdown(partial))
         if self._streamed is None:
             return await self._start_stream(markdown[:STREAM_MAX_CHARS], root, team)
@@ -254,26 +251,33 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         delta = markdown[len(self._streamed) : STREAM_MAX_CHARS]
         if not delta or not self.edit_due() or not self._streaming.appends.take(team):
             return True
-        try:
-            await self._call(
-                "chat.appendStream",
-                channel=self.route.channel,
-                ts=self.route.stream_ts,
-                **self._text_args(delta, thought),
-            )
-        except PlatformError as exc:
-            if exc.code in STREAM_OVER:
-                self._stream_over = exc.code
-            log.info("stream append skipped: %s", exc.code)
+        if not await self._append_stream("stream", **self._text_args(delta, thought)):
             return True
         self._streamed += delta
         self._thinking_task = False  # closed by the call that carried the first words
         return True
 
+    def _may_stream(self, team: str) -> bool:
+        if self._streaming is None or team in self._streaming.unavailable:
+            return False
+        # Another worker's stream: what it showed is unknown here.
+        return not (self.route.stream_ts and self._streamed is None)
+
     async def _start_stream(self, markdown: str, root: str, team: str) -> bool:
-        assert self._streaming is not None
         if not markdown.strip():
             return False
+        ts = await self._open_stream("stream", root, team, markdown_text=markdown)
+        if ts is None:
+            return False
+        self._streamed = markdown
+        self.edited_now()
+        await self.remember(stream_ts=ts)
+        return True
+
+    async def _open_stream(self, what: str, root: str, team: str, **content: Any) -> str | None:
+        """chat.startStream in the thread: the stream's ts, or None when Slack refused
+        (a workspace without native streaming is remembered, and edits instead)."""
+        assert self._streaming is not None
         try:
             resp = await self._call(
                 "chat.startStream",
@@ -281,18 +285,29 @@ class SlackReplier(RoutedReplier[SlackRoute]):
                 thread_ts=root,
                 recipient_team_id=team,
                 recipient_user_id=self.route.user,
-                markdown_text=markdown,
+                **content,
             )
         except PlatformError as exc:
             if exc.code in STREAM_UNAVAILABLE:
                 log.info("no native streaming in %s (%s): editing a status message", team, exc.code)
                 self._streaming.unavailable.add(team)
             else:
-                log.info("stream not started: %s", exc.code)
+                log.info("%s not started: %s", what, exc.code)
+            return None
+        return str(resp.get("ts", ""))
+
+    async def _append_stream(self, what: str, **content: Any) -> bool:
+        """chat.appendStream; False when Slack refused it (a stream that is over, or
+        stopped by the asker, takes no more)."""
+        try:
+            await self._call(
+                "chat.appendStream", channel=self.route.channel, ts=self.route.stream_ts, **content
+            )
+        except PlatformError as exc:
+            if exc.code in STREAM_OVER:
+                self._stream_over = exc.code
+            log.info("%s append skipped: %s", what, exc.code)
             return False
-        self._streamed = markdown
-        self.edited_now()
-        await self.remember(stream_ts=str(resp.get("ts", "")))
         return True
 
     async def _assistant_status(self, reasoning: str, root: str) -> None:
@@ -347,10 +362,8 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         """Show the reasoning so far as a task in the native stream; False leaves it
         to the status message instead."""
         team = self.route.team_id
-        if self._streaming is None or team in self._streaming.unavailable:
+        if self._streaming is None or not self._may_stream(team):
             return False
-        if self.route.stream_ts and self._streamed is None:
-            return False  # another worker's stream: what it showed is unknown here
         if self._streamed:
             return True  # the answer is streaming: the task was closed
         task = {
@@ -362,41 +375,19 @@ class SlackReplier(RoutedReplier[SlackRoute]):
         }
         if self._streamed is None:
             plan = {"type": "plan_update", "title": slack_messages.THINKING_PLAN}
-            try:
-                resp = await self._call(
-                    "chat.startStream",
-                    channel=self.route.channel,
-                    thread_ts=root,
-                    recipient_team_id=team,
-                    recipient_user_id=self.route.user,
-                    task_display_mode="plan",
-                    chunks=[plan, task],
-                )
-            except PlatformError as exc:
-                if exc.code in STREAM_UNAVAILABLE:
-                    log.info("no native streaming in %s (%s)", team, exc.code)
-                    self._streaming.unavailable.add(team)
-                else:
-                    log.info("reasoning stream not started: %s", exc.code)
+            ts = await self._open_stream(
+                "reasoning stream", root, team, task_display_mode="plan", chunks=[plan, task]
+            )
+            if ts is None:
                 return False
             self._streamed = ""
             self._task_shown = self._thinking_task = True
             self.edited_now()
-            await self.remember(stream_ts=str(resp.get("ts", "")))
+            await self.remember(stream_ts=ts)
             return True
         if self._stream_over or not self.edit_due() or not self._streaming.appends.take(team):
             return True
-        try:
-            await self._call(
-                "chat.appendStream",
-                channel=self.route.channel,
-                ts=self.route.stream_ts,
-                chunks=[task],
-            )
-        except PlatformError as exc:
-            if exc.code in STREAM_OVER:
-                self._stream_over = exc.code
-            log.info("reasoning append skipped: %s", exc.code)
+        await self._append_stream("reasoning", chunks=[task])
         return True
 
     async def _finish_stream(self, text: str, footer: str) -> bool:
@@ -477,12 +468,7 @@ class SlackReplier(RoutedReplier[SlackRoute]):
 
     async def _replace_status(self, text: str, root: str) -> None:
         try:
-            await self._call(
-                "chat.update",
-                channel=self.route.channel,
-                ts=self.route.status_ts,
-                text=text,
-            )
+            await self._edit_status(text)
         except PlatformError as exc:
             if exc.code not in ("msg_too_long", "message_not_found", "cant_update_message"):
                 raise

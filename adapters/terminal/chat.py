@@ -27,8 +27,7 @@ from adapters.terminal.route import TerminalRoute
 from bot import messages
 from bot.domain import AskRequest, QuotaCommand, TeamUsage
 from bot.intake import Parsed, Refused
-from bot.ports import FailureKind, Progress, Route
-from bot.service import AskService
+from bot.ports import Asker, FailureKind, Progress, Route
 
 PLATFORM = "terminal"
 COMMANDS = ("/reason", "/quota", "/new", "/help", "/quit", "/exit")
@@ -203,7 +202,7 @@ class _AnswerNow:
     could resume a question asked in this terminal), so an accepted one is answered at
     once, with what intake parsed."""
 
-    service: AskService
+    service: Asker
     replier: TerminalReplier
 
     async def submit(self, request: AskRequest, route: Route, *, parsed: Parsed) -> bool:
@@ -213,7 +212,7 @@ class _AnswerNow:
 
 @dataclass(slots=True)
 class TerminalSession:
-    service: AskService
+    service: Asker
     out: TextIO
     err: TextIO
     team: str = "local"

@@ -17,13 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bot.service
 from adapters.terminal.chat import TerminalSession
-from app.settings import Settings
 from app.wiring import build_runtime
 from bot.commands import ReasonArgs, parse_reason
-from bot.config import Catalogue, ModelSpec
 from tests.adapters.discord.conftest import running_discord
 from tests.adapters.slack.conftest import running_bot
-from tests.builders import mention, reply
+from tests.builders import bot_settings, catalogue, mention, o1, reply
 from tests.fakes.openai_server import FakeOpenAI
 
 
@@ -81,15 +79,8 @@ async def test_discord_slash_mention_and_thread_message_are_each_parsed_once(
 
 async def test_terminal_question_is_parsed_once(tmp_path: Path, parsed: Counter[str]) -> None:
     async with FakeOpenAI() as model:
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-            openai_base_url=model.base_url,
-            openai_api_key="sk-test",
-            openai_max_retries=0,
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        catalogue = Catalogue(models=[ModelSpec(alias="o1", id="o1", weekly_limit=5)])
-        async with build_runtime(settings, catalogue) as rt:
+        settings = bot_settings(tmp_path / "chat.db", model)
+        async with build_runtime(settings, catalogue(o1(5))) as rt:
             out, err = io.StringIO(), io.StringIO()
             session = TerminalSession(rt.service, out, err)
             await session.handle("/reason --effort high in the terminal")

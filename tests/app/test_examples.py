@@ -9,6 +9,7 @@ from pathlib import Path
 from app.doctor_platforms import SLACK_SCOPES
 from app.settings import Settings
 from bot.config import Catalogue, ModelSpec, WeekPolicy, load_catalogue
+from tests.fakes.slack_api import manifest_scopes
 
 ROOT = Path(__file__).resolve().parents[2]
 # `NAME=value` or `# NAME=value` (commented: optional, or an alternative).
@@ -41,7 +42,4 @@ def test_toml_example_loads_to_the_built_in_defaults() -> None:
 
 
 def test_doctor_checks_the_scopes_the_slack_manifest_asks_for() -> None:
-    manifest = (ROOT / "slack" / "manifest.yml").read_text()
-    bot_scopes = manifest.split("oauth_config:", 1)[1].split("settings:", 1)[0]
-    scopes = re.findall(r"^\s*-\s*([a-z_:.]+)", bot_scopes, re.MULTILINE)
-    assert sorted(scopes) == sorted(SLACK_SCOPES)
+    assert sorted(manifest_scopes()) == sorted(SLACK_SCOPES)

@@ -66,3 +66,25 @@ def test_adapter_module_imports_neither_app_nor_storage_nor_another_adapter(path
 def test_boundary_check_sees_every_adapter() -> None:
     names = {p.relative_to(ADAPTERS).parts[0] for p in ADAPTERS.rglob("*.py")}
     assert {"slack", "discord", "terminal"} <= names
+
+
+# The core's concrete use cases are wired in `app`; adapters take them through the
+# narrow ports (`bot.ports.Asker`, `bot.ports.DispatcherHooks`).
+CONCRETES = ("bot.service", "bot.dispatch")
+# The Slack Home still names `AskService`: it moves to `Asker` with the Home's own
+# change in progress (issue 13), which owns that file.
+CONCRETES_PENDING = {"slack/home.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in sorted(ADAPTERS.rglob("*.py"))
+        if p.relative_to(ADAPTERS).as_posix() not in CONCRETES_PENDING
+    ],
+    ids=lambda p: str(p.relative_to(ADAPTERS)),
+)
+def test_adapter_module_takes_ports_not_the_core_concretes(path: Path) -> None:
+    bad = [n for n in _imports(path) if n in CONCRETES]
+    assert bad == [], f"adapters/{path.relative_to(ADAPTERS)} imports {bad}"

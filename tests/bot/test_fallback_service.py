@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings
 from app.wiring import build_runtime
 from bot.config import Catalogue, ModelSpec
 from bot.ports import FailureKind
 from bot.service import AskOutcome
 from tests.bot.test_service import Chat, Clock
+from tests.builders import bot_settings
 from tests.fakes.openai_server import FakeOpenAI
 
 
@@ -47,13 +47,7 @@ def catalogue() -> Catalogue:
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     async with FakeOpenAI() as fake:
-        settings = Settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            openai_base_url=fake.base_url,
-            openai_api_key="sk-test-secret",
-            openai_max_retries=1,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = bot_settings(tmp_path / "bot.db", fake, openai_max_retries=1)
         clock = Clock()
         async with build_runtime(settings, catalogue()) as rt:
             rt.service._clock = clock  # deterministic weeks

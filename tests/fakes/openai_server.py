@@ -340,15 +340,6 @@ class FakeOpenAI(LoopbackServer):
                 "data": [
                     {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
                     for m in self.model_ids
-                    for m in (
-                        "o1",
-                        "o1-mini",
-                        "o3",
-                        "o3-mini",
-                        "o4-mini",
-                        "gpt-4.1",
-                        "deepseek-reasoner",
-                    )
                 ],
             }
         )

@@ -25,11 +25,13 @@ import hmac
 import io
 import itertools
 import json
+import re
 import time
 import urllib.parse
 from collections import defaultdict, deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -100,18 +102,17 @@ def chunks_text(chunks: list[dict[str, Any]] | None) -> str:
 STREAM_LIFETIME_S = 300.0  # a streamed message stops taking appends after about 5 min
 POST_LIMIT = 40_000  # chat.postMessage truncates past this
 REPLIES_MAX = 15  # conversations.replies for non-Marketplace apps (2025)
-MANIFEST_SCOPES = (
-    "app_mentions:read",
-    "channels:history",
-    "groups:history",
-    "im:history",
-    "chat:write",
-    "channels:join",
-    "commands",
-    "users:read",
-    "im:write",
-    "files:write",
-)
+MANIFEST = Path(__file__).resolve().parents[2] / "slack" / "manifest.yml"
+
+
+def manifest_scopes(manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """The bot scopes ``manifest`` asks for: what installing the app grants its token."""
+    text = manifest.read_text(encoding="utf-8")
+    bot_scopes = text.split("oauth_config:", 1)[1].split("settings:", 1)[0]
+    return tuple(re.findall(r"^\s*-\s*([a-z_:.]+)", bot_scopes, re.MULTILINE))
+
+
+MANIFEST_SCOPES = manifest_scopes()
 UPLOAD_PATH = "upload-v1-"  # /api/upload-v1-<key>: no Slack method has a '-' in its name
 UPLOAD_URL_TTL_S = 60.0  # an upload URL is short-lived; the fake's lifetime for one
 

@@ -321,8 +321,8 @@ async def test_migrating_twice_is_a_no_op(engine: AsyncEngine) -> None:
 
 async def test_processes_racing_admit_exactly_the_limit(db_url: str, engine: AsyncEngine) -> None:
     """8 OS processes, 40 reservations each, against a remaining 100."""
-    results = await race(db_url, procs=8, per_proc=40, limit=100, start_in_s=1.5)
-    admitted = sum(n for n, _ in results)
+    results = await race(db_url, procs=8, per_proc=40, o1=100, start_in_s=1.5)
+    admitted = sum(r.reserved for r in results)
     assert admitted == 100
     from storage import SqlLedger as _L
     from storage import make_engine

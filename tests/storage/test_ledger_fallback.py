@@ -4,18 +4,15 @@ racing for the last messages (or dollars) never over-admit."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Limits, ReservationStatus, Usage, Window
 from storage import SqlLedger, make_engine
+from tests.storage.race_worker import admitted_by_all, race
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WEEK = Window(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -164,30 +161,9 @@ async def test_a_budget_set_mid_week_counts_what_was_spent_before(ledger: SqlLed
 
 
 async def _race(db_url: str, mode: str, *, procs: int, each: int) -> Counter[str]:
-    worker = Path(__file__).with_name("race_chain_worker.py")
-    start_at = time.time() + 1.5
-    running = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(worker),
-            db_url,
-            f"w{n}",
-            str(each),
-            mode,
-            str(start_at),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for n in range(procs)
-    ]
-    outputs = [await p.communicate() for p in running]
-    assert all(p.returncode == 0 for p in running), [e.decode()[-800:] for _, e in outputs]
-    total: Counter[str] = Counter()
-    for out, _ in outputs:
-        for part in out.decode().split():
-            name, n = part.split("=")
-            total[name] += int(n)
-    return total
+    return admitted_by_all(
+        await race(db_url, procs=procs, per_proc=each, start_in_s=1.5, mode=mode)
+    )
 
 
 async def test_processes_racing_down_a_chain_admit_exactly_each_models_limit(

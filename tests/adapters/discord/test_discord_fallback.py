@@ -6,25 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import Catalogue, ModelSpec
 from tests.adapters.discord.conftest import running_discord
 from tests.adapters.discord.test_discord_e2e import opt
-
-
-def catalogue() -> Catalogue:
-    return Catalogue(
-        models=[
-            ModelSpec(alias="o1", id="o1", weekly_limit=1, fallback="mini"),
-            ModelSpec(alias="mini", id="o1-mini", weekly_limit=50, price_output=4.0),
-        ],
-        progress_every_s=0.2,
-    )
+from tests.builders import fallback_catalogue
 
 
 async def test_fallback_for_the_default_refusal_for_a_chosen_model_and_a_budget(
     tmp_path: Path,
 ) -> None:
-    async with running_discord(tmp_path, catalogue=catalogue()) as bot:
+    async with running_discord(tmp_path, catalogue=fallback_catalogue()) as bot:
         await bot.discord.slash("reason", [opt("question", "one")])
         await bot.until(lambda: any("You asked: one" in m["content"] for m in bot.sent()))
         await bot.discord.slash("reason", [opt("question", "two")])

@@ -7,18 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.config import Catalogue, ModelSpec
 from tests.adapters.slack.conftest import SlackHarness, running_bot
-
-
-def catalogue() -> Catalogue:
-    return Catalogue(
-        models=[
-            ModelSpec(alias="o1", id="o1", weekly_limit=1, fallback="mini"),
-            ModelSpec(alias="mini", id="o1-mini", weekly_limit=50, price_output=4.0),
-        ],
-        progress_every_s=0.2,
-    )
+from tests.builders import fallback_catalogue
 
 
 def said(bot: SlackHarness, words: str) -> bool:
@@ -28,7 +18,7 @@ def said(bot: SlackHarness, words: str) -> bool:
 async def test_the_default_model_used_up_falls_back_and_a_named_one_is_refused(
     tmp_path: Path,
 ) -> None:
-    async with running_bot(tmp_path, catalogue=catalogue()) as bot:
+    async with running_bot(tmp_path, catalogue=fallback_catalogue()) as bot:
         await bot.command("/reason", "first question")
         await bot.until(lambda: said(bot, "You asked: first question"))
         await bot.command("/reason", "second question")

@@ -44,6 +44,17 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def chat_env(tmp_path: Path, model: FakeOpenAI, *, config: str | None = None) -> dict[str, str]:
+    """`base_env` against the fake model; ``config``: the catalogue's TOML, if not the
+    built-in one."""
+    extra = {"OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": "sk-x"}
+    if config is not None:
+        path = tmp_path / "reasonbot.toml"
+        path.write_text(config)
+        extra["REASONBOT_CONFIG"] = str(path)
+    return base_env(tmp_path, **extra)
+
+
 def table_row(out: str, *cells: str) -> bool:
     """Whether a rich table in ``out`` has a row starting with these cells."""
     pattern = r"\s*│\s*".join(re.escape(c) for c in cells)
@@ -68,7 +79,7 @@ async def test_piped_chat_answers_each_question_and_shows_quota(tmp_path: Path) 
 
 async def test_admin_flag_allows_quota_changes_and_they_persist(tmp_path: Path) -> None:
     async with FakeOpenAI() as fake:
-        env = base_env(tmp_path, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-x")
+        env = chat_env(tmp_path, fake)
         code, out, _ = await run_cli(["chat", "--team", "acme"], "/quota set mini 2\n", env)
         assert code == 1 and "Only admins" in out
         code, out, _ = await run_cli(
@@ -114,7 +125,7 @@ async def test_discord_invite_url_asks_only_for_what_the_bot_needs(tmp_path: Pat
 
 async def test_unknown_command_suggests_the_closest_and_charges_nothing(tmp_path: Path) -> None:
     async with FakeOpenAI() as fake:
-        env = base_env(tmp_path, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-x")
+        env = chat_env(tmp_path, fake)
         code, out, _ = await run_cli(["chat", "--team", "acme"], "/qouta\n/foo bar\n/quota\n", env)
     assert "Unknown command /qouta" in out and "Did you mean /quota?" in out
     assert "Unknown command /foo" in out
@@ -126,7 +137,7 @@ async def test_unknown_command_suggests_the_closest_and_charges_nothing(tmp_path
 async def test_piped_chat_exits_non_zero_when_a_question_failed(tmp_path: Path) -> None:
     async with FakeOpenAI() as fake:
         fake.fail(400, code="invalid_request_error")
-        env = base_env(tmp_path, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-x")
+        env = chat_env(tmp_path, fake)
         code, out, _ = await run_cli(["chat"], "first\nsecond\n", env)
     assert "rejected the request" in out and "You asked: second" in out
     assert code == 1
@@ -163,7 +174,7 @@ async def test_unreachable_base_url_is_named_once_with_the_url(tmp_path: Path) -
 async def test_chat_logs_go_to_a_file_unless_verbose(tmp_path: Path) -> None:
     async with FakeOpenAI() as fake:
         fake.fail(400, code="invalid_request_error", times=2)
-        env = base_env(tmp_path, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-x")
+        env = chat_env(tmp_path, fake)
         _, out, err = await run_cli(["chat"], "question\n", env)
         log = (tmp_path / "data" / "reasonbot" / "chat.log").read_text()
         assert "request failed" in log or "failed" in log
@@ -174,7 +185,7 @@ async def test_chat_logs_go_to_a_file_unless_verbose(tmp_path: Path) -> None:
 
 async def test_quota_without_platform_prefix_is_refused_listing_the_teams(tmp_path: Path) -> None:
     async with FakeOpenAI() as fake:
-        env = base_env(tmp_path, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-x")
+        env = chat_env(tmp_path, fake)
         await run_cli(["chat", "--team", "acme"], "hi\n", env)
         code, _, err = await run_cli(["quota", "--team", "acme", "show"], "", env)
         assert code == 2 and "put its platform in front" in err and "terminal:acme" in err
@@ -214,18 +225,12 @@ async def test_discord_invite_url_refuses_an_id_that_is_no_snowflake(tmp_path: P
 
 
 async def test_terminal_admin_gets_the_80_percent_alert_once(tmp_path: Path) -> None:
-    config = tmp_path / "reasonbot.toml"
-    config.write_text(
+    config = (
         'default_model = "o1"\nalert_at = [80]\n'
         '[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = 5\n'
     )
     async with FakeOpenAI() as fake:
-        env = base_env(
-            tmp_path,
-            OPENAI_BASE_URL=fake.base_url,
-            OPENAI_API_KEY="sk-x",
-            REASONBOT_CONFIG=str(config),
-        )
+        env = chat_env(tmp_path, fake, config=config)
         script = "/quota notify ops1\n" + "".join(f"question {n}\n" for n in range(5))
         code, out, err = await run_cli(["chat", "--team", "acme", "--admin"], script, env)
     assert code == 0, err
@@ -236,20 +241,14 @@ async def test_terminal_admin_gets_the_80_percent_alert_once(tmp_path: Path) -> 
 async def test_terminal_falls_back_for_the_default_and_refuses_a_named_model(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "reasonbot.toml"
-    config.write_text(
+    config = (
         'default_model = "o1"\n'
         '[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = 1\nfallback = "mini"\n'
         "price_output = 60.0\nmax_completion_tokens = 1000\n"
         '[[models]]\nalias = "mini"\nid = "o1-mini"\nweekly_limit = 5\n'
     )
     async with FakeOpenAI() as fake:
-        env = base_env(
-            tmp_path,
-            OPENAI_BASE_URL=fake.base_url,
-            OPENAI_API_KEY="sk-x",
-            REASONBOT_CONFIG=str(config),
-        )
+        env = chat_env(tmp_path, fake, config=config)
         script = (
             "/quota budget 5\nfirst question\nsecond question\n"
             "/reason --model o1 third question\n/quota\n"

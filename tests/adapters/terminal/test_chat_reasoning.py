@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from adapters.terminal.chat import TerminalSession
-from app.settings import Settings
 from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue, ModelSpec
 from bot.weeks import utc_now, week_window
+from tests.builders import bot_settings
 from tests.fakes.openai_server import FakeOpenAI
 
 THOUGHT = "Reading it twice.\nWeighing the two readings of the question.\nThe second one fits.\n"
@@ -38,14 +38,7 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 
 async def runtime(fake: FakeOpenAI, tmp_path: Path, show: str) -> AsyncIterator[Runtime]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-        openai_base_url=fake.base_url,
-        openai_api_key="sk-test",
-        openai_max_retries=0,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    async with build_runtime(settings, catalogue(show)) as rt:
+    async with build_runtime(bot_settings(tmp_path / "chat.db", fake), catalogue(show)) as rt:
         yield rt
 
 
