@@ -168,9 +168,10 @@ class ConversationStore(Protocol):
         """True if the bot has taken part in this thread."""
         ...
 
-    async def expired(self, thread: str) -> bool:
-        """True if retention removed this thread's conversation (and nothing was said
-        there since): a reply there starts afresh, and is told so."""
+    async def recall(self, thread: str, *, limit: int = 50) -> tuple[list[Turn], bool]:
+        """The thread's turns, as `history`, and whether its conversation expired:
+        retention removed it and nothing was said there since (a reply there starts
+        afresh, and is told so). One read for what every question needs."""
         ...
 
 

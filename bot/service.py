@@ -465,12 +465,11 @@ class AskService:
             await self._conversations.open(thread, team=request.team, now=self._clock())
             if saved is None:
                 pump.start()
-                history = await self._conversations.history(
-                    thread, limit=self.catalogue.max_history_turns
-                )
                 # A reply in a thread whose conversation retention removed: answered
                 # afresh, and the answer says so rather than silently forgetting.
-                expired = not history and await self._conversations.expired(thread)
+                history, expired = await self._conversations.recall(
+                    thread, limit=self.catalogue.max_history_turns
+                )
                 call = ModelCall(
                     spec=spec,
                     messages=(*history, *request.context, Turn(Role.USER, prepared.question)),

@@ -47,18 +47,27 @@ class SqlConversationStore(SqlStore):
         self._opens = GroupCommit(engine, self._insert_threads, what="open threads")
 
     async def history(self, thread: str, *, limit: int = 50) -> list[Turn]:
-        if limit <= 0:
-            return []
+        turns, _ = await self.recall(thread, limit=limit)
+        return turns
+
+    async def recall(self, thread: str, *, limit: int = 50) -> tuple[list[Turn], bool]:
         async with self._tx(read_only=True) as conn:
             rows = (
                 await conn.execute(
                     select(T.c.role, T.c.content, T.c.reasoning_state)
                     .where(T.c.thread == thread)
                     .order_by(T.c.id.desc())
-                    .limit(limit)
+                    .limit(max(limit, 1))
                 )
             ).all()
-        return [Turn(Role(r.role), r.content, r.reasoning_state) for r in reversed(rows)]
+            # No turn left, and a tombstone: retention removed the conversation.
+            expired = (
+                not rows
+                and (await conn.scalar(select(TH.c.pruned_at).where(TH.c.thread == thread)))
+                is not None
+            )
+        turns = [Turn(Role(r.role), r.content, r.reasoning_state) for r in reversed(rows)]
+        return (turns[-limit:] if limit > 0 else []), expired
 
     async def open(self, thread: str, *, team: str, now: datetime) -> None:
         await self._opens((thread, team, now))
@@ -76,13 +85,6 @@ class SqlConversationStore(SqlStore):
             ],
         )
         return [None] * len(batch)
-
-    async def expired(self, thread: str) -> bool:
-        async with self._tx(read_only=True) as conn:
-            pruned = await conn.scalar(select(TH.c.pruned_at).where(TH.c.thread == thread))
-            if pruned is None:
-                return False
-            return (await conn.scalar(select(T.c.id).where(T.c.thread == thread).limit(1))) is None
 
     async def knows(self, thread: str) -> bool:
         # Asked before Slack is acknowledged (is a thread reply a follow-up?).
