@@ -19,6 +19,8 @@ from bot.domain import BudgetState, QuotaState, Window
 from bot.errors import BotError
 from bot.ports import Notifier, ReportStore
 from bot.reports import (
+    OPEN_WAITED,
+    SETTLE,
     ExportRow,
     ModelWeek,
     WeekFigures,
@@ -193,14 +195,29 @@ class AdminDesk:
                 log.warning("weekly digest for %s not sent: %r", team, exc)
         return sent
 
+    async def roll_up(self) -> int:
+        """Roll up every week that ended `SETTLE` ago (or earlier, missed while nothing
+        ran) and is not yet: reports then read its per-person sums. Once per week
+        across workers (the store's claim); returns how many this process rolled up."""
+        policy, now = self.catalogue.week, self._clock()
+        return await self.reports.roll_up(
+            before=week_window(now - SETTLE, policy).key,
+            open_before=week_window(now - SETTLE - OPEN_WAITED, policy).key,
+            now=now,
+        )
+
     async def digest_loop(self, stop: asyncio.Event, *, every_s: float = DIGEST_EVERY_S) -> None:
         """From start (catching up a week that ended while nothing ran), then every
-        ``every_s``: send digests due."""
+        ``every_s``: send digests due, and roll up the weeks that are over."""
         while not stop.is_set():
             try:
                 await self.send_digests()
             except BotError as exc:
                 log.warning("digest check failed: %r", exc)
+            try:
+                await self.roll_up()
+            except BotError as exc:
+                log.warning("weekly roll-up failed: %r", exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(every_s):
                     await stop.wait()

@@ -20,6 +20,14 @@ from bot.config import WeekPolicy
 from bot.domain import ModelUsage, TeamUsage, Window
 from bot.weeks import week_window
 
+# A finished week is rolled up (its per-person sums kept, its raw rows no longer read by
+# reports) this long after it ends: far past the model's deadline (15 min by default)
+# and a queue's wait, so no question reserved in it is still to be answered.
+SETTLE = timedelta(days=1)
+# A week with a question still in flight waits for it, but not past this: a reservation
+# left open so long was abandoned by a crashed worker, and is rolled up as not answered.
+OPEN_WAITED = timedelta(days=7)
+
 EXPORT_COLUMNS = (
     "week_start",
     "platform",

@@ -310,3 +310,15 @@ class UsageWeek(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float)  # None: no price was known
+
+
+class RolledWeek(Base):
+    """A team's week whose requests are all summed in ``usage_weeks`` (`storage.rollup`):
+    reports read the sums, not the raw rows, and retention deletes those rows without
+    adding them again. The key makes each week rolled up once, whichever worker is
+    first."""
+
+    __tablename__ = "rolled_weeks"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(DateTime)
