@@ -155,28 +155,15 @@ def week_containing(day: date, policy: WeekPolicy) -> Window:
 def export_rows(
     rows: Sequence[UsageRow], *, platform: str, team: str, policy: WeekPolicy
 ) -> tuple[ExportRow, ...]:
-    starts: dict[str, str] = {}  # one conversion per week, not per row
+    # A year of a large team is ~170,000 rows: one date conversion per week, and the
+    # tuples built positionally (keywords cost twice as much). Already in order when
+    # they come from storage, which the sort then only checks.
+    starts = {w: week_start(w, policy) for w in {r[0] for r in rows}}
+    new = tuple.__new__
     return tuple(
-        ExportRow(
-            week_start=starts.get(r.window)
-            or starts.setdefault(r.window, week_start(r.window, policy)),
-            platform=platform,
-            team=team,
-            model=r.model,
-            user=r.user,
-            questions=r.questions,
-            denied=r.denied,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            reasoning_tokens=r.reasoning_tokens,
-            cost_usd=r.cost_usd,
-        )
+        new(ExportRow, (starts[r[0]], platform, team, *r[1:]))
         for r in sorted(rows, key=itemgetter(0, 1, 2))  # window, model, user
     )
-
-
-def _cost_cell(cost: float | None) -> str:
-    return "" if cost is None else f"{cost:.6f}"
 
 
 def to_csv(rows: Sequence[ExportRow]) -> str:
@@ -184,8 +171,9 @@ def to_csv(rows: Sequence[ExportRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
-    # Fields are in column order (ExportRow._fields == EXPORT_COLUMNS): no per-row dict.
-    writer.writerows((*r[:-1], _cost_cell(r.cost_usd)) for r in rows)
+    # Fields are in column order (ExportRow._fields == EXPORT_COLUMNS): no per-row dict;
+    # an unknown cost is None, which csv writes as an empty cell.
+    writer.writerows(r if r[-1] is None else (*r[:-1], f"{r[-1]:.6f}") for r in rows)
     return out.getvalue()
 
 
