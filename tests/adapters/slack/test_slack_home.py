@@ -16,7 +16,8 @@ import aiohttp
 from adapters.slack.home import home_view, limits_modal
 from bot.domain import ModelUsage, TeamUsage, Window
 from bot.reports import ModelWeek, Picture, UsageRow
-from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, mention, running_bot
+from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, running_bot
+from tests.builders import mention
 from tests.fakes.slack_api import (
     FakeSlack,
     app_home_opened,
