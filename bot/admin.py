@@ -35,6 +35,8 @@ from bot.weeks import week_window
 
 log = logging.getLogger(__name__)
 DIGEST_EVERY_S = 300.0  # how often a process looks for a week that ended undigested
+# How often a process showing views looks for quota changes other processes made.
+QUOTA_CHANGES_EVERY_S = 10.0
 ALERT_TOP_ASKERS = 3
 # Budget alerts are claimed under this key in place of a model: no alias can take it
 # (aliases are lower-case letters, digits and ``._-``), so each threshold of the budget
@@ -73,6 +75,23 @@ class AdminDesk:
         ``callback(team, None)`` when the team's quotas did (an admin's change): views
         that show them (Slack's App Home) refresh. Callbacks must not block."""
         self._watchers.append(callback)
+
+    async def follow_quota_changes(self, *, every_s: float | None = None) -> None:
+        """Until cancelled: tell the watchers of every team whose quotas another process
+        changed (``callback(team, None)``), within ``every_s`` (`QUOTA_CHANGES_EVERY_S`).
+        This process's own changes are told at once as well; a view refreshed twice
+        shows the same."""
+        every_s = QUOTA_CHANGES_EVERY_S if every_s is None else every_s
+        after: int | None = None
+        while True:
+            try:
+                after, teams = await self.reports.quota_changes(after)
+            except BotError as exc:
+                log.info("quota changes not read (next try in %.0f s): %r", every_s, exc)
+            else:
+                for team in teams:
+                    self.changed(team)
+            await asyncio.sleep(every_s)
 
     def changed(self, team: str, user: str | None = None) -> None:
         for callback in self._watchers:

@@ -34,6 +34,7 @@ from storage._sql import SqlStore, naive_utc
 from storage.ledger import record_audit
 from storage.rollup import roll_up
 from storage.tables import (
+    AuditRow,
     NotifyChannel,
     RequestRow,
     RolledWeek,
@@ -44,6 +45,7 @@ from storage.tables import (
 
 RQ, NC = RequestRow.__table__, NotifyChannel.__table__
 UW, RW = UsageWeek.__table__, RolledWeek.__table__
+AUDIT = AuditRow.__table__
 _ANSWERED = RQ.c.status == ReservationStatus.COMMITTED.value
 # What the provider billed: answered questions, and refunded ones whose tokens all went
 # to reasoning (the asker gets the message back; the spend is real).
@@ -157,6 +159,22 @@ class SqlReports(SqlStore):
             stmt = select(NC.c.team, NC.c.platform, NC.c.channel).order_by(NC.c.team)
             rows = (await conn.execute(stmt)).all()
         return [(r.team, NotifyTarget(r.platform, r.channel)) for r in rows]
+
+    async def quota_changes(self, after: int | None) -> tuple[int, tuple[str, ...]]:
+        # Through the audit trail's primary key: a range past the last entry seen.
+        async with self._tx(read_only=True) as conn:
+            if after is None:
+                last = await conn.scalar(select(func.max(AUDIT.c.id)))
+                return int(last or 0), ()
+            rows = (
+                await conn.execute(
+                    select(AUDIT.c.team, func.max(AUDIT.c.id))
+                    .where(AUDIT.c.id > after)
+                    .group_by(AUDIT.c.team)
+                    .order_by(AUDIT.c.team)
+                )
+            ).all()
+        return max((int(r[1]) for r in rows), default=after), tuple(r[0] for r in rows)
 
     async def _claim(self, table: Any, row: dict[str, Any]) -> bool:
         async with self._tx() as conn:
