@@ -24,6 +24,7 @@ from bot.reports import (
     ExportRow,
     ModelWeek,
     WeekFigures,
+    bulk,
     crossed,
     export_rows,
     last_weeks,
@@ -255,8 +256,9 @@ class AdminDesk:
     async def export(self, team: str, *, platform: str, weeks: int) -> Sequence[ExportRow]:
         policy = self.catalogue.week
         windows = last_weeks(self._clock(), policy, weeks)
-        rows = await self.reports.usage_rows(team, since=windows[0].key, until=windows[-1].key)
-        return export_rows(rows, platform=platform, team=team, policy=policy)
+        with bulk():
+            rows = await self.reports.usage_rows(team, since=windows[0].key, until=windows[-1].key)
+            return export_rows(rows, platform=platform, team=team, policy=policy)
 
     async def spend(self, team: str, window: Window) -> dict[tuple[str, str], float]:
         """This week's cost per (user, model), for models with prices."""

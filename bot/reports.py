@@ -6,11 +6,13 @@ Storage aggregates (SQL ``GROUP BY``); nothing here reads a database.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
@@ -152,6 +154,21 @@ def week_containing(day: date, policy: WeekPolicy) -> Window:
     return week_window(noon, policy)
 
 
+@contextlib.contextmanager
+def bulk() -> Iterator[None]:
+    """Build a large report without the cyclic garbage collector: a year of a large
+    team is ~170,000 rows, several tuples each, and the collector would walk the
+    growing lists again and again (a third of the export's time), though none of them
+    can form a cycle. Reference counting still frees what is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def export_rows(
     rows: Sequence[UsageRow], *, platform: str, team: str, policy: WeekPolicy
 ) -> tuple[ExportRow, ...]:
@@ -173,7 +190,8 @@ def to_csv(rows: Sequence[ExportRow]) -> str:
     writer.writerow(EXPORT_COLUMNS)
     # Fields are in column order (ExportRow._fields == EXPORT_COLUMNS): no per-row dict;
     # an unknown cost is None, which csv writes as an empty cell.
-    writer.writerows(r if r[-1] is None else (*r[:-1], f"{r[-1]:.6f}") for r in rows)
+    with bulk():
+        writer.writerows(r if r[-1] is None else (*r[:-1], f"{r[-1]:.6f}") for r in rows)
     return out.getvalue()
 
 

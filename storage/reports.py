@@ -20,6 +20,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    exists,
     false,
     func,
     or_,
@@ -119,6 +120,24 @@ async def _rolled_weeks(conn: AsyncConnection, team: str, since: str, until: str
         .order_by(RW.c.window)
     )
     return list((await conn.execute(stmt)).scalars())
+
+
+def _week_rolled(team: str, window: str) -> Any:
+    return exists().where(RW.c.team == team, RW.c.window == window)
+
+
+def _one_week(team: str, window: str) -> Any:
+    """SQL: a request of ``team``'s week ``window``, unless that week is rolled up
+    (tested in the statement: no question asked first)."""
+    return and_(RQ.c.team == team, RQ.c.window == window, ~_week_rolled(team, window))
+
+
+async def _live(conn: AsyncConnection, team: str, since: str, until: str) -> Any:
+    """SQL: a request of ``team`` in a week of [``since``, ``until``] not rolled up."""
+    if since == until:  # this week's Home, an alert: one statement
+        return _one_week(team, since)
+    rolled = await _rolled_weeks(conn, team, since, until)
+    return and_(RQ.c.team == team, _unrolled(since, until, rolled))
 
 
 class SqlReports(SqlStore):
@@ -233,8 +252,7 @@ class SqlReports(SqlStore):
         if user is not None:
             rolled = rolled.where(UW.c.user == user)
         async with self._tx(read_only=True) as conn:
-            weeks = await _rolled_weeks(conn, team, since, until)
-            where = [RQ.c.team == team, _unrolled(since, until, weeks)]
+            where = [await _live(conn, team, since, until)]
             if user is not None:
                 where.append(RQ.c.user == user)
             stmt = self._usage_stmt(where).order_by(RQ.c.window, RQ.c.model, RQ.c.user)
@@ -252,21 +270,26 @@ class SqlReports(SqlStore):
     async def busiest(
         self, team: str, window: str, *, limit: int
     ) -> tuple[Sequence[UsageRow], int]:
+        live = self._usage_stmt([_one_week(team, window)])
+        cols = live.selected_columns
+        # The count of every group rides along (a window function over the groups):
+        # one aggregation, not a second pass to count.
+        ranked = (
+            live.add_columns(func.count().over().label("total"))
+            .order_by(cols.questions.desc(), cols.denied.desc(), RQ.c.user, RQ.c.model)
+            .limit(limit)
+        )
         async with self._tx(read_only=True) as conn:
-            if await _rolled_weeks(conn, team, window, window):
-                stmt: Any = select(*(UW.c[c] for c in UsageRow._fields)).where(
-                    UW.c.team == team, UW.c.window == window
+            rows = (await conn.execute(ranked)).all()
+            if not rows:  # a week rolled up: its sums
+                summed = (
+                    select(*(UW.c[c] for c in UsageRow._fields))
+                    .add_columns(func.count().over().label("total"))
+                    .where(UW.c.team == team, UW.c.window == window, _week_rolled(team, window))
+                    .order_by(UW.c.questions.desc(), UW.c.denied.desc(), UW.c.user, UW.c.model)
+                    .limit(limit)
                 )
-                order: tuple[Any, ...] = (UW.c.questions.desc(), UW.c.denied.desc())
-                order += (UW.c.user, UW.c.model)
-            else:
-                stmt = self._usage_stmt([RQ.c.team == team, RQ.c.window == window])
-                cols = stmt.selected_columns
-                order = (cols.questions.desc(), cols.denied.desc(), RQ.c.user, RQ.c.model)
-            # The count of every group rides along (a window function over the groups):
-            # one aggregation, not a second pass to count.
-            ranked = stmt.add_columns(func.count().over().label("total")).order_by(*order)
-            rows = (await conn.execute(ranked.limit(limit))).all()
+                rows = (await conn.execute(summed)).all()
         total = int(rows[0][-1]) if rows else 0
         return [UsageRow(*r[:-1]) for r in rows], total
 
@@ -283,7 +306,7 @@ class SqlReports(SqlStore):
             .group_by(UW.c.window, UW.c.model)
         )
         async with self._tx(read_only=True) as conn:
-            weeks = await _rolled_weeks(conn, team, since, until)
+            live = await _live(conn, team, since, until)
             stmt = (
                 select(
                     RQ.c.window,
@@ -292,7 +315,7 @@ class SqlReports(SqlStore):
                     _count_if(_DENIED).label("denied"),
                     _COST.label("cost_usd"),
                 )
-                .where(RQ.c.team == team, _unrolled(since, until, weeks))
+                .where(live)
                 .group_by(RQ.c.window, RQ.c.model)
             )
             rows = (await conn.execute(stmt)).all()
@@ -320,9 +343,8 @@ class SqlReports(SqlStore):
         if model is not None:
             where.append(RQ.c.model == model)
             rolled_where.append(UW.c.model == model)
+        where.append(~_week_rolled(team, window))
         async with self._tx(read_only=True) as conn:
-            if await _rolled_weeks(conn, team, window, window):
-                where.append(false())
             # A week retention had begun to prune before it was rolled up is in both.
             asked = union_all(
                 select(RQ.c.user, func.count().label("n")).where(*where).group_by(RQ.c.user),

@@ -295,9 +295,11 @@ class BudgetCounter(Base):
 
 
 class UsageWeek(Base):
-    """One person's use of one model in one week, rolled up from ``requests`` as
-    retention prunes them (`storage.retention`): reports reach back past the raw rows.
-    Sums only grow: a week pruned over several passes adds up."""
+    """One person's use of one model in one week, rolled up from ``requests`` once the
+    week is over (`storage.rollup`; ``rolled_weeks`` marks it): reports read these sums
+    for finished weeks and reach back past the raw rows retention prunes. (Weeks that
+    retention began to prune before the roll-up existed have sums for the deleted rows,
+    to which their roll-up adds the rest.)"""
 
     __tablename__ = "usage_weeks"
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
