@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from bot.weeks import utc_now
 from storage.retention import RetentionPolicy, SqlRetention
-from tests.adapters.slack.conftest import SlackHarness, mention, reply
+from tests.adapters.slack.conftest import SlackHarness
+from tests.builders import mention, reply
 
 
 async def test_a_reply_in_a_pruned_thread_says_its_context_expired(bot: SlackHarness) -> None:
