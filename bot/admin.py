@@ -19,9 +19,12 @@ from bot.domain import BudgetState, QuotaState, Window
 from bot.errors import BotError
 from bot.ports import Notifier, ReportStore
 from bot.reports import (
+    OPEN_WAITED,
+    SETTLE,
     ExportRow,
     ModelWeek,
     WeekFigures,
+    bulk,
     crossed,
     export_rows,
     last_weeks,
@@ -33,6 +36,8 @@ from bot.weeks import week_window
 
 log = logging.getLogger(__name__)
 DIGEST_EVERY_S = 300.0  # how often a process looks for a week that ended undigested
+# How often a process showing views looks for quota changes other processes made.
+QUOTA_CHANGES_EVERY_S = 10.0
 ALERT_TOP_ASKERS = 3
 # Budget alerts are claimed under this key in place of a model: no alias can take it
 # (aliases are lower-case letters, digits and ``._-``), so each threshold of the budget
@@ -71,6 +76,23 @@ class AdminDesk:
         ``callback(team, None)`` when the team's quotas did (an admin's change): views
         that show them (Slack's App Home) refresh. Callbacks must not block."""
         self._watchers.append(callback)
+
+    async def follow_quota_changes(self, *, every_s: float | None = None) -> None:
+        """Until cancelled: tell the watchers of every team whose quotas another process
+        changed (``callback(team, None)``), within ``every_s`` (`QUOTA_CHANGES_EVERY_S`).
+        This process's own changes are told at once as well; a view refreshed twice
+        shows the same."""
+        every_s = QUOTA_CHANGES_EVERY_S if every_s is None else every_s
+        after: int | None = None
+        while True:
+            try:
+                after, teams = await self.reports.quota_changes(after)
+            except BotError as exc:
+                log.info("quota changes not read (next try in %.0f s): %r", every_s, exc)
+            else:
+                for team in teams:
+                    self.changed(team)
+            await asyncio.sleep(every_s)
 
     def changed(self, team: str, user: str | None = None) -> None:
         for callback in self._watchers:
@@ -193,14 +215,29 @@ class AdminDesk:
                 log.warning("weekly digest for %s not sent: %r", team, exc)
         return sent
 
+    async def roll_up(self) -> int:
+        """Roll up every week that ended `SETTLE` ago (or earlier, missed while nothing
+        ran) and is not yet: reports then read its per-person sums. Once per week
+        across workers (the store's claim); returns how many this process rolled up."""
+        policy, now = self.catalogue.week, self._clock()
+        return await self.reports.roll_up(
+            before=week_window(now - SETTLE, policy).key,
+            open_before=week_window(now - SETTLE - OPEN_WAITED, policy).key,
+            now=now,
+        )
+
     async def digest_loop(self, stop: asyncio.Event, *, every_s: float = DIGEST_EVERY_S) -> None:
         """From start (catching up a week that ended while nothing ran), then every
-        ``every_s``: send digests due."""
+        ``every_s``: send digests due, and roll up the weeks that are over."""
         while not stop.is_set():
             try:
                 await self.send_digests()
             except BotError as exc:
                 log.warning("digest check failed: %r", exc)
+            try:
+                await self.roll_up()
+            except BotError as exc:
+                log.warning("weekly roll-up failed: %r", exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(every_s):
                     await stop.wait()
@@ -219,8 +256,9 @@ class AdminDesk:
     async def export(self, team: str, *, platform: str, weeks: int) -> Sequence[ExportRow]:
         policy = self.catalogue.week
         windows = last_weeks(self._clock(), policy, weeks)
-        rows = await self.reports.usage_rows(team, since=windows[0].key, until=windows[-1].key)
-        return export_rows(rows, platform=platform, team=team, policy=policy)
+        with bulk():
+            rows = await self.reports.usage_rows(team, since=windows[0].key, until=windows[-1].key)
+            return export_rows(rows, platform=platform, team=team, policy=policy)
 
     async def spend(self, team: str, window: Window) -> dict[tuple[str, str], float]:
         """This week's cost per (user, model), for models with prices."""

@@ -325,6 +325,19 @@ class ReportStore(Protocol):
 
     async def claim_digest(self, team: str, window: str, *, now: datetime) -> bool: ...
 
+    async def quota_changes(self, after: int | None) -> tuple[int, tuple[str, ...]]:
+        """The teams whose quotas any process changed (an audit entry) after the entry
+        numbered ``after``, and the number to pass next; with None, no teams and the
+        number to start from."""
+        ...
+
+    async def roll_up(self, *, before: str, open_before: str, now: datetime) -> int:
+        """Sum every week with a key below ``before`` into per-person weekly rows, once
+        across workers, so reports read those instead of its raw requests; a week with
+        a question still in flight waits unless its key is below ``open_before``.
+        Returns how many weeks this call rolled up."""
+        ...
+
     async def usage_rows(
         self, team: str, *, since: str, until: str, user: str | None = None
     ) -> Sequence[UsageRow]:

@@ -1,8 +1,10 @@
 """`SqlReports`: the admin's aggregates over ``requests`` (history, export, digest),
 the notify channel, and the once-only claims of alerts and digests.
 
-Every aggregate is one ``GROUP BY`` over ``ix_requests_team_window`` (team, window):
-a year of a 5,000-person team is summed by the database, not in Python.
+A finished week is read from its per-person sums in ``usage_weeks`` once it is rolled
+up (`storage.rollup`); the raw ``requests`` are grouped only for weeks that are not (this
+week, and one just ended), through ``ix_requests_team_window`` (team, window). A week
+retention pruned before the roll-up existed is in both, and adds up.
 """
 
 from __future__ import annotations
@@ -11,22 +13,40 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, case, cast, delete, func, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import ReservationStatus
 from bot.reports import Askers, ModelWeek, NotifyTarget, UsageRow
 from storage._sql import SqlStore, naive_utc
 from storage.ledger import record_audit
+from storage.rollup import roll_up
 from storage.tables import (
+    AuditRow,
     NotifyChannel,
     RequestRow,
+    RolledWeek,
     SentAlert,
     SentDigest,
     UsageWeek,
 )
 
 RQ, NC = RequestRow.__table__, NotifyChannel.__table__
-UW = UsageWeek.__table__
+UW, RW = UsageWeek.__table__, RolledWeek.__table__
+AUDIT = AuditRow.__table__
 _ANSWERED = RQ.c.status == ReservationStatus.COMMITTED.value
 # What the provider billed: answered questions, and refunded ones whose tokens all went
 # to reasoning (the asker gets the message back; the spend is real).
@@ -78,7 +98,52 @@ def _merged(live: list[UsageRow], rolled: list[UsageRow]) -> list[UsageRow]:
     return [rows[k] for k in sorted(rows)]
 
 
+def _unrolled(since: str, until: str, rolled: Sequence[str]) -> Any:
+    """SQL: a request's week is in [``since``, ``until``] and not one of ``rolled``
+    (sorted): the ranges between them, each an index range of (team, window)."""
+    ranges, lo, closed = [], since, True
+    for key in (*rolled, None):
+        hi = until if key is None else key
+        if lo < hi or (lo == hi and closed and key is None):
+            low = RQ.c.window >= lo if closed else RQ.c.window > lo
+            high = RQ.c.window <= hi if key is None else RQ.c.window < hi
+            ranges.append(and_(low, high))
+        if key is not None:
+            lo, closed = key, False
+    return or_(*ranges) if ranges else false()
+
+
+async def _rolled_weeks(conn: AsyncConnection, team: str, since: str, until: str) -> list[str]:
+    stmt = (
+        select(RW.c.window)
+        .where(RW.c.team == team, RW.c.window >= since, RW.c.window <= until)
+        .order_by(RW.c.window)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+def _week_rolled(team: str, window: str) -> Any:
+    return exists().where(RW.c.team == team, RW.c.window == window)
+
+
+def _one_week(team: str, window: str) -> Any:
+    """SQL: a request of ``team``'s week ``window``, unless that week is rolled up
+    (tested in the statement: no question asked first)."""
+    return and_(RQ.c.team == team, RQ.c.window == window, ~_week_rolled(team, window))
+
+
+async def _live(conn: AsyncConnection, team: str, since: str, until: str) -> Any:
+    """SQL: a request of ``team`` in a week of [``since``, ``until``] not rolled up."""
+    if since == until:  # this week's Home, an alert: one statement
+        return _one_week(team, since)
+    rolled = await _rolled_weeks(conn, team, since, until)
+    return and_(RQ.c.team == team, _unrolled(since, until, rolled))
+
+
 class SqlReports(SqlStore):
+    async def roll_up(self, *, before: str, open_before: str, now: datetime) -> int:
+        return await roll_up(self._engine, before=before, open_before=open_before, now=now)
+
     async def set_notify(
         self, team: str, *, platform: str, channel: str | None, actor: str, now: datetime
     ) -> None:
@@ -114,6 +179,22 @@ class SqlReports(SqlStore):
             rows = (await conn.execute(stmt)).all()
         return [(r.team, NotifyTarget(r.platform, r.channel)) for r in rows]
 
+    async def quota_changes(self, after: int | None) -> tuple[int, tuple[str, ...]]:
+        # Through the audit trail's primary key: a range past the last entry seen.
+        async with self._tx(read_only=True) as conn:
+            if after is None:
+                last = await conn.scalar(select(func.max(AUDIT.c.id)))
+                return int(last or 0), ()
+            rows = (
+                await conn.execute(
+                    select(AUDIT.c.team, func.max(AUDIT.c.id))
+                    .where(AUDIT.c.id > after)
+                    .group_by(AUDIT.c.team)
+                    .order_by(AUDIT.c.team)
+                )
+            ).all()
+        return max((int(r[1]) for r in rows), default=after), tuple(r[0] for r in rows)
+
     async def _claim(self, table: Any, row: dict[str, Any]) -> bool:
         async with self._tx() as conn:
             inserted = await conn.execute(
@@ -140,9 +221,6 @@ class SqlReports(SqlStore):
             SentDigest.__table__, {"team": team, "window": window, "sent_at": naive_utc(now)}
         )
 
-    def _weeks(self, team: str, since: str, until: str) -> list[Any]:
-        return [RQ.c.team == team, RQ.c.window >= since, RQ.c.window <= until]
-
     def _usage_stmt(self, where: list[Any]) -> Any:
         questions = _int(_count_if(_ANSWERED)).label("questions")
         denied = _int(_count_if(_DENIED)).label("denied")
@@ -168,52 +246,54 @@ class SqlReports(SqlStore):
     async def usage_rows(
         self, team: str, *, since: str, until: str, user: str | None = None
     ) -> Sequence[UsageRow]:
-        where = self._weeks(team, since, until)
-        if user is not None:
-            where.append(RQ.c.user == user)
-        stmt = self._usage_stmt(where).order_by(RQ.c.window, RQ.c.model, RQ.c.user)
         rolled = select(*(UW.c[c] for c in UsageRow._fields)).where(
             UW.c.team == team, UW.c.window >= since, UW.c.window <= until
         )
         if user is not None:
             rolled = rolled.where(UW.c.user == user)
         async with self._tx(read_only=True) as conn:
+            where = [await _live(conn, team, since, until)]
+            if user is not None:
+                where.append(RQ.c.user == user)
+            stmt = self._usage_stmt(where).order_by(RQ.c.window, RQ.c.model, RQ.c.user)
             rows = (await conn.execute(stmt)).all()
-            older = (await conn.execute(rolled.order_by(UW.c.window, UW.c.model))).all()
+            older = (await conn.execute(rolled.order_by(UW.c.window, UW.c.model, UW.c.user))).all()
         # Typed by the SQL casts: positional, as a year of a large team is many rows.
         live = [UsageRow(*r) for r in rows]
-        return _merged(live, [UsageRow(*r) for r in older]) if older else live
+        sums = [UsageRow(*r) for r in older]
+        if not sums or not live:
+            return sums or live
+        if sums[-1].window < live[0].window:  # finished weeks rolled up, then the rest
+            return sums + live
+        return _merged(live, sums)
 
     async def busiest(
         self, team: str, window: str, *, limit: int
     ) -> tuple[Sequence[UsageRow], int]:
-        stmt = self._usage_stmt(self._weeks(team, window, window))
-        cols = stmt.selected_columns
+        live = self._usage_stmt([_one_week(team, window)])
+        cols = live.selected_columns
         # The count of every group rides along (a window function over the groups):
         # one aggregation, not a second pass to count.
         ranked = (
-            stmt.add_columns(func.count().over().label("total"))
+            live.add_columns(func.count().over().label("total"))
             .order_by(cols.questions.desc(), cols.denied.desc(), RQ.c.user, RQ.c.model)
             .limit(limit)
         )
         async with self._tx(read_only=True) as conn:
             rows = (await conn.execute(ranked)).all()
+            if not rows:  # a week rolled up: its sums
+                summed = (
+                    select(*(UW.c[c] for c in UsageRow._fields))
+                    .add_columns(func.count().over().label("total"))
+                    .where(UW.c.team == team, UW.c.window == window, _week_rolled(team, window))
+                    .order_by(UW.c.questions.desc(), UW.c.denied.desc(), UW.c.user, UW.c.model)
+                    .limit(limit)
+                )
+                rows = (await conn.execute(summed)).all()
         total = int(rows[0][-1]) if rows else 0
         return [UsageRow(*r[:-1]) for r in rows], total
 
     async def model_weeks(self, team: str, *, since: str, until: str) -> Sequence[ModelWeek]:
-        stmt = (
-            select(
-                RQ.c.window,
-                RQ.c.model,
-                _count_if(_ANSWERED).label("questions"),
-                _count_if(_DENIED).label("denied"),
-                _COST.label("cost_usd"),
-            )
-            .where(*self._weeks(team, since, until))
-            .group_by(RQ.c.window, RQ.c.model)
-            .order_by(RQ.c.window, RQ.c.model)
-        )
         rolled = (
             select(
                 UW.c.window,
@@ -226,22 +306,34 @@ class SqlReports(SqlStore):
             .group_by(UW.c.window, UW.c.model)
         )
         async with self._tx(read_only=True) as conn:
+            live = await _live(conn, team, since, until)
+            stmt = (
+                select(
+                    RQ.c.window,
+                    RQ.c.model,
+                    _count_if(_ANSWERED).label("questions"),
+                    _count_if(_DENIED).label("denied"),
+                    _COST.label("cost_usd"),
+                )
+                .where(live)
+                .group_by(RQ.c.window, RQ.c.model)
+            )
             rows = (await conn.execute(stmt)).all()
             older = (await conn.execute(rolled)).all()
-        weeks: dict[tuple[str, str], ModelWeek] = {}
+        by_week: dict[tuple[str, str], ModelWeek] = {}
         for r in (*older, *rows):
             cost = None if r.cost_usd is None else float(r.cost_usd)
-            seen = weeks.get((r.window, r.model))
+            seen = by_week.get((r.window, r.model))
             if seen is not None:
                 cost = _add_cost(seen.cost_usd, cost)
-            weeks[(r.window, r.model)] = ModelWeek(
+            by_week[(r.window, r.model)] = ModelWeek(
                 window=r.window,
                 model=r.model,
                 questions=int(r.questions) + (seen.questions if seen else 0),
                 denied=int(r.denied) + (seen.denied if seen else 0),
                 cost_usd=cost,
             )
-        return [w for _, w in sorted(weeks.items()) if w.questions or w.denied]
+        return [w for _, w in sorted(by_week.items()) if w.questions or w.denied]
 
     async def askers(
         self, team: str, window: str, *, model: str | None = None, top: int = 5
@@ -251,13 +343,14 @@ class SqlReports(SqlStore):
         if model is not None:
             where.append(RQ.c.model == model)
             rolled_where.append(UW.c.model == model)
-        # A week retention has begun to prune is partly in ``usage_weeks``.
-        asked = union_all(
-            select(RQ.c.user, func.count().label("n")).where(*where).group_by(RQ.c.user),
-            select(UW.c.user, UW.c.questions.label("n")).where(*rolled_where),
-        ).subquery()
-        n = _int(func.sum(asked.c.n)).label("n")
+        where.append(~_week_rolled(team, window))
         async with self._tx(read_only=True) as conn:
+            # A week retention had begun to prune before it was rolled up is in both.
+            asked = union_all(
+                select(RQ.c.user, func.count().label("n")).where(*where).group_by(RQ.c.user),
+                select(UW.c.user, UW.c.questions.label("n")).where(*rolled_where),
+            ).subquery()
+            n = _int(func.sum(asked.c.n)).label("n")
             count = await conn.scalar(select(func.count(func.distinct(asked.c.user))))
             busiest = (
                 await conn.execute(

@@ -3,9 +3,10 @@
 - ``jobs``, finished: `FINISHED_JOBS_KEPT` (a platform's retry of a key within that time
   is recognised by the queue; later, the ledger's ``requests`` still refuses a second
   charge). A finished job keeps only its key and outcome anyway (`storage.jobs`).
-- ``requests``: ``request_retention_days`` (usage and the idempotency of charges). Each
-  batch first adds its per-person weekly sums to ``usage_weeks``, in the same
-  transaction, so reports reach back past the raw rows.
+- ``requests``: ``request_retention_days`` (usage and the idempotency of charges), and
+  only once their week is rolled up into ``usage_weeks`` (`storage.rollup`), so reports
+  reach back past the raw rows and no row is added to the sums twice. A pass first rolls
+  up every week surely over (the bot's processes roll each up a day after it ends).
 - ``quota_counters``, ``user_counters``, ``budget_counters``: weeks that began within
   ``request_retention_days``. One row per team, model and week is small, but forever
   adds up with many teams, and only the current week decides a quota.
@@ -30,18 +31,18 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import and_, delete, exists, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain import ReservationStatus
 from bot.errors import StorageError
 from storage._sql import insert, naive_utc, transaction
 from storage.jobs import DONE
+from storage.rollup import roll_up, rolled, settled_before
 from storage.tables import (
     BudgetCounter,
     JobRow,
@@ -51,7 +52,6 @@ from storage.tables import (
     RequestRow,
     ThreadRow,
     TurnRow,
-    UsageWeek,
     UserCounter,
 )
 
@@ -71,7 +71,6 @@ user_counters = UserCounter.__table__
 budget_counters = BudgetCounter.__table__
 queue_teams = QueueTeam.__table__
 leases = Lease.__table__
-usage_weeks = UsageWeek.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +99,10 @@ class SqlRetention:
             return PruneReport(ran=False)
         deleted: dict[str, int] = {}
         try:
+            before, open_before = settled_before(now)
+            await roll_up(self._engine, before=before, open_before=open_before, now=now)
             for name, table, key, where in self._targets(now):
-                if table is requests:
-                    deleted[name] = await self._delete(table, key, where, now, before=self._roll_up)
-                else:
-                    deleted[name] = await self._delete(table, key, where, now)
+                deleted[name] = await self._delete(table, key, where, now)
             await self._mark_pruned(now)
         finally:
             await self._release(now)
@@ -125,7 +123,15 @@ class SqlRetention:
                 (jobs.c.id.label("job"),),
                 and_(jobs.c.status == DONE, jobs.c.finished_at < job_cut),
             ),
-            ("requests", requests, (requests.c.id,), requests.c.created_at < req_cut),
+            (
+                "requests",
+                requests,
+                (requests.c.id,),
+                and_(
+                    requests.c.created_at < req_cut,
+                    rolled(requests.c.team, requests.c.window),
+                ),
+            ),
             (
                 "quota_counters",
                 counters,
@@ -177,11 +183,8 @@ class SqlRetention:
         key: tuple[Any, ...],
         where: Any,
         now: datetime,
-        *,
-        before: Callable[[AsyncConnection, Any], Awaitable[None]] | None = None,
     ) -> int:
-        """Delete in batches; ``before(conn, ids)`` runs first in each batch's
-        transaction, given the batch's ids."""
+        """Delete in batches, each its own transaction."""
         total = 0
         started = time.monotonic()
         while True:
@@ -196,14 +199,6 @@ class SqlRetention:
             else:
                 stmt = delete(table).where(tuple_(*key).in_(chosen))
             async with transaction(self._engine, what="prune") as conn:
-                if before is not None:
-                    # The batch's ids, fixed first: the roll-up and the delete must
-                    # cover exactly the same rows.
-                    ids = [r[0] for r in (await conn.execute(chosen)).all()]
-                    if not ids:
-                        return total
-                    await before(conn, ids)
-                    stmt = delete(table).where(key[0].in_(ids))
                 n = (await conn.execute(stmt)).rowcount or 0
                 # Still ours? Another pruner may have taken over a lapsed lease.
                 kept = await conn.execute(
@@ -214,75 +209,6 @@ class SqlRetention:
             total += n
             if n < BATCH or kept.rowcount == 0:
                 return total
-
-    async def _roll_up(self, conn: AsyncConnection, ids: list[int]) -> None:
-        """Add the week's per-person sums of the requests about to go to
-        ``usage_weeks`` (reports read both)."""
-        answered = requests.c.status == ReservationStatus.COMMITTED.value
-        refused = requests.c.status == ReservationStatus.DENIED.value
-        # Billed as the reports count it: answers, and refunds whose tokens all went to
-        # reasoning (the message was given back; the spend was real).
-        billed = requests.c.status.in_(
-            (ReservationStatus.COMMITTED.value, ReservationStatus.REFUNDED.value)
-        )
-
-        def total(value: Any, when: Any) -> Any:
-            return func.coalesce(func.sum(case((when, value), else_=0)), 0)
-
-        questions = total(1, answered)
-        denied = total(1, refused)
-        output = total(requests.c.completion_tokens, billed)
-        cost = func.sum(case((billed, requests.c.cost_usd), else_=None))
-        rows = (
-            select(
-                requests.c.team,
-                requests.c.window,
-                requests.c.model,
-                requests.c.user,
-                questions,
-                denied,
-                total(requests.c.prompt_tokens, billed),
-                output,
-                total(requests.c.reasoning_tokens, billed),
-                cost,
-            )
-            .where(requests.c.id.in_(ids))
-            .group_by(requests.c.team, requests.c.window, requests.c.model, requests.c.user)
-            .having((questions > 0) | (denied > 0) | (output > 0) | cost.is_not(None))
-        )
-        stmt = insert(self._engine, usage_weeks).from_select(
-            [
-                "team",
-                "window",
-                "model",
-                "user",
-                "questions",
-                "denied",
-                "input_tokens",
-                "output_tokens",
-                "reasoning_tokens",
-                "cost_usd",
-            ],
-            rows,
-        )
-        new = stmt.excluded
-        grow = {
-            c: usage_weeks.c[c] + new[c]
-            for c in ("questions", "denied", "input_tokens", "output_tokens", "reasoning_tokens")
-        }
-        # Unknown (NULL) only while both are.
-        grow["cost_usd"] = case(
-            (
-                usage_weeks.c.cost_usd.is_(None) & new.cost_usd.is_(None),
-                None,
-            ),
-            else_=func.coalesce(usage_weeks.c.cost_usd, 0) + func.coalesce(new.cost_usd, 0),
-        )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["team", "window", "model", "user"], set_=grow
-            )
-        )
 
     async def _mark_pruned(self, now: datetime) -> None:
         """Threads past the conversation cut with no turn left become tombstones."""

@@ -295,9 +295,11 @@ class BudgetCounter(Base):
 
 
 class UsageWeek(Base):
-    """One person's use of one model in one week, rolled up from ``requests`` as
-    retention prunes them (`storage.retention`): reports reach back past the raw rows.
-    Sums only grow: a week pruned over several passes adds up."""
+    """One person's use of one model in one week, rolled up from ``requests`` once the
+    week is over (`storage.rollup`; ``rolled_weeks`` marks it): reports read these sums
+    for finished weeks and reach back past the raw rows retention prunes. (Weeks that
+    retention began to prune before the roll-up existed have sums for the deleted rows,
+    to which their roll-up adds the rest.)"""
 
     __tablename__ = "usage_weeks"
     team: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -310,3 +312,15 @@ class UsageWeek(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float)  # None: no price was known
+
+
+class RolledWeek(Base):
+    """A team's week whose requests are all summed in ``usage_weeks`` (`storage.rollup`):
+    reports read the sums, not the raw rows, and retention deletes those rows without
+    adding them again. The key makes each week rolled up once, whichever worker is
+    first."""
+
+    __tablename__ = "rolled_weeks"
+    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(DateTime)

@@ -176,6 +176,7 @@ class SlackHome:
         self._pending: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._following: asyncio.Future[None] | None = None
 
     def register(self, app: Any) -> None:
         app.event("app_home_opened")(self._opened)
@@ -225,6 +226,9 @@ class SlackHome:
         user = str(event.get("user", ""))
         viewers = self._viewers.setdefault(translate.team_key(team_id), {})
         viewers[user] = time.monotonic()
+        if self._following is None and self.service.admin is not None and not self._closed:
+            # Homes open here also refresh after a quota change made in another process.
+            self._following = self.spawn(self.service.admin.follow_quota_changes())
         if len(viewers) > VIEWERS_MAX:
             del viewers[min(viewers, key=viewers.__getitem__)]
         try:
@@ -261,6 +265,8 @@ class SlackHome:
         """Drop refreshes still waiting out their debounce; let work already talking to
         Slack or the database finish (briefly), so no connection is cut mid-query."""
         self._closed = True
+        if self._following is not None:
+            self._following.cancel()
         for task in list(self._pending.values()):
             task.cancel()
         if self._tasks:

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from adapters.slack.home import home_view, limits_modal
+from bot import admin
 from bot.domain import ModelUsage, TeamUsage, Window
 from bot.reports import ModelWeek, Picture, UsageRow
+from storage import SqlLedger, make_engine
 from tests.adapters.slack.conftest import SECRET, SlackHarness, as_json, running_bot
 from tests.builders import mention
 from tests.fakes.slack_api import (
@@ -156,6 +159,23 @@ async def test_limits_modal_validates_refuses_non_admins_and_audits(tmp_path: Pa
         assert f"<@{BOSS}>: set o1 3" in as_json(shown)["text"]  # the audit entry
         # The change refreshes the Homes opened (the admin's).
         await bot.until(lambda: "0 of 3 used" in home_text(bot.slack.views[BOSS]))
+
+
+async def test_a_limit_set_by_another_process_refreshes_the_homes_open_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin, "QUOTA_CHANGES_EVERY_S", 0.05)
+    async with running_bot(tmp_path) as bot:
+        bot.slack.admins.add(BOSS)
+        assert "0 of 30 used" in home_text(await open_home(bot, BOSS, 1))
+        # Another process (its own connection pool on the same database) sets a limit.
+        other = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'slack.db'}")
+        try:
+            ledger = SqlLedger(other)
+            await ledger.set_limit("slack:T0001", "o1", 4, actor="U0OTHER", now=datetime.now(UTC))
+        finally:
+            await other.dispose()
+        await bot.until(lambda: "0 of 4 used" in home_text(bot.slack.views[BOSS]))
 
 
 async def test_export_arrives_as_a_file_in_a_dm_with_a_pointer_where_asked(
