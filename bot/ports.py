@@ -499,6 +499,16 @@ class Asker(Protocol):
         """The user-facing words for ``exc``."""
         ...
 
+    def watch(self, callback: Callable[[str, str | None], None]) -> bool:
+        """Call ``callback(team, user)`` when a person's use changes, ``(team, None)``
+        when the team's quotas do (views that show them refresh). False: nothing here
+        reports changes."""
+        ...
+
+    async def follow_changes(self) -> None:
+        """Until cancelled: report the quota changes other processes make too."""
+        ...
+
     def now(self) -> datetime:
         """The core's clock (reset times are shown relative to it)."""
         ...

@@ -630,6 +630,16 @@ class AskService:
     def now(self) -> datetime:
         return self._now()
 
+    def watch(self, callback: Callable[[str, str | None], None]) -> bool:
+        if self.admin is None:
+            return False
+        self.admin.watch(callback)
+        return True
+
+    async def follow_changes(self) -> None:
+        if self.admin is not None:
+            await self.admin.follow_quota_changes()
+
 
 def _notes(*notes: str | None) -> str | None:
     """The footer's notes (a fallback, an effort left out), in that order, or None."""

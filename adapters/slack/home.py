@@ -25,8 +25,8 @@ from bot import messages
 from bot.commands import parse_quota
 from bot.domain import QuotaCommand
 from bot.errors import BotError, NotAllowed, PlatformError, UsageError
+from bot.ports import Asker
 from bot.reports import ExportFile, Picture
-from bot.service import AskService
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class SlackHome:
     def __init__(
         self,
         *,
-        service: AskService,
+        service: Asker,
         client: AsyncWebClient,
         is_admin: IsAdmin,
         tz_of: TzOf,
@@ -177,14 +177,14 @@ class SlackHome:
         self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
         self._following: asyncio.Future[None] | None = None
+        self._watching = False
 
     def register(self, app: Any) -> None:
         app.event("app_home_opened")(self._opened)
         app.action(SET_LIMITS)(self._set_limits)
         app.action(EXPORT)(self._export)
         app.view(LIMITS_CALLBACK)(self._submitted)
-        if self.service.admin is not None:
-            self.service.admin.watch(self.changed)
+        self._watching = self.service.watch(self.changed)
 
     async def _token(self, team_id: str) -> str | None:
         return await self._token_for(team_id) if self._token_for else None
@@ -209,8 +209,8 @@ class SlackHome:
     async def publish(self, team_id: str, user: str) -> None:
         """Render and publish ``user``'s Home (raises `BotError`)."""
         command = await self._command(team_id, user)
-        picture = await self.service.quotas.picture(command)
-        view = home_view(picture, tz=self._tz_of(team_id, user), now=self.service.quotas.now())
+        picture = await self.service.picture(command)
+        view = home_view(picture, tz=self._tz_of(team_id, user), now=self.service.now())
         await call(
             self.client,
             "views.publish",
@@ -226,9 +226,9 @@ class SlackHome:
         user = str(event.get("user", ""))
         viewers = self._viewers.setdefault(translate.team_key(team_id), {})
         viewers[user] = time.monotonic()
-        if self._following is None and self.service.admin is not None and not self._closed:
+        if self._following is None and self._watching and not self._closed:
             # Homes open here also refresh after a quota change made in another process.
-            self._following = self.spawn(self.service.admin.follow_quota_changes())
+            self._following = self.spawn(self.service.follow_changes())
         if len(viewers) > VIEWERS_MAX:
             del viewers[min(viewers, key=viewers.__getitem__)]
         try:
@@ -282,9 +282,9 @@ class SlackHome:
         team_id, user = _team(context), str((body.get("user") or {}).get("id", ""))
         try:
             command = await self._command(team_id, user)
-            if not self.service.quotas.is_admin(command):
+            if not self.service.is_admin(command):
                 raise NotAllowed("set")
-            picture = await self.service.quotas.picture(command)
+            picture = await self.service.picture(command)
             await call(
                 self.client,
                 "views.open",
@@ -345,7 +345,7 @@ class SlackHome:
             first = LIMIT_BLOCK + next(iter(typed), "")
             await ack(response_action="errors", errors={first: self.service.error_text(exc)})
             return
-        if not self.service.quotas.is_admin(command):
+        if not self.service.is_admin(command):
             first = LIMIT_BLOCK + next(iter(typed), "")
             text = self.service.error_text(NotAllowed("set"))
             await ack(response_action="errors", errors={first: text})
@@ -380,7 +380,7 @@ class SlackHome:
 
     async def _picture_or_none(self, command: QuotaCommand) -> Sequence[Any]:
         try:
-            return (await self.service.quotas.picture(command)).usage.models
+            return (await self.service.picture(command)).usage.models
         except BotError:
             return ()
 
