@@ -240,12 +240,15 @@ class SlackHome:
 
     def changed(self, team: str, user: str | None) -> None:
         """The core's word that ``user``'s use (or, with None, the team's quotas)
-        changed: refresh the Homes that show it, once per burst."""
+        changed: refresh the Homes that show it, once per burst. Only Homes opened
+        lately are refreshed: Slack sends `app_home_opened` each time the tab is shown,
+        and that publishes a fresh one, so refreshing every asker's Home after every
+        answer would be work (and Slack calls) nobody sees."""
         if self._closed or not team.startswith(translate.PLATFORM + ":"):
             return
         viewers = self._viewers.get(team, {})
         horizon = time.monotonic() - VIEWERS_TTL_S
-        users = [user] if user is not None else [u for u, t in viewers.items() if t >= horizon]
+        users = [u for u, t in viewers.items() if t >= horizon and user in (None, u)]
         team_id = team.partition(":")[2]
         for u in users:
             if (team, u) not in self._pending:

@@ -125,6 +125,9 @@ async def test_home_shows_each_person_their_week_and_admins_the_team(tmp_path: P
         await ask(bot, 3)
         await bot.until(lambda: len(bot.slack.calls_to("views.publish")) > published)
         await bot.until(lambda: "you asked 2 questions" in home_text(bot.slack.views["U0ANN"]))
+        # Bob never opened his Home: his answer (long past its debounce) published none;
+        # Slack's app_home_opened will, when he does.
+        assert "U0BOB" not in bot.slack.views
 
 
 async def test_limits_modal_validates_refuses_non_admins_and_audits(tmp_path: Path) -> None:
