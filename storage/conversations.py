@@ -47,27 +47,21 @@ class SqlConversationStore(SqlStore):
         self._opens = GroupCommit(engine, self._insert_threads, what="open threads")
 
     async def history(self, thread: str, *, limit: int = 50) -> list[Turn]:
-        turns, _ = await self.recall(thread, limit=limit)
-        return turns
+        if limit <= 0:
+            return []
+        async with self._tx(read_only=True) as conn:
+            return await _turns(conn, thread, limit)
 
     async def recall(self, thread: str, *, limit: int = 50) -> tuple[list[Turn], bool]:
         async with self._tx(read_only=True) as conn:
-            rows = (
-                await conn.execute(
-                    select(T.c.role, T.c.content, T.c.reasoning_state)
-                    .where(T.c.thread == thread)
-                    .order_by(T.c.id.desc())
-                    .limit(max(limit, 1))
-                )
-            ).all()
+            turns = await _turns(conn, thread, max(limit, 1))
             # No turn left, and a tombstone: retention removed the conversation.
             expired = (
-                not rows
+                not turns
                 and (await conn.scalar(select(TH.c.pruned_at).where(TH.c.thread == thread)))
                 is not None
             )
-        turns = [Turn(Role(r.role), r.content, r.reasoning_state) for r in reversed(rows)]
-        return (turns[-limit:] if limit > 0 else []), expired
+        return (turns if limit > 0 else []), expired
 
     async def open(self, thread: str, *, team: str, now: datetime) -> None:
         await self._opens((thread, team, now))
@@ -94,3 +88,16 @@ class SqlConversationStore(SqlStore):
             return (
                 await conn.scalar(select(T.c.id).where(T.c.thread == thread).limit(1))
             ) is not None
+
+
+async def _turns(conn: AsyncConnection, thread: str, limit: int) -> list[Turn]:
+    """The thread's last ``limit`` turns, oldest first."""
+    rows = (
+        await conn.execute(
+            select(T.c.role, T.c.content, T.c.reasoning_state)
+            .where(T.c.thread == thread)
+            .order_by(T.c.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [Turn(Role(r.role), r.content, r.reasoning_state) for r in reversed(rows)]
