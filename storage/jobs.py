@@ -125,29 +125,42 @@ _PG_CLAIM = text(
 # One refresh of queue places in one statement: the keys' own jobs with their team's
 # state and their rank among the team's waiting jobs, then (key NULL) the first teams
 # in claim order that may own jobs ahead of them, at most ``:limit``.
-_POSITIONS = """
-    WITH mine AS (
-        SELECT j.key, j.team, q.in_flight, q.served_at, q.since_id,
-               (SELECT count(*) FROM jobs o
-                WHERE o.team = j.team AND o.status = 'pending' AND o.id <= j.id) AS n
-        FROM jobs j JOIN queue_teams q ON q.team = j.team
-        WHERE j.key {keys} AND j.status = 'pending'
-    )
-    SELECT key, team, in_flight, n, served_at, since_id FROM mine
-    UNION ALL
-    SELECT * FROM (
-        SELECT NULL AS key, team, in_flight, waiting AS n, served_at, since_id
-        FROM queue_teams
-        WHERE waiting > 0 AND in_flight < (SELECT max(in_flight + n) FROM mine)
-        ORDER BY in_flight, served_at, since_id
-        LIMIT :limit
-    ) first_teams
+_MINE = """
+    SELECT j.key, j.team, q.in_flight, q.served_at, q.since_id,
+           (SELECT count(*) FROM jobs o
+            WHERE o.team = j.team AND o.status = 'pending' AND o.id <= j.id) AS n
+    FROM jobs j JOIN queue_teams q ON q.team = j.team
+    WHERE j.key {keys} AND j.status = 'pending'
 """
-_PG_POSITIONS = text(_POSITIONS.format(keys="= ANY(:keys)")).columns(served_at=DateTime)
+_FIRST_TEAMS = """
+    SELECT team, in_flight, waiting AS n, served_at, since_id,
+           row_number() OVER (ORDER BY in_flight, served_at, since_id) AS o
+    FROM queue_teams
+    WHERE waiting > 0 AND in_flight < (SELECT max(in_flight + n) FROM mine)
+    ORDER BY in_flight, served_at, since_id
+    LIMIT :limit
+"""
 _SQLITE_POSITIONS = (
-    text(_POSITIONS.format(keys="IN :keys"))
+    text(
+        f"WITH mine AS ({_MINE.format(keys='IN :keys')}) "
+        "SELECT key, team, in_flight, n, served_at, since_id, NULL AS o FROM mine "
+        "UNION ALL "
+        f"SELECT NULL, team, in_flight, n, served_at, since_id, o FROM ({_FIRST_TEAMS}) f"
+    )
     .bindparams(bindparam("keys", expanding=True))
     .columns(served_at=DateTime)
+)
+# On PostgreSQL the same rows come back as two rows of arrays, one per column: a
+# thousand teams' state decoded by the driver in one piece instead of row by row, which
+# cost more than the query itself. The teams' arrays come with each one's place in claim
+# order (``o``), so nothing relies on the order an aggregate keeps.
+_PG_POSITIONS = text(
+    f"WITH mine AS ({_MINE.format(keys='= ANY(:keys)')}), first_teams AS ({_FIRST_TEAMS}) "
+    "SELECT true, array_agg(key), array_agg(team), array_agg(in_flight), array_agg(n), "
+    "array_agg(served_at), array_agg(since_id), NULL FROM mine "
+    "UNION ALL "
+    "SELECT false, NULL, array_agg(team), array_agg(in_flight), array_agg(n), "
+    "array_agg(served_at), array_agg(since_id), array_agg(o) FROM first_teams"
 )
 
 
@@ -191,15 +204,28 @@ class _Ahead:
     team was served longer ago. Computed once per turn for a whole refresh."""
 
     teams: list[tuple[int, int, datetime, int, str]]  # in_flight, waiting, served, since, team
-    cut: bool  # more teams came after these
     bound: int
+    # When more teams came after these: the last of these in claim order.
+    last: tuple[int, int, datetime, int, str] | None = None
     _lower: dict[int, tuple[int, list[tuple[datetime, int]]]] = field(default_factory=dict)
     _by_team: dict[str, tuple[int, int, datetime, int, str]] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls, teams: list[tuple[int, int, datetime, int, str]], places: list[int], *, bound: int
+    ) -> _Ahead:
+        """The first ``bound + 1`` teams in claim order, in any order, with their
+        ``places`` in it (1, 2, …): the last of them only says that more came."""
+        if len(teams) <= bound:
+            return cls(teams, bound)
+        beyond = places.index(bound + 1)
+        last = teams[places.index(bound)] if bound else None
+        return cls(teams[:beyond] + teams[beyond + 1 :], bound, last)
+
     def count(self, *, t: int, team: str, served_at: datetime, since_id: int) -> int:
         me = (served_at, since_id)
-        last = self.teams[-1] if self.teams else None
-        if self.cut and last is not None and (last[0], last[2], last[3]) < (t - 1, *me):
+        last = self.last
+        if last is not None and (last[0], last[2], last[3]) < (t - 1, *me):
             # Teams beyond those read may own jobs ahead; but then every team read owns
             # one too, so the place is past the bound anyway.
             return self.bound + 1
@@ -520,18 +546,31 @@ class SqlJobQueue(SqlStore):
         if not keys:
             return {}
         bound = QUEUE_POSITION_BOUND
-        query = _PG_POSITIONS if self._pg else _SQLITE_POSITIONS
         async with self._tx(what="read queue positions", read_only=True) as conn:
-            rows = (await conn.execute(query, {"keys": list(keys), "limit": bound + 1})).all()
-        # Plain tuples: a refresh handles up to a thousand rows, and a row's attributes
-        # cost more to read than its items.
-        mine, others = [], []
-        for key, team, in_flight, n, served_at, since_id in rows:
-            if key is None:
-                others.append((in_flight, n, served_at, since_id, team))
+            if self._pg:
+                params = {"keys": list(keys), "limit": bound + 1}
+                # (is it the keys' own row, then one array per column; NULL when empty)
+                parts = {
+                    row[0]: [c or () for c in row[1:]]
+                    for row in await conn.execute(_PG_POSITIONS, params)
+                }
+                mine = list(zip(*parts[True][:-1], strict=True))
+                _, team, in_flight, n, served_at, since_id, places = parts[False]
+                others = list(zip(in_flight, n, served_at, since_id, team, strict=True))
             else:
-                mine.append((key, team, in_flight, n, served_at, since_id))
-        ahead = _Ahead(others[:bound], cut=len(others) > bound, bound=bound)
+                rows = (
+                    await conn.execute(_SQLITE_POSITIONS, {"keys": list(keys), "limit": bound + 1})
+                ).all()
+                # Plain tuples: a refresh handles up to a thousand rows, and a row's
+                # attributes cost more to read than its items.
+                mine, others, places = [], [], []
+                for key, team, in_flight, n, served_at, since_id, place in rows:
+                    if key is None:
+                        others.append((in_flight, n, served_at, since_id, team))
+                        places.append(place)
+                    else:
+                        mine.append((key, team, in_flight, n, served_at, since_id))
+        ahead = _Ahead.of(others, list(places), bound=bound)
         places = {}
         for key, team, in_flight, n, served_at, since_id in mine:
             before = ahead.count(t=in_flight + n, team=team, served_at=served_at, since_id=since_id)
