@@ -8,7 +8,9 @@ jobs being answered and --waiting jobs waiting. Then measures, each with the cod
 this branch and, where the issue measured it, with the queries of the code before it
 (kept below as ``OLD_*``, run on the same data in the same run):
 
-- claim(1) and claim(256): time of the claim transaction, p50 / p99;
+- claim(1) and claim(256): the claim statement's server time and its time as the client
+  waits, p50 / p99, each claim taking jobs never taken before from a steady backlog;
+  and the floor any claim of 256 has here: the rows it must write, alone;
 - positions() for one refresh (100 waiting keys), p99;
 - 8 concurrent claimers taking 16 each: share of the offered jobs claimed, empty rounds;
 - a quota reservation against a random one of the teams, p99;
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -283,43 +286,137 @@ def pg(sql: str) -> str:
 
 
 async def sql_claim(raw: asyncpg.Connection, n: int, *, old: bool) -> float:
-    """The claim's statements as the database runs them (one transaction, rolled back so
-    every round sees the same backlog): server time plus loopback round trips."""
+    """The old claim's statements as the database runs them (one transaction, rolled back
+    so every round sees the same backlog): server time plus loopback round trips."""
     now = NOW.replace(tzinfo=None)
     started = time.perf_counter()
     tx = raw.transaction()
     await tx.start()
     try:
-        if old:
-            ids = [r[0] for r in await raw.fetch(pg(OLD_CANDIDATES), now, n)]
-            await raw.fetch(
-                "UPDATE jobs SET worker = 'b', lease_until = $2, attempts = attempts + 1 "
-                "WHERE id = ANY($1) AND status = 'pending' "
-                "AND (lease_until IS NULL OR lease_until < $3) "
-                "RETURNING id, team, request, route, attempts, answer, footer",
-                ids,
-                now + timedelta(minutes=1),
-                now,
-            )
-        else:
-            await raw.fetch(NEW_CLAIM, n, now, "b", now + timedelta(minutes=1))
+        ids = [r[0] for r in await raw.fetch(pg(OLD_CANDIDATES), now, n)]
+        await raw.fetch(
+            "UPDATE jobs SET worker = 'b', lease_until = $2, attempts = attempts + 1 "
+            "WHERE id = ANY($1) AND status = 'pending' "
+            "AND (lease_until IS NULL OR lease_until < $3) "
+            "RETURNING id, team, request, route, attempts, answer, footer",
+            ids,
+            now + timedelta(minutes=1),
+            now,
+        )
         return time.perf_counter() - started
     finally:
         await tx.rollback()
+
+
+async def server_ms(raw: asyncpg.Connection, sql: str, *args: Any) -> float:
+    """The statement's execution time on the server (``EXPLAIN ANALYZE`` without per-node
+    timing, which would add its own cost): no round trip, no decoding."""
+    plan = await raw.fetchval(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}", *args)
+    return float(json.loads(plan)[0]["Execution Time"]) / 1000
+
+
+# What a steady queue does between two claims, outside the timing: as many new questions
+# wait as were taken (random teams), and as many of the oldest being answered finish,
+# with the teams' queue state kept exact, so every claim takes jobs never taken before
+# from a backlog of the same size. (Rolling a claim back and taking the same jobs again
+# instead measures index entries piling up for the same rows: 20 → 47 ms p50 over 60
+# rounds here.)
+REFILL = """
+WITH new AS (
+    INSERT INTO jobs (key, team, platform, request, route, status, attempts, created_at)
+    SELECT k, tm, 'slack',
+           json_build_object('platform', 'slack', 'team', tm, 'channel', 'C1',
+                             'thread', 'th-' || k, 'user', 'U1', 'text', $4::text,
+                             'key', k, 'context', '[]'::json)::text,
+           '{}', 'pending', 0, $1
+    FROM (SELECT 'n' || gen_random_uuid() AS k, 't' || (random() * ($3 - 1))::int AS tm
+          FROM generate_series(1, $2)) s
+    RETURNING team, id
+)
+INSERT INTO queue_teams (team, in_flight, waiting, served_at, since_id)
+SELECT team, 0, count(*), '1970-01-01', min(id) FROM new GROUP BY team
+ON CONFLICT (team) DO UPDATE SET
+    waiting = queue_teams.waiting + excluded.waiting,
+    since_id = CASE WHEN queue_teams.waiting > 0 THEN queue_teams.since_id
+                    ELSE excluded.since_id END
+"""
+FINISH_OLDEST = """
+WITH done AS (
+    UPDATE jobs SET status = 'done', outcome = 'answered', finished_at = $1, worker = NULL,
+                    lease_until = NULL, request = '', route = ''
+    WHERE id IN (SELECT id FROM jobs WHERE status = 'running' ORDER BY id LIMIT $2)
+    RETURNING team
+)
+UPDATE queue_teams q SET in_flight = q.in_flight - d.c
+FROM (SELECT team, count(*) AS c FROM done GROUP BY team) d WHERE q.team = d.team
+"""
+# The least any claim must write, measured the same way on random rows picked
+# beforehand: each job taken marked as leased, and each team served moved back in the
+# fair-share order (both are index updates). And the shape of issue 14's probe: the
+# first teams and their oldest jobs locked, nothing written.
+PROBE = """
+WITH t AS (SELECT team FROM queue_teams WHERE waiting > 0
+           ORDER BY in_flight, served_at, since_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+SELECT c.id FROM t CROSS JOIN LATERAL (
+    SELECT j.id FROM jobs j WHERE j.team = t.team AND j.status = 'pending'
+    ORDER BY j.id LIMIT 1 FOR UPDATE SKIP LOCKED) c
+"""
+FLOOR = {
+    "n job rows marked leased, nothing else": (
+        "SELECT id FROM jobs WHERE status = 'pending' ORDER BY random() LIMIT $1",
+        "UPDATE jobs SET status = 'running', worker = 'b', lease_until = $2, "
+        "attempts = attempts + 1 WHERE id = ANY($1)",
+    ),
+    "n team rows moved in the fair-share order, nothing else": (
+        "SELECT team FROM queue_teams WHERE waiting > 0 ORDER BY random() LIMIT $1",
+        "UPDATE queue_teams SET in_flight = in_flight + 1, served_at = $2 WHERE team = ANY($1)",
+    ),
+}
 
 
 async def claims(
     engine: AsyncEngine, url: str, rounds: int, report: dict[str, str], teams: int
 ) -> None:
     raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    now = NOW.replace(tzinfo=None)
+    until = now + timedelta(minutes=1)
     try:
         for n in (1, 256):
-            new_t = [await sql_claim(raw, n, old=False) for _ in range(rounds)]
+            # Alternate rounds: the server's time, then the whole statement as the
+            # client waits for it (round trip and the rows returned).
+            server, wall = [], []
+            for r in range(rounds):
+                async with raw.transaction():
+                    if r % 2:
+                        t = time.perf_counter()
+                        await raw.fetch(NEW_CLAIM, n, now, "b", until)
+                        wall.append(time.perf_counter() - t)
+                    else:
+                        server.append(await server_ms(raw, NEW_CLAIM, n, now, "b", until))
+                await raw.execute(REFILL, now, n, teams, QUESTION)
+                await raw.execute(FINISH_OLDEST, now, n)
             old_t = [await sql_claim(raw, n, old=True) for _ in range(max(10, rounds // 4))]
-            ratio = statistics.median(old_t) / statistics.median(new_t)
-            report[f"claim({n}) SQL time p50 / p99"] = (
-                f"{ms(new_t)} (old {ms(old_t)}: {ratio:.0f}× the time)"
+            ratio = statistics.median(old_t) / statistics.median(wall)
+            report[f"claim({n}) server time p50 / p99"] = ms(server)
+            report[f"claim({n}) statement as the client waits, p50 / p99"] = (
+                f"{ms(wall)} (old, rolled back: {ms(old_t)}: {ratio:.0f}× the time)"
             )
+        floor: dict[str, list[float]] = {what: [] for what in ("probe", *FLOOR)}
+        for _ in range(max(10, rounds // 4)):
+            tx = raw.transaction()
+            await tx.start()
+            try:
+                floor["probe"].append(await server_ms(raw, PROBE, 256))
+                for what, (pick, write) in FLOOR.items():
+                    rows = [r[0] for r in await raw.fetch(pick, 256)]
+                    floor[what].append(await server_ms(raw, write, rows, now))
+            finally:
+                await tx.rollback()
+        report["issue 14's probe, n = 256 (teams and oldest jobs locked, nothing recorded)"] = ms(
+            floor.pop("probe")
+        )
+        for what, times in floor.items():
+            report[f"floor, n = 256: {what}, server time"] = ms(times)
     finally:
         await raw.close()
     queue = SqlJobQueue(engine, reap_every_s=3600)  # the reaping scan is measured apart
