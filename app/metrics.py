@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.backoff import Backoff
-from bot.domain import Usage
 from bot.errors import BotError
+from bot.ports import Finished
 
 log = logging.getLogger(__name__)
 
@@ -66,30 +66,21 @@ class Metrics:
             "reasonbot_in_flight", "Model calls running in this process", registry=r
         )
 
-    def finished(
-        self,
-        *,
-        platform: str,
-        model: str,
-        outcome: str,
-        latency_s: float,
-        model_latency_s: float | None,
-        usage: Usage,
-    ) -> None:
-        self.requests.labels(platform, model, outcome).inc()
-        if outcome == "denied":
-            self.denials.labels(platform, model).inc()
-        if outcome == "answered":
-            self.latency.labels(model).observe(latency_s)
-        if model_latency_s is not None:
-            self.model_latency.labels(model).observe(model_latency_s)
-        for kind, n in (
-            ("prompt", usage.prompt_tokens),
-            ("completion", usage.completion_tokens),
-            ("reasoning", usage.reasoning_tokens),
+    def finished(self, request: Finished) -> None:
+        self.requests.labels(request.platform, request.model, request.outcome).inc()
+        if request.outcome == "denied":
+            self.denials.labels(request.platform, request.model).inc()
+        if request.outcome == "answered":
+            self.latency.labels(request.model).observe(request.latency_s)
+        if request.model_latency_s is not None:
+            self.model_latency.labels(request.model).observe(request.model_latency_s)
+        for kind, count in (
+            ("prompt", request.usage.prompt_tokens),
+            ("completion", request.usage.completion_tokens),
+            ("reasoning", request.usage.reasoning_tokens),
         ):
-            if n:
-                self.tokens.labels(model, kind).inc(n)
+            if count:
+                self.tokens.labels(request.model, kind).inc(count)
 
     async def watch_loop_lag(self, stop: asyncio.Event, *, every: float = 0.25) -> None:
         """How late the event loop wakes a sleeper: the time any callback (an ack, a

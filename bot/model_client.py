@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -111,14 +111,15 @@ class OpenAIClient:
         url = (call.spec.base_url or self._base_url).rstrip("/") + (
             "/responses" if responses else "/chat/completions"
         )
-        payload = responses_payload(call) if responses else chat_payload(call)
-        headers = self._headers(call.spec)
+        post = _Post(
+            url,
+            payload=responses_payload(call) if responses else chat_payload(call),
+            headers=self._headers(call.spec),
+        )
         scope = asyncio.timeout(self._deadline)
         try:
             async with scope:
-                return await self._attempts(
-                    url, payload, headers, call, on_text, on_reasoning, scope
-                )
+                return await self._attempts(post, call, on_text, on_reasoning, scope)
         except TimeoutError as exc:
             if not scope.expired():
                 raise
@@ -128,9 +129,7 @@ class OpenAIClient:
 
     async def _attempts(
         self,
-        url: str,
-        payload: dict[str, Any],
-        headers: dict[str, str],
+        post: _Post,
         call: ModelCall,
         on_text: ProgressCallback | None,
         on_reasoning: ProgressCallback | None,
@@ -145,7 +144,7 @@ class OpenAIClient:
             started = self._clock()
             try:
                 if not call.spec.streaming:
-                    reply = await self._once(url, payload, headers, parse)
+                    reply = await self._once(post, parse)
                     if reply.reasoning or reply.usage.reasoning_tokens:
                         reply = replace(reply, reasoning_s=self._clock() - started)
                     return reply
@@ -160,7 +159,7 @@ class OpenAIClient:
                     if responses
                     else ChatReader(on_text, on_reasoning, self._clock, started)
                 )
-                return await self._stream(url, payload, headers, reader, parse, emitted)
+                return await self._stream(post, reader, parse, emitted)
             except ModelError as exc:
                 when = scope.when()
                 left = None if when is None else when - asyncio.get_running_loop().time()
@@ -185,14 +184,10 @@ class OpenAIClient:
         return backoff * random.uniform(0.75, 1.0)
 
     async def _once(
-        self,
-        url: str,
-        payload: dict[str, Any],
-        headers: dict[str, str],
-        parse: Callable[[str, Mapping[str, str]], ModelReply],
+        self, post: _Post, parse: Callable[[str, Mapping[str, str]], ModelReply]
     ) -> ModelReply:
         try:
-            response = await self._client.post(url, json=payload, headers=headers)
+            response = await self._client.post(post.url, json=post.payload, headers=post.headers)
         except httpx.HTTPError as exc:
             if timed_out(exc):
                 raise ModelTimeout(f"no answer in time ({type(exc).__name__})") from exc
@@ -203,15 +198,15 @@ class OpenAIClient:
 
     async def _stream(
         self,
-        url: str,
-        payload: dict[str, Any],
-        headers: dict[str, str],
+        post: _Post,
         reader: StreamReader,
         parse: Callable[[str, Mapping[str, str]], ModelReply],
         emitted: _Emitted,
     ) -> ModelReply:
         try:
-            async with self._client.stream("POST", url, json=payload, headers=headers) as resp:
+            async with self._client.stream(
+                "POST", post.url, json=post.payload, headers=post.headers
+            ) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
                     raise error_for(resp.status_code, _json(resp.text), resp.headers)
@@ -229,6 +224,15 @@ class OpenAIClient:
                 raise ModelTimeout(f"the stream stalled ({type(exc).__name__})") from exc
             raise ModelUnavailable(f"the stream broke ({type(exc).__name__})") from exc
         return reader.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """One call's request, sent again as it is by every attempt."""
+
+    url: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
 
 
 class _Emitted:

@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
 
 from bot.domain import Usage
@@ -74,22 +75,24 @@ class WireUsage(_Wire):
         )
 
 
-class ResponsesUsage(_Wire):
-    """Responses names the same counts differently."""
+# Responses names the same counts differently: its name -> the Chat Completions name.
+_RESPONSES_USAGE_NAMES = {
+    "input_tokens": "prompt_tokens",
+    "output_tokens": "completion_tokens",
+    "input_tokens_details": "prompt_tokens_details",
+    "output_tokens_details": "completion_tokens_details",
+}
 
-    input_tokens: Count = None
-    output_tokens: Count = None
-    input_tokens_details: Details = None
-    output_tokens_details: Details = None
 
-    def to_usage(self) -> Usage:
-        out, cached = self.output_tokens_details, self.input_tokens_details
-        return Usage(
-            prompt_tokens=self.input_tokens or 0,
-            completion_tokens=self.output_tokens or 0,
-            reasoning_tokens=(out.reasoning_tokens if out else None) or 0,
-            cached_tokens=(cached.cached_tokens if cached else None) or 0,
-        )
+class ResponsesUsage(WireUsage):
+    """`WireUsage` read from the Responses API's names (only those)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chat_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data  # refused as before, and read as unknown
+        return {chat: data[own] for own, chat in _RESPONSES_USAGE_NAMES.items() if own in data}
 
 
 LenientUsage = Annotated[WireUsage | None, WrapValidator(_unknown_if_invalid)]

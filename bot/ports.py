@@ -254,19 +254,22 @@ class Replier(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One finished request, as an `Observer` hears of it."""
+
+    platform: str
+    model: str
+    outcome: str
+    latency_s: float
+    model_latency_s: float | None
+    usage: Usage
+
+
 class Observer(Protocol):
     """Told about every finished request (metrics); must not block or raise."""
 
-    def finished(
-        self,
-        *,
-        platform: str,
-        model: str,
-        outcome: str,
-        latency_s: float,
-        model_latency_s: float | None,
-        usage: Usage,
-    ) -> None: ...
+    def finished(self, request: Finished) -> None: ...
 
 
 class Checkpoint(Protocol):

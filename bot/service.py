@@ -54,6 +54,7 @@ from bot.ports import (
     Checkpoint,
     ConversationStore,
     FailureKind,
+    Finished,
     Intake,
     ModelCall,
     Observer,
@@ -313,12 +314,14 @@ class AskService:
         log.info("request %s", outcome or "interrupted", extra=fields)
         if outcome is not None and self._observer is not None:
             self._observer.finished(
-                platform=request.platform,
-                model=record.model or "unknown",
-                outcome=outcome,
-                latency_s=latency,
-                model_latency_s=record.model_latency_s,
-                usage=record.usage,
+                Finished(
+                    platform=request.platform,
+                    model=record.model or "unknown",
+                    outcome=outcome,
+                    latency_s=latency,
+                    model_latency_s=record.model_latency_s,
+                    usage=record.usage,
+                )
             )
 
     async def _ask(
