@@ -1,9 +1,4 @@
-"""Initial schema: quota counters, overrides, caps, requests, audit, turns, threads, jobs.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-24
-"""
+"""Initial schema: quota counters, overrides, caps, requests, audit, turns, threads, jobs."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
 """Slack's OAuth tables: installations, bots and install states, as slack_sdk's
-SQLAlchemy stores define them (multi-workspace distribution).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24
-"""
+SQLAlchemy stores define them (multi-workspace distribution)."""
 
 from __future__ import annotations
 

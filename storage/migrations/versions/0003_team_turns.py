@@ -1,9 +1,4 @@
-"""Fair share across teams: when each team's question was last taken by a worker.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-25
-"""
+"""Fair share across teams: when each team's question was last taken by a worker."""
 
 from __future__ import annotations
 

@@ -2,12 +2,7 @@
 state, partial indexes over live jobs only, a lease table for once-across-workers chores,
 indexes retention needs, and autovacuum settings for the churning ``jobs`` table (PostgreSQL).
 
-Jobs being answered get their own status (``running``), so "pending" means waiting.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-27
-"""
+Jobs being answered get their own status (``running``), so "pending" means waiting."""
 
 from __future__ import annotations
 

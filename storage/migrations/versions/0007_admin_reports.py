@@ -1,9 +1,4 @@
-"""Admin reports: each answer's cost, notify channels, alerts and digests sent once.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-27
-"""
+"""Admin reports: each answer's cost, notify channels, alerts and digests sent once."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Team budgets: the weekly limit in USD, spend and holds per week, each request's hold.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-27
-"""
+"""Team budgets: the weekly limit in USD, spend and holds per week, each request's hold."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """Threads whose conversation retention pruned keep a tombstone (``pruned_at``), so a
 reply there is told its earlier context expired; weekly per-person usage rolled up from
-the requests retention prunes (``usage_weeks``), so reports reach back a year.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-11-27
-"""
+the requests retention prunes (``usage_weeks``), so reports reach back a year."""
 
 from __future__ import annotations
 

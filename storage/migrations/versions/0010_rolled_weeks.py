@@ -1,10 +1,5 @@
 """Weeks rolled up into ``usage_weeks`` as they end (``rolled_weeks``): reports of
-finished weeks read the weekly sums, and retention never adds a rolled week twice.
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-11-27
-"""
+finished weeks read the weekly sums, and retention never adds a rolled week twice."""
 
 from __future__ import annotations
 
