@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0003"
 down_revision = "0002"
 
@@ -12,7 +14,7 @@ down_revision = "0002"
 def upgrade() -> None:
     op.create_table(
         "team_turns",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("served_at", sa.DateTime(), nullable=False),
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0005"
 down_revision = "0004"
 
@@ -35,7 +37,7 @@ def upgrade() -> None:
     pg = op.get_bind().dialect.name == "postgresql"
     op.create_table(
         "queue_teams",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("in_flight", sa.Integer(), nullable=False),
         sa.Column("waiting", sa.Integer(), nullable=False),
         sa.Column("served_at", sa.DateTime(), nullable=False),
@@ -101,7 +103,7 @@ def downgrade() -> None:
         )
     op.create_table(
         "team_turns",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("served_at", sa.DateTime(), nullable=False),
     )
     op.execute(

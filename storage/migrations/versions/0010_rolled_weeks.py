@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0010"
 down_revision = "0009"
 
@@ -13,8 +15,7 @@ down_revision = "0009"
 def upgrade() -> None:
     op.create_table(
         "rolled_weeks",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
+        *key("team", "window"),
         sa.Column("rolled_at", sa.DateTime(), nullable=False),
     )
 
