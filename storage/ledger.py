@@ -9,7 +9,7 @@ therefore admit exactly min(N, L), across processes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,30 @@ def micros(usd: float | None) -> int:
 
 def dollars(amount: int | None) -> float:
     return (amount or 0) / MICROS
+
+
+def _reservation(request: Mapping[str, Any], **outcome: Any) -> Reservation:
+    """A reservation of the request row ``request`` (or of the row about to be written):
+    who asked for which model in which week, and ``outcome``."""
+    return Reservation(
+        key=request["key"],
+        team=request["team"],
+        model=request["model"],
+        user=request["user"],
+        window=request["window"],
+        **outcome,
+    )
+
+
+def _billed(usage: Usage, cost_usd: float | None) -> dict[str, Any]:
+    """A request row's columns for what the provider billed an answer."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cost_usd": cost_usd,
+    }
 
 
 class _Denied(Exception):
@@ -290,12 +314,8 @@ class SqlLedger(SqlStore):
                     break
         except _Denied as denied:
             return await self._deny(row, denied.scope, denied.limits)
-        return Reservation(
-            key=key,
-            team=team,
-            model=link,
-            user=user,
-            window=window.key,
+        return _reservation(
+            {**row, "model": link},
             status=ReservationStatus.RESERVED,
             limits=taken,
             fallback_from=model if link != model else None,
@@ -390,12 +410,8 @@ class SqlLedger(SqlStore):
             )
             if inserted.first() is None:
                 return await self._replay(conn, row["key"])
-        return Reservation(
-            key=row["key"],
-            team=row["team"],
-            model=row["model"],
-            user=row["user"],
-            window=row["window"],
+        return _reservation(
+            row,
             status=ReservationStatus.DENIED,
             denied_scope=scope,
             limits=limits,
@@ -403,12 +419,8 @@ class SqlLedger(SqlStore):
 
     async def _replay(self, conn: AsyncConnection, key: str) -> Reservation:
         r = (await conn.execute(select(RQ).where(RQ.c.key == key))).one()
-        return Reservation(
-            key=key,
-            team=r.team,
-            model=r.model,
-            user=r.user,
-            window=r.window,
+        return _reservation(
+            r._mapping,
             status=ReservationStatus(r.status),
             replayed=True,
             denied_scope=r.denied_scope,
@@ -430,13 +442,9 @@ class SqlLedger(SqlStore):
                 .where(RQ.c.key == key, RQ.c.status == ReservationStatus.RESERVED)
                 .values(
                     status=ReservationStatus.COMMITTED,
-                    prompt_tokens=usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    reasoning_tokens=usage.reasoning_tokens,
-                    cached_tokens=usage.cached_tokens,
-                    cost_usd=cost_usd,
                     latency_ms=latency_ms,
                     finished_at=naive_utc(now),
+                    **_billed(usage, cost_usd),
                 )
                 .returning(RQ.c.team, RQ.c.window, RQ.c.hold_micros)
             )
@@ -485,17 +493,7 @@ class SqlLedger(SqlStore):
         usage: Usage | None = None,
         cost_usd: float | None = None,
     ) -> bool:
-        billed = (
-            {}
-            if usage is None
-            else {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "reasoning_tokens": usage.reasoning_tokens,
-                "cached_tokens": usage.cached_tokens,
-                "cost_usd": cost_usd,
-            }
-        )
+        billed = {} if usage is None else _billed(usage, cost_usd)
         async with self._tx(what="refund") as conn:
             r = (
                 await conn.execute(

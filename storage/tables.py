@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +23,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# The identities quota tables are keyed by, each one width in every table (``window`` is
+# the week's key).
+TeamKey = Annotated[str, mapped_column(String(200), primary_key=True)]
+UserKey = Annotated[str, mapped_column(String(200), primary_key=True)]
+ModelKey = Annotated[str, mapped_column(String(64), primary_key=True)]
+WeekKey = Annotated[str, mapped_column(String(32), primary_key=True)]
+
 
 class Base(DeclarativeBase):
     pass
@@ -31,9 +39,9 @@ class QuotaCounter(Base):
     """Messages a team used of one model in one week, and extra granted that week."""
 
     __tablename__ = "quota_counters"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[TeamKey]
+    model: Mapped[ModelKey]
+    window: Mapped[WeekKey]
     used: Mapped[int] = mapped_column(Integer, default=0)
     granted: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -45,10 +53,10 @@ class UserCounter(Base):
     """Messages one person used of one model in one week (for per-user caps)."""
 
     __tablename__ = "user_counters"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[TeamKey]
+    model: Mapped[ModelKey]
+    window: Mapped[WeekKey]
+    user: Mapped[UserKey]
     used: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_user_counters_window", "window"),)
@@ -56,8 +64,8 @@ class UserCounter(Base):
 
 class LimitOverride(Base):
     __tablename__ = "limit_overrides"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team: Mapped[TeamKey]
+    model: Mapped[ModelKey]
     weekly_limit: Mapped[int] = mapped_column(Integer)
 
 
@@ -65,9 +73,9 @@ class UserCap(Base):
     """A per-person weekly cap; model '*' applies to every model without its own."""
 
     __tablename__ = "user_caps"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    user: Mapped[str] = mapped_column(String(200), primary_key=True)
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team: Mapped[TeamKey]
+    user: Mapped[UserKey]
+    model: Mapped[ModelKey]
     cap: Mapped[int] = mapped_column(Integer)
 
 
@@ -202,7 +210,7 @@ class QueueTeam(Base):
     otherwise equal."""
 
     __tablename__ = "queue_teams"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[TeamKey]
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
     waiting: Mapped[int] = mapped_column(Integer, default=0)
     served_at: Mapped[datetime] = mapped_column(DateTime)
@@ -243,7 +251,7 @@ class NotifyChannel(Base):
     reference opaque to us, posted to through the platform's adapter."""
 
     __tablename__ = "notify_channels"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[TeamKey]
     platform: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(200))
     set_by: Mapped[str] = mapped_column(String(200))
@@ -255,9 +263,9 @@ class SentAlert(Base):
     worker noticed first."""
 
     __tablename__ = "sent_alerts"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[TeamKey]
+    model: Mapped[ModelKey]
+    window: Mapped[WeekKey]
     threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -266,8 +274,8 @@ class SentDigest(Base):
     """A weekly digest sent (once per team and week, across workers)."""
 
     __tablename__ = "sent_digests"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[TeamKey]
+    window: Mapped[WeekKey]
     sent_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -276,7 +284,7 @@ class TeamBudget(Base):
     so holds added and taken back always return to the same total."""
 
     __tablename__ = "team_budgets"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[TeamKey]
     weekly_micros: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -286,8 +294,8 @@ class BudgetCounter(Base):
     only while ``spent + held + hold`` stays within the budget."""
 
     __tablename__ = "budget_counters"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[TeamKey]
+    window: Mapped[WeekKey]
     spent_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     held_micros: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -302,10 +310,10 @@ class UsageWeek(Base):
     to which their roll-up adds the rest.)"""
 
     __tablename__ = "usage_weeks"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
-    model: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[TeamKey]
+    window: Mapped[WeekKey]
+    model: Mapped[ModelKey]
+    user: Mapped[UserKey]
     questions: Mapped[int] = mapped_column(BigInteger, default=0)
     denied: Mapped[int] = mapped_column(BigInteger, default=0)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -321,6 +329,6 @@ class RolledWeek(Base):
     first."""
 
     __tablename__ = "rolled_weeks"
-    team: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team: Mapped[TeamKey]
+    window: Mapped[WeekKey]
     rolled_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,19 +1,14 @@
-"""Initial schema: quota counters, overrides, caps, requests, audit, turns, threads, jobs.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-24
-"""
+"""Initial schema: quota counters, overrides, caps, requests, audit, turns, threads, jobs."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -21,31 +16,23 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "quota_counters",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("model", sa.String(64), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
+        *key("team", "model", "window"),
         sa.Column("used", sa.Integer(), nullable=False),
         sa.Column("granted", sa.Integer(), nullable=False),
     )
     op.create_table(
         "user_counters",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("model", sa.String(64), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
-        sa.Column("user", sa.String(200), primary_key=True),
+        *key("team", "model", "window", "user"),
         sa.Column("used", sa.Integer(), nullable=False),
     )
     op.create_table(
         "limit_overrides",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("model", sa.String(64), primary_key=True),
+        *key("team", "model"),
         sa.Column("weekly_limit", sa.Integer(), nullable=False),
     )
     op.create_table(
         "user_caps",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("user", sa.String(200), primary_key=True),
-        sa.Column("model", sa.String(64), primary_key=True),
+        *key("team", "user", "model"),
         sa.Column("cap", sa.Integer(), nullable=False),
     )
     op.create_table(

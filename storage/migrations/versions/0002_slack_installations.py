@@ -1,10 +1,5 @@
 """Slack's OAuth tables: installations, bots and install states, as slack_sdk's
-SQLAlchemy stores define them (multi-workspace distribution).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24
-"""
+SQLAlchemy stores define them (multi-workspace distribution)."""
 
 from __future__ import annotations
 
@@ -15,8 +10,6 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 TABLES = ("slack_installations", "slack_bots", "slack_oauth_states")
 

@@ -1,25 +1,20 @@
-"""Fair share across teams: when each team's question was last taken by a worker.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-25
-"""
+"""Fair share across teams: when each team's question was last taken by a worker."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "team_turns",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("served_at", sa.DateTime(), nullable=False),
     )
 

@@ -1,10 +1,5 @@
 """Refunds after a reset: each reservation records whether it still counts in its
-week's counters (a reset clears it). And a one-row table the health check writes.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-27
-"""
+week's counters (a reset clears it). And a one-row table the health check writes."""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

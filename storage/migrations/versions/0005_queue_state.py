@@ -2,22 +2,17 @@
 state, partial indexes over live jobs only, a lease table for once-across-workers chores,
 indexes retention needs, and autovacuum settings for the churning ``jobs`` table (PostgreSQL).
 
-Jobs being answered get their own status (``running``), so "pending" means waiting.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-27
-"""
+Jobs being answered get their own status (``running``), so "pending" means waiting."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 WAITING = sa.text("status = 'pending'")
@@ -42,7 +37,7 @@ def upgrade() -> None:
     pg = op.get_bind().dialect.name == "postgresql"
     op.create_table(
         "queue_teams",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("in_flight", sa.Integer(), nullable=False),
         sa.Column("waiting", sa.Integer(), nullable=False),
         sa.Column("served_at", sa.DateTime(), nullable=False),
@@ -108,7 +103,7 @@ def downgrade() -> None:
         )
     op.create_table(
         "team_turns",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("served_at", sa.DateTime(), nullable=False),
     )
     op.execute(

@@ -1,10 +1,5 @@
 """Each answer's reasoning record (OpenAI's encrypted reasoning items), so a follow-up
-on any worker continues the model's line of thought.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-11-27
-"""
+on any worker continues the model's line of thought."""
 
 from __future__ import annotations
 
@@ -13,8 +8,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

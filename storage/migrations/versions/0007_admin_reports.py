@@ -1,19 +1,14 @@
-"""Admin reports: each answer's cost, notify channels, alerts and digests sent once.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-11-27
-"""
+"""Admin reports: each answer's cost, notify channels, alerts and digests sent once."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -22,7 +17,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("cost_usd", sa.Float(), nullable=True))
     op.create_table(
         "notify_channels",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("platform", sa.String(32), nullable=False),
         sa.Column("channel", sa.String(200), nullable=False),
         sa.Column("set_by", sa.String(200), nullable=False),
@@ -30,16 +25,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "sent_alerts",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("model", sa.String(64), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
+        *key("team", "model", "window"),
         sa.Column("threshold", sa.Integer(), primary_key=True),
         sa.Column("sent_at", sa.DateTime(), nullable=False),
     )
     op.create_table(
         "sent_digests",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
+        *key("team", "window"),
         sa.Column("sent_at", sa.DateTime(), nullable=False),
     )
 

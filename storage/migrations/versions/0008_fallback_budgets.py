@@ -1,19 +1,14 @@
-"""Team budgets: the weekly limit in USD, spend and holds per week, each request's hold.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-27
-"""
+"""Team budgets: the weekly limit in USD, spend and holds per week, each request's hold."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -21,13 +16,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("hold_micros", sa.BigInteger(), nullable=True))
     op.create_table(
         "team_budgets",
-        sa.Column("team", sa.String(200), primary_key=True),
+        *key("team"),
         sa.Column("weekly_micros", sa.BigInteger(), nullable=False),
     )
     op.create_table(
         "budget_counters",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
+        *key("team", "window"),
         sa.Column("spent_micros", sa.BigInteger(), nullable=False),
         sa.Column("held_micros", sa.BigInteger(), nullable=False),
     )

@@ -1,21 +1,16 @@
 """Threads whose conversation retention pruned keep a tombstone (``pruned_at``), so a
 reply there is told its earlier context expired; weekly per-person usage rolled up from
-the requests retention prunes (``usage_weeks``), so reports reach back a year.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-11-27
-"""
+the requests retention prunes (``usage_weeks``), so reports reach back a year."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -23,10 +18,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("pruned_at", sa.DateTime(), nullable=True))
     op.create_table(
         "usage_weeks",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
-        sa.Column("model", sa.String(64), primary_key=True),
-        sa.Column("user", sa.String(200), primary_key=True),
+        *key("team", "window", "model", "user"),
         sa.Column("questions", sa.BigInteger(), nullable=False),
         sa.Column("denied", sa.BigInteger(), nullable=False),
         sa.Column("input_tokens", sa.BigInteger(), nullable=False),

@@ -1,27 +1,21 @@
 """Weeks rolled up into ``usage_weeks`` as they end (``rolled_weeks``): reports of
-finished weeks read the weekly sums, and retention never adds a rolled week twice.
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-11-27
-"""
+finished weeks read the weekly sums, and retention never adds a rolled week twice."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations._columns import key
+
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "rolled_weeks",
-        sa.Column("team", sa.String(200), primary_key=True),
-        sa.Column("window", sa.String(32), primary_key=True),
+        *key("team", "window"),
         sa.Column("rolled_at", sa.DateTime(), nullable=False),
     )
 
