@@ -114,6 +114,7 @@ def downgrade() -> None:
         op.drop_index(index, table_name=table)
     for table in (
         "jobs",
+        "threads",
         "turns",
         "quota_audit",
         "requests",
