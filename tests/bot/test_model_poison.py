@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,14 +26,8 @@ from tests.fakes.openai_server import FakeOpenAI
 JSON = ModelSpec(alias="p", id="o1", weekly_limit=1, streaming=False)
 SSE = ModelSpec(alias="s", id="o1", weekly_limit=1, streaming=True)
 GENEROUS_S = 30.0  # bounds a test on a loaded machine; never a timing assertion
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
-    # No retries: each scripted body is seen once, and the error is the first one.
-    c = OpenAIClient(base_url=fake.base_url, api_key=None, max_retries=0, sleep=Sleeps())
-    yield c
-    await c.aclose()
+# The client never retries (the conftest's default): each scripted body is seen once,
+# and the error is the first one.
 
 
 def call(spec: ModelSpec) -> ModelCall:

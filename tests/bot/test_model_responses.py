@@ -6,7 +6,6 @@ across a thread's turns."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,6 +27,8 @@ from bot.render import reasoning_tail
 from tests.builders import Sleeps
 from tests.fakes.openai_server import FakeOpenAI
 
+pytestmark = pytest.mark.openai(api_key="sk-right", max_retries=2)
+
 O3 = ModelSpec(
     alias="o3",
     id="o3",
@@ -47,19 +48,6 @@ class Seen(list[tuple[str, str]]):
             self.append((kind, value))
 
         return record
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-right") as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
-    c = OpenAIClient(base_url=fake.base_url, api_key="sk-right", max_retries=2, sleep=Sleeps())
-    yield c
-    await c.aclose()
 
 
 def ask(spec: ModelSpec, *turns: Turn, text: str = "why is the sky blue?") -> ModelCall:
