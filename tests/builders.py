@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
-from bot.config import Catalogue, ModelSpec
+from bot.config import Catalogue, ModelSpec, load_catalogue
 from bot.domain import Limits, Reservation, Window
 from tests.fakes.slack_api import event_callback
 
@@ -63,6 +63,13 @@ def fallback_catalogue() -> Catalogue:
 def one_model(weekly_limit: int, **fields: Any) -> Catalogue:
     """o1 alone, not streaming (one answer, one edit): the queue's and ledger's tests."""
     return catalogue(o1(weekly_limit, streaming=False), **fields)
+
+
+def catalogue_from_toml(tmp_path: Path, toml: str) -> Catalogue:
+    """``toml`` read as an operator's catalogue file would be (`load_catalogue`)."""
+    path = tmp_path / "reasonbot.toml"
+    path.write_text(toml)
+    return load_catalogue(path)
 
 
 class Sleeps(list[float]):

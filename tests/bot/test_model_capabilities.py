@@ -12,6 +12,7 @@ from bot.errors import ConfigError
 from bot.model_chat import chat_payload
 from bot.model_responses import responses_payload
 from bot.ports import ModelCall
+from tests.builders import catalogue_from_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,13 +33,12 @@ def test_responses_ask_for_summaries_by_default() -> None:
 
 
 def test_a_summary_on_chat_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        'default_model = "r1"\n[[models]]\nalias = "r1"\nid = "deepseek-r1"\n'
-        'weekly_limit = 1\nreasoning_summary = "auto"\n'
-    )
     with pytest.raises(ConfigError, match="reasoning_summary"):
-        load_catalogue(path)
+        catalogue_from_toml(
+            tmp_path,
+            'default_model = "r1"\n[[models]]\nalias = "r1"\nid = "deepseek-r1"\n'
+            'weekly_limit = 1\nreasoning_summary = "auto"\n',
+        )
 
 
 def test_inputs_must_include_text() -> None:
