@@ -43,6 +43,10 @@ def chunk(**fields: object) -> dict[str, object]:
 
 
 ANSWER = {"index": 0, "message": {"role": "assistant", "content": "Four."}, "finish_reason": "stop"}
+STREAMED_ANSWER = (
+    chunk(choices=[{"index": 0, "delta": {"content": "Four."}, "finish_reason": None}]),
+    chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+)
 
 POISON_BODIES = {
     "choices-null": completion(choices=[None]),
@@ -113,8 +117,7 @@ async def test_streamed_answer_with_bad_usage_is_answered(
     fake: FakeOpenAI, client: OpenAIClient
 ) -> None:
     fake.events(
-        chunk(choices=[{"index": 0, "delta": {"content": "Four."}, "finish_reason": None}]),
-        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        *STREAMED_ANSWER,
         chunk(choices=[], usage={"prompt_tokens": "abc", "completion_tokens": {"n": 1}}),
     )
     reply = await client.complete(call(SSE))
@@ -193,8 +196,7 @@ async def test_stream_that_ends_with_finish_but_no_done_is_complete(
     fake: FakeOpenAI, client: OpenAIClient
 ) -> None:
     fake.events(
-        chunk(choices=[{"index": 0, "delta": {"content": "Four."}, "finish_reason": None}]),
-        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        *STREAMED_ANSWER,
         done=False,
     )
     assert (await client.complete(call(SSE))).text == "Four."
