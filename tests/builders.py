@@ -44,6 +44,21 @@ def mini(weekly_limit: int = 50, **fields: Any) -> ModelSpec:
     return ModelSpec(alias="mini", id="o1-mini", weekly_limit=weekly_limit, **fields)
 
 
+def gpt41(weekly_limit: int = 5, **fields: Any) -> ModelSpec:
+    """A model that does not reason, on the Responses API: no efforts, no summary, no
+    reasoning kept between turns."""
+    return ModelSpec(
+        alias="g",
+        id="gpt-4.1",
+        weekly_limit=weekly_limit,
+        api="responses",
+        efforts=(),
+        reasoning_summary="off",
+        keep_reasoning=False,
+        **fields,
+    )
+
+
 def catalogue(*models: ModelSpec, **fields: Any) -> Catalogue:
     """``models`` (default: o1, 30 a week, and mini, 50) and any other field."""
     return Catalogue(models=list(models or (o1(), mini())), **fields)
