@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from aiohttp import web
 
@@ -169,6 +169,17 @@ class Behaviour:
     every: float = 0.05
 
 
+class ReplyOptions(TypedDict, total=False):
+    """How `FakeOpenAI.reply` answers; each option is the `Behaviour` field of its name."""
+
+    reasoning: str | None
+    think_s: float
+    delay: float | None
+    stream_chunks: int | None
+    finish_reason: str
+    usage: dict[str, Any] | None
+
+
 class FakeOpenAI(LoopbackServer):
     def __init__(
         self,
@@ -217,31 +228,8 @@ class FakeOpenAI(LoopbackServer):
     def _push(self, behaviour: Behaviour, times: int) -> None:
         self._script.extend([behaviour] * times)
 
-    def reply(
-        self,
-        text: str,
-        *,
-        reasoning: str | None = None,
-        delay: float | None = None,
-        stream_chunks: int | None = None,
-        finish_reason: str = "stop",
-        usage: dict[str, Any] | None = None,
-        times: int = 1,
-        think_s: float = 0.0,
-    ) -> None:
-        self._push(
-            Behaviour(
-                "reply",
-                text=text,
-                reasoning=reasoning,
-                think_s=think_s,
-                delay=delay,
-                stream_chunks=stream_chunks,
-                finish_reason=finish_reason,
-                usage=usage,
-            ),
-            times,
-        )
+    def reply(self, text: str, *, times: int = 1, **options: Unpack[ReplyOptions]) -> None:
+        self._push(Behaviour("reply", text=text, **options), times)
 
     def fail(
         self,
