@@ -20,7 +20,7 @@ from tests.fakes.bot_process import run_to_exit
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.harness import WAIT_S, Waits
+from tests.harness import WAIT_S, Waits, serving
 
 
 @dataclass
@@ -69,20 +69,12 @@ async def running_discord(
             **settings,
         )
         async with build_runtime(config, catalogue or platform_catalogue()) as rt:
-            stop = asyncio.Event()
             client = build_discord(rt)
-            tasks = [
-                asyncio.create_task(run_discord(rt, stop=stop, client=client)),
-                asyncio.create_task(rt.dispatcher.run(stop)),
-            ]
-            try:
+            async with serving(rt, lambda stop: run_discord(rt, stop=stop, client=client)):
                 await fake.connected()
                 async with asyncio.timeout(WAIT_S):
                     await client.wait_until_ready()
                 yield DiscordHarness(rt, fake, model)
-            finally:
-                stop.set()
-                await asyncio.gather(*tasks)
 
 
 @pytest.fixture
