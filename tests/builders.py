@@ -150,6 +150,14 @@ def slack_env(
     )
 
 
+def short_lease_slack_env(
+    slack: FakeSlack, model: FakeOpenAI, *, db: str, secret: str, port: int, **extra: str
+) -> dict[str, str]:
+    """A Slack bot whose jobs are leased for 5 s: the questions of a process killed
+    mid-answer go to another process within seconds (the crash and many-process tests)."""
+    return slack_env(slack, model, db=db, secret=secret, port=port, JOB_LEASE_SECONDS="5", **extra)
+
+
 def discord_env(
     discord: FakeDiscord,
     model: FakeOpenAI,

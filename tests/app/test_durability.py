@@ -15,7 +15,7 @@ import pytest
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine
-from tests.builders import mention_callback, slack_env
+from tests.builders import mention_callback, short_lease_slack_env
 from tests.fakes.bot_process import start_bot
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
@@ -26,15 +26,7 @@ QUESTIONS = 5
 
 
 def bot_env(db: str, model: FakeOpenAI, slack: FakeSlack, port: int, **extra: str) -> dict:
-    return slack_env(
-        slack,
-        model,
-        db=db,
-        secret=SECRET,
-        port=port,
-        JOB_LEASE_SECONDS="5",
-        **extra,
-    )
+    return short_lease_slack_env(slack, model, db=db, secret=SECRET, port=port, **extra)
 
 
 async def ask(port: int, tag: str) -> None:
