@@ -36,13 +36,10 @@ from tests.builders import one_model
 
 
 class InstantModel:
-    async def complete(
-        self,
-        call: ModelCall,
-        *,
-        on_text: ProgressCallback | None = None,
-        on_reasoning: ProgressCallback | None = None,
-    ) -> ModelReply:
+    """A `ReasoningModel` that answers at once, all in one piece: it never calls the
+    progress callbacks (``on_text``, ``on_reasoning``)."""
+
+    async def complete(self, call: ModelCall, **callbacks: ProgressCallback | None) -> ModelReply:
         return ModelReply(text="42", usage=Usage(10, 20, 5), finish_reason="stop")
 
 

@@ -36,22 +36,7 @@ from tests.fakes.slack_api import FakeSlack, slash_command
 
 SECRET = "bench-secret"
 PORT = free_port()
-
-
-async def start_load_bot(
-    slack: FakeSlack, model: FakeOpenAI, db: str, *, socket_mode: bool
-) -> asyncio.subprocess.Process:
-    return await start_bot(
-        slack_env(
-            slack,
-            model,
-            db=db,
-            secret=SECRET,
-            port=PORT,
-            socket_mode=socket_mode,
-            REASONBOT_CONFIG=str(ROOT / "bench" / "bench.toml"),
-        )
-    )
+CONFIG = ROOT / "bench" / "bench.toml"
 
 
 def rounds(n: int) -> tuple[tuple[str, int], ...]:
@@ -145,7 +130,16 @@ async def measure(mode: str, n: int, latency: float, db: str) -> list[str]:
     send = send_socket if socket_mode else send_http
     rows = []
     async with FakeOpenAI(latency=latency) as model, FakeSlack() as slack:
-        bot = await start_load_bot(slack, model, db, socket_mode=socket_mode)
+        env = slack_env(
+            slack,
+            model,
+            db=db,
+            secret=SECRET,
+            port=PORT,
+            socket_mode=socket_mode,
+            REASONBOT_CONFIG=str(CONFIG),
+        )
+        bot = await start_bot(env)
         try:
             for rnd, (kind, count) in enumerate(rounds(n)):
                 prefix = f"{'s' if socket_mode else 'q'}{rnd}-{kind}-"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
-from bot.config import Catalogue, ModelSpec
+from bot.config import Catalogue, ModelSpec, load_catalogue
 from bot.domain import Limits, Reservation, Window
 from tests.fakes.slack_api import event_callback
 
@@ -44,6 +44,21 @@ def mini(weekly_limit: int = 50, **fields: Any) -> ModelSpec:
     return ModelSpec(alias="mini", id="o1-mini", weekly_limit=weekly_limit, **fields)
 
 
+def gpt41(weekly_limit: int = 5, **fields: Any) -> ModelSpec:
+    """A model that does not reason, on the Responses API: no efforts, no summary, no
+    reasoning kept between turns."""
+    return ModelSpec(
+        alias="g",
+        id="gpt-4.1",
+        weekly_limit=weekly_limit,
+        api="responses",
+        efforts=(),
+        reasoning_summary="off",
+        keep_reasoning=False,
+        **fields,
+    )
+
+
 def catalogue(*models: ModelSpec, **fields: Any) -> Catalogue:
     """``models`` (default: o1, 30 a week, and mini, 50) and any other field."""
     return Catalogue(models=list(models or (o1(), mini())), **fields)
@@ -63,6 +78,13 @@ def fallback_catalogue() -> Catalogue:
 def one_model(weekly_limit: int, **fields: Any) -> Catalogue:
     """o1 alone, not streaming (one answer, one edit): the queue's and ledger's tests."""
     return catalogue(o1(weekly_limit, streaming=False), **fields)
+
+
+def catalogue_from_toml(tmp_path: Path, toml: str) -> Catalogue:
+    """``toml`` read as an operator's catalogue file would be (`load_catalogue`)."""
+    path = tmp_path / "reasonbot.toml"
+    path.write_text(toml)
+    return load_catalogue(path)
 
 
 class Sleeps(list[float]):
@@ -126,6 +148,14 @@ def slack_env(
         SLACK_API_URL=slack.base_url,
         **extra,
     )
+
+
+def short_lease_slack_env(
+    slack: FakeSlack, model: FakeOpenAI, *, db: str, secret: str, port: int, **extra: str
+) -> dict[str, str]:
+    """A Slack bot whose jobs are leased for 5 s: the questions of a process killed
+    mid-answer go to another process within seconds (the crash and many-process tests)."""
+    return slack_env(slack, model, db=db, secret=secret, port=port, JOB_LEASE_SECONDS="5", **extra)
 
 
 def discord_env(

@@ -4,13 +4,29 @@ something, and for the dispatcher to finish questions."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from app.wiring import Runtime
 
 WAIT_S = 20.0  # generous: a loaded CI machine, never a timing assertion
 POLL_S = 0.05
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    rt: Runtime, platform: Callable[[asyncio.Event], Awaitable[None]]
+) -> AsyncIterator[None]:
+    """``platform(stop)`` and the runtime's dispatcher run for the length of the block,
+    then stop together (an error either raised comes out here)."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(platform(stop)), asyncio.create_task(rt.dispatcher.run(stop))]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
 
 
 class FakePlatform(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,44 +46,15 @@ OLD_DISCORD = {
 
 
 @pytest.mark.parametrize(
-    ("kind", "old", "expected"),
-    [
-        (
-            SlackRoute,
-            OLD_SLACK,
-            SlackRoute(
-                kind="command",
-                channel="C0001",
-                user="U0ANN",
-                team_id="T0001",
-                thread_ts="1700000000.000100",
-                status_ts="1700000000.000200",
-                delivered=1,
-            ),
-        ),
-        (
-            DiscordRoute,
-            OLD_DISCORD,
-            DiscordRoute(
-                kind="slash",
-                guild_id="100",
-                channel_id="200",
-                user="300",
-                app_id="400",
-                token="tok",
-                thread_id="500",
-                status_id="600",
-                delivered=2,
-            ),
-        ),
-    ],
+    ("kind", "old"),
+    [(SlackRoute, OLD_SLACK), (DiscordRoute, OLD_DISCORD)],
     ids=["slack", "discord"],
 )
 def test_a_route_reads_the_old_shape_and_leaves_question_and_model_to_the_job(
-    kind: type[SlackRoute | DiscordRoute], old: dict[str, object], expected: object
+    kind: type[SlackRoute | DiscordRoute], old: dict[str, Any]
 ) -> None:
     route = kind.from_json(old)
-    assert route == expected
+    assert route == kind(**{k: v for k, v in old.items() if k not in ("question", "model")})
     assert "question" not in route.to_json() and "model" not in route.to_json()
     assert kind.from_json(route.to_json()) == route
 

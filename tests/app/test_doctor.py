@@ -8,6 +8,7 @@ import io
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -43,6 +44,11 @@ async def migrated(url: str) -> str:
 
 async def doctor(settings: Settings, catalogue: Catalogue | None = None) -> list[Check]:
     return await run_checks(settings, catalogue or Catalogue())
+
+
+def settings_in(tmp_path: Path, **fields: Any) -> Settings:
+    """Settings whose SQLite database (not created yet) is in ``tmp_path``."""
+    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", **fields)
 
 
 def named(checks: list[Check], name: str) -> Check:
@@ -146,30 +152,21 @@ async def test_sqlite_file_missing_is_fine_where_the_bot_can_create_it(tmp_path:
 
 
 async def test_missing_key_is_named(tmp_path: Path) -> None:
-    settings = load_settings(
-        openai_base_url="https://api.openai.invalid/v1",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-    )
+    settings = settings_in(tmp_path, openai_base_url="https://api.openai.invalid/v1")
     check = named(await doctor(settings), "model o1")
     assert not check.ok and "OPENAI_API_KEY is not set" in check.detail
 
 
 async def test_key_rejected(tmp_path: Path) -> None:
     async with FakeOpenAI(api_key=KEY) as model:
-        settings = load_settings(
-            openai_base_url=model.base_url,
-            openai_api_key="sk-wrong",
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-        )
+        settings = settings_in(tmp_path, openai_base_url=model.base_url, openai_api_key="sk-wrong")
         check = named(await doctor(settings), "model o1")
     assert not check.ok and "rejected the key" in check.detail and "OPENAI_API_KEY" in check.fix
 
 
 async def test_provider_unreachable_names_the_url(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
-    settings = load_settings(
-        openai_base_url=url, openai_api_key=KEY, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db"
-    )
+    settings = settings_in(tmp_path, openai_base_url=url, openai_api_key=KEY)
     check = named(await doctor(settings), "model mini")
     assert not check.ok
     assert f"cannot reach {url} (connection refused)" in check.detail
@@ -181,11 +178,7 @@ async def test_unknown_model_id(tmp_path: Path) -> None:
         default_model="o9", models=[ModelSpec(alias="o9", id="o9-preview", weekly_limit=1)]
     )
     async with FakeOpenAI(api_key=KEY) as model:
-        settings = load_settings(
-            openai_base_url=model.base_url,
-            openai_api_key=KEY,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-        )
+        settings = settings_in(tmp_path, openai_base_url=model.base_url, openai_api_key=KEY)
         check = named(await doctor(settings, catalogue), "model o9")
     assert not check.ok and "no model 'o9-preview'" in check.detail and "o1-mini" in check.detail
 
@@ -193,11 +186,7 @@ async def test_unknown_model_id(tmp_path: Path) -> None:
 async def test_provider_without_model_list_gets_one_tiny_request(tmp_path: Path) -> None:
     async with FakeOpenAI(api_key=KEY) as model:
         model.model_ids = None
-        settings = load_settings(
-            openai_base_url=model.base_url,
-            openai_api_key=KEY,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-        )
+        settings = settings_in(tmp_path, openai_base_url=model.base_url, openai_api_key=KEY)
         model.fail(404, code="model_not_found", times=1)  # the first model (o1) is unknown
         checks = await doctor(settings)
     assert (
@@ -209,16 +198,15 @@ async def test_provider_without_model_list_gets_one_tiny_request(tmp_path: Path)
 
 
 async def test_slack_faults(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     async with FakeSlack() as slack:
-        base = {"database_url": db, "slack_api_url": slack.base_url}
-        checks = await doctor(load_settings(slack_bot_token="xoxb-wrong", **base))
+        base = {"slack_api_url": slack.base_url}
+        checks = await doctor(settings_in(tmp_path, slack_bot_token="xoxb-wrong", **base))
         assert not named(checks, "Slack token").ok
         assert "invalid_auth" in named(checks, "Slack token").detail
 
         slack.scopes = tuple(s for s in slack.scopes if s != "users:read")
         checks = await doctor(
-            load_settings(slack_bot_token=slack.token, slack_app_token="xapp-wrong", **base)
+            settings_in(tmp_path, slack_bot_token=slack.token, slack_app_token="xapp-wrong", **base)
         )
     scopes = named(checks, "Slack scopes")
     assert not scopes.ok and scopes.detail == "missing users:read" and "reinstall" in scopes.fix
@@ -227,21 +215,20 @@ async def test_slack_faults(tmp_path: Path) -> None:
 
 
 async def test_discord_faults(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     async with FakeDiscord() as discord:
-        base = {"database_url": db, "discord_api_url": discord.base}
-        checks = await doctor(load_settings(discord_token="not.the.token", **base))
+        base = {"discord_api_url": discord.base}
+        checks = await doctor(settings_in(tmp_path, discord_token="not.the.token", **base))
         assert not named(checks, "Discord token").ok
 
         checks = await doctor(
-            load_settings(discord_token=discord.token, discord_message_content=True, **base)
+            settings_in(tmp_path, discord_token=discord.token, discord_message_content=True, **base)
         )
         intents = named(checks, "Discord intents")
         assert not intents.ok and "Message Content Intent" in intents.fix
 
         discord.app_flags = 1 << 18
         checks = await doctor(
-            load_settings(discord_token=discord.token, discord_message_content=True, **base)
+            settings_in(tmp_path, discord_token=discord.token, discord_message_content=True, **base)
         )
     assert named(checks, "Discord intents").ok
 

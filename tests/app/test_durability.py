@@ -15,7 +15,7 @@ import pytest
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine
-from tests.builders import mention_callback, slack_env
+from tests.builders import mention_callback, short_lease_slack_env
 from tests.fakes.bot_process import start_bot
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
@@ -26,15 +26,7 @@ QUESTIONS = 5
 
 
 def bot_env(db: str, model: FakeOpenAI, slack: FakeSlack, port: int, **extra: str) -> dict:
-    return slack_env(
-        slack,
-        model,
-        db=db,
-        secret=SECRET,
-        port=port,
-        JOB_LEASE_SECONDS="5",
-        **extra,
-    )
+    return short_lease_slack_env(slack, model, db=db, secret=SECRET, port=port, **extra)
 
 
 async def ask(port: int, tag: str) -> None:
@@ -70,6 +62,23 @@ async def each_answered_and_charged_once(slack: FakeSlack, db: str, tag: str) ->
     assert usage.models[0].used == QUESTIONS  # one reservation each, never two
 
 
+async def asked_and_with_the_model(
+    env: dict, model: FakeOpenAI, port: int, tag: str
+) -> asyncio.subprocess.Process:
+    """A bot started on ``env`` and asked QUESTIONS, once every one is with the model."""
+    bot = await start_bot(env)
+    await ask(port, tag)
+    async with asyncio.timeout(30):
+        await model.wait_for_requests(QUESTIONS)
+    return bot
+
+
+async def stop_with_sigterm(bot: asyncio.subprocess.Process) -> None:
+    bot.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(30):
+        assert await bot.wait() == 0
+
+
 async def finish_in_a_new_process(env: dict, slack: FakeSlack) -> None:
     second = await start_bot(env)
     try:
@@ -90,13 +99,11 @@ async def test_requests_in_flight_when_a_worker_is_killed_are_answered_once(
     async with FakeOpenAI(latency=6.0) as model, FakeSlack() as slack:
         model.chunk_chars = 2  # the answers trickle in over the model's 6 s
         env = bot_env(db, model, slack, port)
-        first = await start_bot(env)
-        await ask(port, tag)
-        async with asyncio.timeout(30):
-            await model.wait_for_requests(QUESTIONS)  # every question is with the model
-            if when == "streaming":
-                # Part of every answer is showing in Slack: the next worker cannot
-                # continue those streams, so it must replace them, not add to them.
+        first = await asked_and_with_the_model(env, model, port, tag)
+        if when == "streaming":
+            # Part of every answer is showing in Slack: the next worker cannot
+            # continue those streams, so it must replace them, not add to them.
+            async with asyncio.timeout(30):
                 await slack.wait_for(lambda: len(slack.streams) >= QUESTIONS)
         first.send_signal(signal.SIGKILL)
         await first.wait()
@@ -113,13 +120,8 @@ async def test_sigterm_lets_calls_in_flight_finish_within_the_grace_period(
     db = f"sqlite+aiosqlite:///{tmp_path / 'graceful.db'}"
     port, tag = free_port(), "1700000200"
     async with FakeOpenAI(latency=2.0) as model, FakeSlack() as slack:
-        bot = await start_bot(bot_env(db, model, slack, port, SHUTDOWN_GRACE_SECONDS="30"))
-        await ask(port, tag)
-        async with asyncio.timeout(30):
-            await model.wait_for_requests(QUESTIONS)
-        bot.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            assert await bot.wait() == 0
+        env = bot_env(db, model, slack, port, SHUTDOWN_GRACE_SECONDS="30")
+        await stop_with_sigterm(await asked_and_with_the_model(env, model, port, tag))
         # Delivered by the stopping process, through connections it kept open for them.
         assert answered(slack) == QUESTIONS
     await each_answered_and_charged_once(slack, db, tag)
@@ -130,13 +132,7 @@ async def test_sigterm_hands_back_what_the_grace_period_cannot_finish(tmp_path: 
     port, tag = free_port(), "1700000300"
     async with FakeOpenAI(latency=4.0) as model, FakeSlack() as slack:
         env = bot_env(db, model, slack, port, SHUTDOWN_GRACE_SECONDS="0.5")
-        first = await start_bot(env)
-        await ask(port, tag)
-        async with asyncio.timeout(30):
-            await model.wait_for_requests(QUESTIONS)
-        first.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            assert await first.wait() == 0
+        await stop_with_sigterm(await asked_and_with_the_model(env, model, port, tag))
         assert answered(slack) == 0
         # Handed back (lease cleared): the next process takes them at once.
         await finish_in_a_new_process(env, slack)

@@ -16,7 +16,7 @@ import pytest
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
-from tests.builders import mention_callback, slack_env
+from tests.builders import mention_callback, short_lease_slack_env
 from tests.dbutil import fresh_database
 from tests.fakes.bot_process import start_bot
 from tests.fakes.loopback import free_port
@@ -44,14 +44,8 @@ def env(tmp_path: Path, db: str, model: FakeOpenAI, slack: FakeSlack, port: int)
         f'default_model = "o1"\nprogress_every_s = 1\n\n'
         f'[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = {LIMIT}\nstreaming = false\n'
     )
-    return slack_env(
-        slack,
-        model,
-        db=db,
-        secret=SECRET,
-        port=port,
-        JOB_LEASE_SECONDS="5",
-        REASONBOT_CONFIG=str(config),
+    return short_lease_slack_env(
+        slack, model, db=db, secret=SECRET, port=port, REASONBOT_CONFIG=str(config)
     )
 
 

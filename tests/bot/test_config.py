@@ -8,6 +8,7 @@ from app.cli import main
 from app.settings import load_settings
 from bot.config import Catalogue, load_catalogue
 from bot.errors import ConfigError
+from tests.builders import catalogue_from_toml
 
 
 def test_defaults_mirror_the_o1_launch() -> None:
@@ -34,10 +35,8 @@ def test_example_config_is_valid() -> None:
     ],
 )
 def test_invalid_config_names_the_field(tmp_path: Path, toml: str, field: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(toml)
     with pytest.raises(ConfigError) as info:
-        load_catalogue(path)
+        catalogue_from_toml(tmp_path, toml)
     assert field in str(info.value)
 
 
@@ -50,6 +49,13 @@ def test_bad_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PORT", "not-a-port")
     with pytest.raises(ConfigError, match="port"):
         load_settings()
+
+
+def set_shards(monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None) -> None:
+    """The shard variables as an operator sets them (``None``: left unset)."""
+    for name, value in (("DISCORD_SHARD_COUNT", count), ("DISCORD_SHARD_IDS", ids)):
+        if value is not None:
+            monkeypatch.setenv(name, value)
 
 
 @pytest.mark.parametrize(
@@ -65,9 +71,7 @@ def test_bad_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
 def test_discord_shards_are_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None, expected: object
 ) -> None:
-    for name, value in (("DISCORD_SHARD_COUNT", count), ("DISCORD_SHARD_IDS", ids)):
-        if value is not None:
-            monkeypatch.setenv(name, value)
+    set_shards(monkeypatch, count, ids)
     settings = load_settings(_env_file=None)
     assert (settings.discord_shard_count, settings.discord_shard_ids) == expected
 
@@ -86,9 +90,7 @@ BAD_SHARDS = [
 def test_impossible_discord_shards_are_a_config_error(
     monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None, problem: str
 ) -> None:
-    for name, value in (("DISCORD_SHARD_COUNT", count), ("DISCORD_SHARD_IDS", ids)):
-        if value is not None:
-            monkeypatch.setenv(name, value)
+    set_shards(monkeypatch, count, ids)
     with pytest.raises(ConfigError) as info:
         load_settings(_env_file=None)
     field = "discord_shard_ids" if ids is not None else "discord_shard_count"

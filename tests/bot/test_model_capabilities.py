@@ -8,7 +8,6 @@ import pytest
 
 from bot.config import Catalogue, ModelSpec, load_catalogue
 from bot.domain import Effort, Role, Turn
-from bot.errors import ConfigError
 from bot.model_chat import chat_payload
 from bot.model_responses import responses_payload
 from bot.ports import ModelCall
@@ -29,16 +28,6 @@ def test_responses_ask_for_summaries_by_default() -> None:
     assert spec(api="responses").summary == "auto"
     assert spec(api="responses", reasoning_summary="detailed").summary == "detailed"
     assert spec(api="responses", reasoning_summary="off").summary is None
-
-
-def test_a_summary_on_chat_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text(
-        'default_model = "r1"\n[[models]]\nalias = "r1"\nid = "deepseek-r1"\n'
-        'weekly_limit = 1\nreasoning_summary = "auto"\n'
-    )
-    with pytest.raises(ConfigError, match="reasoning_summary"):
-        load_catalogue(path)
 
 
 def test_inputs_must_include_text() -> None:

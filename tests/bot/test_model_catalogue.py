@@ -9,6 +9,7 @@ import pytest
 from bot.config import ALL_EFFORTS, Catalogue, ModelSpec, load_catalogue
 from bot.domain import Effort
 from bot.errors import ConfigError
+from tests.builders import catalogue_from_toml
 from tests.fakes.openai_server import refusal
 
 
@@ -39,14 +40,28 @@ def test_what_the_catalogue_says_can_still_be_overridden() -> None:
     assert spec.efforts == (Effort.LOW,) and spec.instructions_role == "system"
 
 
-def test_a_default_effort_the_model_does_not_take_is_a_config_error(tmp_path: Path) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(
-        'default_model = "mini"\n[[models]]\nalias = "mini"\nid = "o1-mini"\n'
-        'weekly_limit = 5\nreasoning_effort = "high"\n'
-    )
-    with pytest.raises(ConfigError, match="reasoning_effort 'high'"):
-        load_catalogue(path)
+@pytest.mark.parametrize(
+    ("toml", "error"),
+    [
+        pytest.param(
+            'default_model = "mini"\n[[models]]\nalias = "mini"\nid = "o1-mini"\n'
+            'weekly_limit = 5\nreasoning_effort = "high"\n',
+            "reasoning_effort 'high'",
+            id="a-default-effort-the-model-does-not-take",
+        ),
+        pytest.param(
+            'default_model = "r1"\n[[models]]\nalias = "r1"\nid = "deepseek-r1"\n'
+            'weekly_limit = 1\nreasoning_summary = "auto"\n',
+            "reasoning_summary",
+            id="a-summary-on-chat",
+        ),
+    ],
+)
+def test_a_setting_the_model_does_not_take_is_a_config_error(
+    tmp_path: Path, toml: str, error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        catalogue_from_toml(tmp_path, toml)
 
 
 def test_example_catalogue_sends_nothing_its_provider_refuses() -> None:

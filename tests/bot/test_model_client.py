@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,6 +24,8 @@ from bot.ports import ModelCall
 from tests.builders import Sleeps
 from tests.fakes.openai_server import FakeOpenAI
 
+pytestmark = pytest.mark.openai(api_key="sk-right", max_retries=3)
+
 STREAM = ModelSpec(alias="s", id="o1", weekly_limit=1, streaming=True)
 PLAIN = ModelSpec(
     alias="p",
@@ -34,19 +35,6 @@ PLAIN = ModelSpec(
     reasoning_effort=Effort.MEDIUM,
     max_completion_tokens=4000,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-right") as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
-    c = OpenAIClient(base_url=fake.base_url, api_key="sk-right", max_retries=3, sleep=Sleeps())
-    yield c
-    await c.aclose()
 
 
 def call(spec: ModelSpec = PLAIN, text: str = "hi", **kw: object) -> ModelCall:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,14 +26,8 @@ from tests.fakes.openai_server import FakeOpenAI
 JSON = ModelSpec(alias="p", id="o1", weekly_limit=1, streaming=False)
 SSE = ModelSpec(alias="s", id="o1", weekly_limit=1, streaming=True)
 GENEROUS_S = 30.0  # bounds a test on a loaded machine; never a timing assertion
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
-    # No retries: each scripted body is seen once, and the error is the first one.
-    c = OpenAIClient(base_url=fake.base_url, api_key=None, max_retries=0, sleep=Sleeps())
-    yield c
-    await c.aclose()
+# The client never retries (the conftest's default): each scripted body is seen once,
+# and the error is the first one.
 
 
 def call(spec: ModelSpec) -> ModelCall:
@@ -50,6 +43,10 @@ def chunk(**fields: object) -> dict[str, object]:
 
 
 ANSWER = {"index": 0, "message": {"role": "assistant", "content": "Four."}, "finish_reason": "stop"}
+STREAMED_ANSWER = (
+    chunk(choices=[{"index": 0, "delta": {"content": "Four."}, "finish_reason": None}]),
+    chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+)
 
 POISON_BODIES = {
     "choices-null": completion(choices=[None]),
@@ -120,8 +117,7 @@ async def test_streamed_answer_with_bad_usage_is_answered(
     fake: FakeOpenAI, client: OpenAIClient
 ) -> None:
     fake.events(
-        chunk(choices=[{"index": 0, "delta": {"content": "Four."}, "finish_reason": None}]),
-        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        *STREAMED_ANSWER,
         chunk(choices=[], usage={"prompt_tokens": "abc", "completion_tokens": {"n": 1}}),
     )
     reply = await client.complete(call(SSE))
@@ -200,8 +196,7 @@ async def test_stream_that_ends_with_finish_but_no_done_is_complete(
     fake: FakeOpenAI, client: OpenAIClient
 ) -> None:
     fake.events(
-        chunk(choices=[{"index": 0, "delta": {"content": "Four."}, "finish_reason": None}]),
-        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        *STREAMED_ANSWER,
         done=False,
     )
     assert (await client.complete(call(SSE))).text == "Four."

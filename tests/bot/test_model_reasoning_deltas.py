@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.config import ModelSpec
@@ -26,13 +24,6 @@ END = {
     "model": "deepseek-reasoner",
     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
 }
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
-    c = OpenAIClient(base_url=fake.base_url, api_key=None, max_retries=0)
-    yield c
-    await c.aclose()
 
 
 async def run(client: OpenAIClient) -> tuple[list[tuple[str, str]], object]:

@@ -6,7 +6,6 @@ across a thread's turns."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,8 +24,10 @@ from bot.errors import (
 from bot.model_client import OpenAIClient
 from bot.ports import ModelCall
 from bot.render import reasoning_tail
-from tests.builders import Sleeps
+from tests.builders import Sleeps, gpt41
 from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.openai(api_key="sk-right", max_retries=2)
 
 O3 = ModelSpec(
     alias="o3",
@@ -47,19 +48,6 @@ class Seen(list[tuple[str, str]]):
             self.append((kind, value))
 
         return record
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with FakeOpenAI(api_key="sk-right") as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIClient]:
-    c = OpenAIClient(base_url=fake.base_url, api_key="sk-right", max_retries=2, sleep=Sleeps())
-    yield c
-    await c.aclose()
 
 
 def ask(spec: ModelSpec, *turns: Turn, text: str = "why is the sky blue?") -> ModelCall:
@@ -285,16 +273,7 @@ async def test_summary_refused_by_the_model_is_a_bad_request(
 async def test_non_reasoning_model_gets_no_reasoning_parameters(
     fake: FakeOpenAI, client: OpenAIClient
 ) -> None:
-    gpt = ModelSpec(
-        alias="g",
-        id="gpt-4.1",
-        weekly_limit=5,
-        api="responses",
-        efforts=(),
-        reasoning_summary="off",
-        keep_reasoning=False,
-    )
-    reply = await client.complete(ask(gpt))
+    reply = await client.complete(ask(gpt41()))
     body = fake.requests[-1].body
     assert "reasoning" not in body and "include" not in body
     assert reply.reasoning_s is None and reply.reasoning_state is None

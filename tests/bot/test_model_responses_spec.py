@@ -4,6 +4,9 @@ for chat, with no key the spec does not declare."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from bot.config import Catalogue, ModelSpec
@@ -12,6 +15,7 @@ from bot.model_chat import chat_payload
 from bot.model_responses import responses_payload
 from bot.ports import ModelCall
 from tests.bot.spec_check import declared, errors
+from tests.builders import gpt41
 
 STATE = '{"model": "o3", "items": [{"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "s"}], "encrypted_content": "enc"}]}'  # noqa: E501
 HISTORY = (Turn(Role.USER, "first"), Turn(Role.ASSISTANT, "answer", STATE))
@@ -27,15 +31,7 @@ RESPONSES = [
         reasoning_effort=Effort.LOW,
         streaming=False,
     ),
-    ModelSpec(
-        alias="g",
-        id="gpt-4.1",
-        weekly_limit=1,
-        api="responses",
-        efforts=(),
-        reasoning_summary="off",
-        keep_reasoning=False,
-    ),
+    gpt41(weekly_limit=1),
     ModelSpec(alias="m", id="o1-mini", weekly_limit=1, api="responses"),
 ]
 CHAT = [
@@ -65,20 +61,26 @@ def calls(spec: ModelSpec) -> list[ModelCall]:
     ]
 
 
-@pytest.mark.parametrize("spec", RESPONSES, ids=lambda s: s.alias)
-def test_responses_bodies_conform(spec: ModelSpec) -> None:
-    for call in calls(spec):
-        body = responses_payload(call)
-        assert errors("CreateResponse", body) == []
-        assert set(body) <= declared("CreateResponse")
+BODIES = [
+    *(
+        pytest.param(responses_payload, "CreateResponse", s, id=f"responses-{s.alias}")
+        for s in RESPONSES
+    ),
+    *(
+        pytest.param(chat_payload, "CreateChatCompletionRequest", s, id=f"chat-{s.alias}")
+        for s in CHAT
+    ),
+]
 
 
-@pytest.mark.parametrize("spec", CHAT, ids=lambda s: s.alias)
-def test_chat_bodies_conform(spec: ModelSpec) -> None:
+@pytest.mark.parametrize(("payload", "schema", "spec"), BODIES)
+def test_request_bodies_conform(
+    payload: Callable[[ModelCall], dict[str, Any]], schema: str, spec: ModelSpec
+) -> None:
     for call in calls(spec):
-        body = chat_payload(call)
-        assert errors("CreateChatCompletionRequest", body) == []
-        assert set(body) <= declared("CreateChatCompletionRequest")
+        body = payload(call)
+        assert errors(schema, body) == []
+        assert set(body) <= declared(schema)
 
 
 def test_the_check_catches_a_wrong_body() -> None:

@@ -97,7 +97,12 @@ async def claim_when_free(queue: SqlJobQueue, worker: str) -> list[Job]:
             await asyncio.sleep(0.05)
 
 
-def dispatcher(runtime: Runtime, queue: SqlJobQueue, replier: Replier) -> Dispatcher:
+async def holding_one_question(
+    runtime: Runtime, replier: Replier
+) -> tuple[SqlJobQueue, Dispatcher]:
+    """A dispatcher whose every job goes to ``replier``, on a queue (reaped on every
+    claim) that holds one question."""
+    queue = SqlJobQueue(runtime.engine, reap_every_s=0)
     d = Dispatcher(
         service=runtime.service,
         queue=queue,
@@ -108,17 +113,16 @@ def dispatcher(runtime: Runtime, queue: SqlJobQueue, replier: Replier) -> Dispat
         return replier
 
     d.register("test", factory)
-    return d
+    assert await d.submit(request("k1"), {"model": "o1"})
+    return queue, d
 
 
 async def test_a_job_that_keeps_failing_is_given_up_and_refunded(
     rt: tuple[Runtime, FakeOpenAI],
 ) -> None:
     runtime, model = rt
-    queue = SqlJobQueue(runtime.engine, reap_every_s=0)
     replier = Crashing()
-    d = dispatcher(runtime, queue, replier)
-    assert await d.submit(request("k1"), {"model": "o1"})
+    queue, d = await holding_one_question(runtime, replier)
     await run_until_given_up(d, replier)
     assert replier.failures == [(messages.gave_up(3), FailureKind.ERROR)]
     assert d.outcomes == {"failed": 1}
@@ -130,10 +134,8 @@ async def test_a_job_whose_worker_dies_every_time_is_given_up_and_refunded(
     rt: tuple[Runtime, FakeOpenAI],
 ) -> None:
     runtime, _ = rt
-    queue = SqlJobQueue(runtime.engine, reap_every_s=0)
     replier = Hanging()
-    d = dispatcher(runtime, queue, replier)
-    assert await d.submit(request("k1"), {"model": "o1"})
+    queue, d = await holding_one_question(runtime, replier)
     for attempt in (1, 2, 3):
         # A worker takes the question, is charged for it and dies before delivering.
         jobs = await claim_when_free(queue, f"doomed-{attempt}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import parse_quota, parse_reason
+from bot.commands import QuotaArgs, ReasonArgs, parse_quota, parse_reason
 from bot.errors import UsageError
 from bot.render import chunk, neutralise_mentions
 
@@ -21,27 +24,31 @@ lines = st.lists(
 ).map("\n".join)
 
 
-@settings(max_examples=300, deadline=None)
-@given(text)
-def test_reason_parser_either_parses_or_explains(raw: str) -> None:
-    try:
-        args = parse_reason(raw)
-    except UsageError as exc:
-        assert exc.usage
-        return
+def question_is_from_the_text(args: ReasonArgs, raw: str) -> None:
     assert args.question == args.question.strip()
     assert args.question in raw
 
 
+def value_is_in_range(args: QuotaArgs, raw: str) -> None:
+    assert args.value is None or 0 <= args.value <= 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("parse", "holds"),
+    [(parse_reason, question_is_from_the_text), (parse_quota, value_is_in_range)],
+    ids=["reason", "quota"],
+)
 @settings(max_examples=300, deadline=None)
-@given(text)
-def test_quota_parser_either_parses_or_explains(raw: str) -> None:
+@given(raw=text)
+def test_parser_either_parses_or_explains(
+    parse: Callable[[str], Any], holds: Callable[[Any, str], None], raw: str
+) -> None:
     try:
-        args = parse_quota(raw)
+        args = parse(raw)
     except UsageError as exc:
         assert exc.usage
         return
-    assert args.value is None or 0 <= args.value <= 1_000_000
+    holds(args, raw)
 
 
 def _strip_added_fences(pieces: list[str]) -> str:

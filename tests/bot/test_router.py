@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from bot import messages
-from bot.config import AutoPolicy, Catalogue, ModelSpec, load_catalogue
+from bot.config import AutoPolicy, Catalogue, ModelSpec
 from bot.domain import Usage
 from bot.errors import ConfigError
 from bot.router import Choice, Reason, Router, Tier, read_label
+from tests.builders import catalogue_from_toml
 
 TWO = Catalogue()  # the built-in catalogue: o1 30 a week, mini 50
 THREE = Catalogue(
@@ -131,8 +132,8 @@ def test_a_model_nobody_can_ask_is_not_a_default_candidate() -> None:
 
 
 def test_auto_table_is_read_from_toml(tmp_path: Path) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text(
+    c = catalogue_from_toml(
+        tmp_path,
         'default_model = "auto"\n'
         '[[models]]\nalias = "o1"\nid = "o1"\nweekly_limit = 30\n'
         '[[models]]\nalias = "mini"\nid = "o1-mini"\nweekly_limit = 50\n'
@@ -141,9 +142,8 @@ def test_auto_table_is_read_from_toml(tmp_path: Path) -> None:
         "long_question_chars = 100\n"
         'code_keywords = ["cobol"]\n'
         'think_hard_phrases = ["ponder"]\n'
-        'router_model = "mini"\n'
+        'router_model = "mini"\n',
     )
-    c = load_catalogue(path)
     assert c.auto.router_model == "mini"
     router = Router.for_catalogue(c)
     assert router.choose("Why is my COBOL job slow?") == Choice("o1", Reason.CODE)
@@ -166,10 +166,8 @@ def test_auto_table_is_read_from_toml(tmp_path: Path) -> None:
     ],
 )
 def test_invalid_auto_config_names_what_is_wrong(tmp_path: Path, toml: str, error: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(toml)
     with pytest.raises(ConfigError, match=error):
-        load_catalogue(path)
+        catalogue_from_toml(tmp_path, toml)
 
 
 # ---- the footer -------------------------------------------------------------------

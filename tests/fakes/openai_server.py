@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from aiohttp import web
 
@@ -169,6 +171,17 @@ class Behaviour:
     every: float = 0.05
 
 
+class ReplyOptions(TypedDict, total=False):
+    """How `FakeOpenAI.reply` answers; each option is the `Behaviour` field of its name."""
+
+    reasoning: str | None
+    think_s: float
+    delay: float | None
+    stream_chunks: int | None
+    finish_reason: str
+    usage: dict[str, Any] | None
+
+
 class FakeOpenAI(LoopbackServer):
     def __init__(
         self,
@@ -217,31 +230,8 @@ class FakeOpenAI(LoopbackServer):
     def _push(self, behaviour: Behaviour, times: int) -> None:
         self._script.extend([behaviour] * times)
 
-    def reply(
-        self,
-        text: str,
-        *,
-        reasoning: str | None = None,
-        delay: float | None = None,
-        stream_chunks: int | None = None,
-        finish_reason: str = "stop",
-        usage: dict[str, Any] | None = None,
-        times: int = 1,
-        think_s: float = 0.0,
-    ) -> None:
-        self._push(
-            Behaviour(
-                "reply",
-                text=text,
-                reasoning=reasoning,
-                think_s=think_s,
-                delay=delay,
-                stream_chunks=stream_chunks,
-                finish_reason=finish_reason,
-                usage=usage,
-            ),
-            times,
-        )
+    def reply(self, text: str, *, times: int = 1, **options: Unpack[ReplyOptions]) -> None:
+        self._push(Behaviour("reply", text=text, **options), times)
 
     def fail(
         self,
@@ -365,22 +355,37 @@ class FakeOpenAI(LoopbackServer):
         }
         return web.json_response(body, status=status, headers=headers)
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _received(
+        self, request: web.Request, unparsable: str
+    ) -> dict[str, Any] | web.Response:
+        """The request's JSON body, recorded, or the error the API answers to a body it
+        cannot parse (``unparsable``: its message) or to a wrong key."""
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError):
-            return self._error(
-                400,
-                None,
-                "invalid_request_error",
-                "We could not parse the JSON body of your request.",
-            )
+            return self._error(400, None, "invalid_request_error", unparsable)
         self.requests.append(Recorded(body, dict(request.headers)))
         async with self._arrived:
             self._arrived.notify_all()
         auth = request.headers.get("Authorization", "")
         if self.api_key is not None and auth != f"Bearer {self.api_key}":
             return self._error(401, "invalid_api_key")
+        return body
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """One call in flight for the length of the block (``peak_in_flight``: the most)."""
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._received(request, "We could not parse the JSON body of your request.")
+        if isinstance(body, web.StreamResponse):
+            return body
         if not isinstance(body.get("messages"), list) or not body.get("model"):
             return self._error(
                 400, None, "invalid_request_error", "Missing required parameter: 'messages'."
@@ -390,26 +395,13 @@ class FakeOpenAI(LoopbackServer):
             code, param, message = refused
             return self._error(400, code, "invalid_request_error", message, param=param)
         behaviour = self._script.popleft() if self._script else Behaviour("reply")
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        try:
+        with self._in_flight():
             return await self._behave(request, body, behaviour)
-        finally:
-            self.in_flight -= 1
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return self._error(
-                400, None, "invalid_request_error", "We could not parse the JSON body."
-            )
-        self.requests.append(Recorded(body, dict(request.headers)))
-        async with self._arrived:
-            self._arrived.notify_all()
-        auth = request.headers.get("Authorization", "")
-        if self.api_key is not None and auth != f"Bearer {self.api_key}":
-            return self._error(401, "invalid_api_key")
+        body = await self._received(request, "We could not parse the JSON body.")
+        if isinstance(body, web.StreamResponse):
+            return body
         if not body.get("model") or body.get("input") is None:
             return self._error(
                 400, None, "invalid_request_error", "Missing required parameter: 'input'."
@@ -419,14 +411,10 @@ class FakeOpenAI(LoopbackServer):
             status, code, param, message = refused
             return self._error(status, code, "invalid_request_error", message, param=param)
         behaviour = self._script.popleft() if self._script else Behaviour("reply")
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        try:
+        with self._in_flight():
             if behaviour.kind in ("reply", "reset", "cutoff", "failed", "stream_error"):
                 return await self._respond(request, body, behaviour)
             return await self._behave(request, body, behaviour)
-        finally:
-            self.in_flight -= 1
 
     async def _respond(
         self, request: web.Request, body: dict[str, Any], b: Behaviour

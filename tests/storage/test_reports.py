@@ -233,16 +233,21 @@ async def test_the_digest_is_sent_once_when_the_week_ends_and_caught_up_later(
     assert await desks[0].digest(TEAM, week=WEEK.start.date()) == text
 
 
-async def test_quota_shows_team_spend_to_all_and_each_persons_to_admins(
-    ledger: SqlLedger, reports: SqlReports
-) -> None:
-    await seed(ledger)
+def quota_desk(ledger: SqlLedger, reports: SqlReports) -> QuotaDesk:
+    """``/quota`` on one priced model, with the admin desk that shows spend."""
     catalogue = Catalogue(
         default_model="o3",
         models=[ModelSpec(alias="o3", id="o3", weekly_limit=100, price_input=1.0)],
     )
     admin = AdminDesk(catalogue=catalogue, reports=reports, clock=lambda: NOW)
-    desk = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=lambda: NOW, admin=admin)
+    return QuotaDesk(catalogue=catalogue, ledger=ledger, clock=lambda: NOW, admin=admin)
+
+
+async def test_quota_shows_team_spend_to_all_and_each_persons_to_admins(
+    ledger: SqlLedger, reports: SqlReports
+) -> None:
+    await seed(ledger)
+    desk = quota_desk(ledger, reports)
     member = await desk.quota(QuotaCommand("slack", TEAM, "U2", ""))
     assert "team spend $1.75" in member.text and "$0.75" not in member.text
     boss = await desk.quota(QuotaCommand("slack", TEAM, "U9", "", is_admin=True))
@@ -256,12 +261,7 @@ async def test_picture_shows_a_member_their_own_rows_and_an_admin_everyone(
     await seed(ledger)
     mine = await reports.usage_rows(TEAM, since=WEEK.key, until=WEEK.key, user="U1")
     assert [(r.user, r.questions) for r in mine] == [("U1", 2)]
-    catalogue = Catalogue(
-        default_model="o3",
-        models=[ModelSpec(alias="o3", id="o3", weekly_limit=100, price_input=1.0)],
-    )
-    admin = AdminDesk(catalogue=catalogue, reports=reports, clock=lambda: NOW)
-    desk = QuotaDesk(catalogue=catalogue, ledger=ledger, clock=lambda: NOW, admin=admin)
+    desk = quota_desk(ledger, reports)
     member = await desk.picture(QuotaCommand("slack", TEAM, "U1", ""))
     assert not member.admin and {r.user for r in member.people} == {"U1"}
     assert member.own("o3") == 2 and member.weeks == ()

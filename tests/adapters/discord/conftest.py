@@ -15,10 +15,12 @@ import pytest
 from app.discord_runner import build_discord, run_discord
 from app.wiring import Runtime, build_runtime
 from bot.config import Catalogue
-from tests.builders import bot_settings, platform_catalogue
+from tests.builders import bot_settings, discord_env, platform_catalogue
+from tests.fakes.bot_process import run_to_exit
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
-from tests.harness import WAIT_S, Waits
+from tests.harness import WAIT_S, Waits, serving
 
 
 @dataclass
@@ -67,23 +69,26 @@ async def running_discord(
             **settings,
         )
         async with build_runtime(config, catalogue or platform_catalogue()) as rt:
-            stop = asyncio.Event()
             client = build_discord(rt)
-            tasks = [
-                asyncio.create_task(run_discord(rt, stop=stop, client=client)),
-                asyncio.create_task(rt.dispatcher.run(stop)),
-            ]
-            try:
+            async with serving(rt, lambda stop: run_discord(rt, stop=stop, client=client)):
                 await fake.connected()
                 async with asyncio.timeout(WAIT_S):
                     await client.wait_until_ready()
                 yield DiscordHarness(rt, fake, model)
-            finally:
-                stop.set()
-                await asyncio.gather(*tasks)
 
 
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[DiscordHarness]:
     async with running_discord(tmp_path) as harness:
         yield harness
+
+
+async def run_until_refused(
+    tmp_path: Path, discord: FakeDiscord, **settings: str
+) -> tuple[int, str]:
+    """Run a Discord-only bot process (database ``tmp_path/discord.db``) against
+    ``discord`` until it exits by itself: its exit code and stderr. ``settings``: a
+    ``token`` other than the fake's, or environment variables."""
+    async with FakeOpenAI() as model:
+        db = f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}"
+        return await run_to_exit(discord_env(discord, model, db=db, port=free_port(), **settings))

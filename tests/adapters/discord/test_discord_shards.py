@@ -19,10 +19,10 @@ from app.discord_runner import point_at
 from bot.config import WeekPolicy
 from bot.weeks import utc_now, week_window
 from storage import SqlLedger, make_engine, upgrade
-from tests.adapters.discord.conftest import running_discord
+from tests.adapters.discord.conftest import run_until_refused, running_discord
 from tests.builders import discord_env
 from tests.dbutil import fresh_database, postgres_base_url
-from tests.fakes.bot_process import run_to_exit, start_bot
+from tests.fakes.bot_process import start_bot
 from tests.fakes.discord_server import SECOND_GUILD, FakeDiscord, FakeGuild, shard_of
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
@@ -202,16 +202,13 @@ async def test_an_impossible_shard_is_refused_with_close_code_4010() -> None:
 
 
 async def test_an_impossible_shard_stops_the_bot_before_it_connects(tmp_path: Path) -> None:
-    async with FakeOpenAI() as model, FakeDiscord() as fake:
-        env = discord_env(
+    async with FakeDiscord() as fake:
+        code, err = await run_until_refused(
+            tmp_path,
             fake,
-            model,
-            db=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
-            port=free_port(),
             DISCORD_SHARD_COUNT=str(SHARDS),
             DISCORD_SHARD_IDS=str(SHARDS),  # ids go from 0 to SHARDS - 1
         )
-        code, err = await run_to_exit(env)
     assert code == 2
     assert "configuration error" in err and "discord_shard_ids" in err
     assert "Traceback" not in err
@@ -222,15 +219,8 @@ async def test_an_impossible_shard_stops_the_bot_before_it_connects(tmp_path: Pa
 async def test_a_token_discord_refuses_stops_the_bot_with_a_clear_message(
     tmp_path: Path,
 ) -> None:
-    async with FakeOpenAI() as model, FakeDiscord() as fake:
-        env = discord_env(
-            fake,
-            model,
-            db=f"sqlite+aiosqlite:///{tmp_path / 'discord.db'}",
-            port=free_port(),
-            token="not.the.token",
-        )
-        code, text = await run_to_exit(env)
+    async with FakeDiscord() as fake:
+        code, text = await run_until_refused(tmp_path, fake, token="not.the.token")
     assert code == 2, text
     assert "DISCORD_TOKEN: Discord refused this bot token" in text
     assert "Traceback" not in text and "Unclosed" not in text and "not.the.token" not in text

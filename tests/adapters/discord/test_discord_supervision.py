@@ -13,8 +13,9 @@ from typing import IO, Any
 
 import aiohttp
 
+from tests.adapters.discord.conftest import run_until_refused
 from tests.builders import discord_env, mention_callback, slack_env
-from tests.fakes.bot_process import run_to_exit, start_bot
+from tests.fakes.bot_process import start_bot
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
@@ -162,15 +163,8 @@ async def wait_for_text(path: Path, fragment: str, *, count: int = 1) -> None:
 async def test_a_privileged_intent_discord_refuses_exits_2_with_the_setting_named(
     tmp_path: Path,
 ) -> None:
-    async with FakeOpenAI() as model, FakeDiscord(privileged_intents=False) as discord:
-        env = discord_env(
-            discord,
-            model,
-            db=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
-            port=free_port(),
-            DISCORD_MESSAGE_CONTENT="true",
-        )
-        code, err = await run_to_exit(env)
+    async with FakeDiscord(privileged_intents=False) as discord:
+        code, err = await run_until_refused(tmp_path, discord, DISCORD_MESSAGE_CONTENT="true")
     assert code == 2, err
     assert "configuration error: DISCORD_MESSAGE_CONTENT" in err
     assert "Traceback" not in err

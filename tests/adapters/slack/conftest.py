@@ -20,7 +20,7 @@ from bot.config import Catalogue
 from tests.builders import bot_settings, platform_catalogue
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack, event_callback, post_signed, slash_command
-from tests.harness import Waits
+from tests.harness import Waits, serving
 
 SECRET = "test-signing-secret"
 
@@ -95,21 +95,15 @@ async def running_bot(
             **settings,
         )
         async with build_runtime(config, catalogue or platform_catalogue()) as rt:
-            stop = asyncio.Event()
             bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            tasks = [
-                asyncio.create_task(serve_platforms(rt, stop=stop, started=bound.set_result)),
-                asyncio.create_task(rt.dispatcher.run(stop)),
-            ]
-            port = await asyncio.wait_for(bound, 15)
-            async with aiohttp.ClientSession() as http:
-                try:
+            async with serving(
+                rt, lambda stop: serve_platforms(rt, stop=stop, started=bound.set_result)
+            ):
+                port = await asyncio.wait_for(bound, 15)
+                async with aiohttp.ClientSession() as http:
                     yield SlackHarness(
                         rt, slack, model, http, f"http://127.0.0.1:{port}/slack/events"
                     )
-                finally:
-                    stop.set()
-                    await asyncio.gather(*tasks)
 
 
 @pytest.fixture

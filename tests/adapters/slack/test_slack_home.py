@@ -62,41 +62,42 @@ async def interact(bot: SlackHarness, payload: dict[str, Any]) -> tuple[int, str
     return status, body
 
 
-def submission(user: str, values: dict[str, str]) -> dict[str, Any]:
+def from_user(user: str, kind: str, *, trigger_id: str, **fields: Any) -> dict[str, Any]:
+    """An interaction payload: what every kind carries, then ``fields``."""
     return {
-        "type": "view_submission",
+        "type": kind,
         "team": {"id": "T0001", "domain": "fake"},
         "user": {"id": user, "team_id": "T0001"},
         "api_app_id": "A0001",
         "token": "deprecated",
-        "trigger_id": "1.2.abc",
-        "view": {
-            "id": "VM1",
-            "type": "modal",
-            "callback_id": "set_limits",
-            "team_id": "T0001",
-            "state": {
-                "values": {
-                    f"limit_{m}": {"value": {"type": "plain_text_input", "value": v}}
-                    for m, v in values.items()
-                }
-            },
-        },
+        "trigger_id": trigger_id,
+        **fields,
     }
+
+
+def submission(user: str, values: dict[str, str]) -> dict[str, Any]:
+    limits = {
+        f"limit_{m}": {"value": {"type": "plain_text_input", "value": v}} for m, v in values.items()
+    }
+    view = {
+        "id": "VM1",
+        "type": "modal",
+        "callback_id": "set_limits",
+        "team_id": "T0001",
+        "state": {"values": limits},
+    }
+    return from_user(user, "view_submission", trigger_id="1.2.abc", view=view)
 
 
 def button(user: str, action_id: str) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "team": {"id": "T0001", "domain": "fake"},
-        "user": {"id": user, "team_id": "T0001"},
-        "api_app_id": "A0001",
-        "token": "deprecated",
-        "trigger_id": "1.2.def",
-        "container": {"type": "view", "view_id": "VHOME"},
-        "view": {"id": "VHOME", "type": "home", "team_id": "T0001"},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": ""}],
-    }
+    return from_user(
+        user,
+        "block_actions",
+        trigger_id="1.2.def",
+        container={"type": "view", "view_id": "VHOME"},
+        view={"id": "VHOME", "type": "home", "team_id": "T0001"},
+        actions=[{"type": "button", "action_id": action_id, "block_id": "b", "value": ""}],
+    )
 
 
 async def test_home_shows_each_person_their_week_and_admins_the_team(tmp_path: Path) -> None:

@@ -119,6 +119,13 @@ async def test_off_shows_no_reasoning_anywhere(tmp_path: Path) -> None:
 
 
 TASK = {"type": "task_update", "id": "t1", "title": "Thinking", "status": "in_progress"}
+# Where a stream starts: in ROOT's thread, for the asker.
+IN_THREAD = {
+    "channel": "C0001",
+    "thread_ts": ROOT,
+    "recipient_team_id": "T0001",
+    "recipient_user_id": "U0ANN",
+}
 
 
 @pytest.mark.parametrize(
@@ -138,15 +145,7 @@ async def test_fake_slack_refuses_chunks_slack_refuses(
 ) -> None:
     async with FakeSlack() as fake, aiohttp.ClientSession() as session:
         client = AsyncWebClient(token=fake.token, base_url=fake.base_url, session=session)
-        ok = await call(
-            client,
-            "chat.startStream",
-            channel="C0001",
-            thread_ts=ROOT,
-            recipient_team_id="T0001",
-            recipient_user_id="U0ANN",
-            chunks=[TASK],
-        )
+        ok = await call(client, "chat.startStream", **IN_THREAD, chunks=[TASK])
         with pytest.raises(PlatformError) as caught:
             await call(client, "chat.appendStream", channel="C0001", ts=ok["ts"], chunks=chunks)
         assert caught.value.code == error
@@ -154,10 +153,7 @@ async def test_fake_slack_refuses_chunks_slack_refuses(
             await call(
                 client,
                 "chat.startStream",
-                channel="C0001",
-                thread_ts=ROOT,
-                recipient_team_id="T0001",
-                recipient_user_id="U0ANN",
+                **IN_THREAD,
                 task_display_mode="list" if error == "msg_too_long" else "plan",
                 chunks=chunks if error != "msg_too_long" else [TASK],
             )
