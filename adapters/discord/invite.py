@@ -12,16 +12,21 @@ from bot.errors import ConfigError
 SCOPES = ("bot", "applications.commands")
 
 
+# What the bot does in a server: reads the channels it is asked in, answers in threads
+# it opens, reads a thread's history for follow-ups, and puts ⏳ on a mention waiting
+# in the queue (so only answered questions get threads).
+NEEDED = (
+    "view_channel",
+    "send_messages",
+    "create_public_threads",
+    "send_messages_in_threads",
+    "read_message_history",
+    "add_reactions",
+)
+
+
 def permissions() -> discord.Permissions:
-    return discord.Permissions(
-        view_channel=True,
-        send_messages=True,
-        create_public_threads=True,
-        send_messages_in_threads=True,
-        read_message_history=True,
-        # ⏳ on a mention waiting in the queue, so only answered questions get threads.
-        add_reactions=True,
-    )
+    return discord.Permissions(**dict.fromkeys(NEEDED, True))
 
 
 def invite_url(client_id: int) -> str:
