@@ -16,17 +16,7 @@ from typing import Any
 
 import httpx
 
-from bot.errors import (
-    ContextTooLong,
-    ModelAuthError,
-    ModelBadRequest,
-    ModelError,
-    ModelOutOfCredit,
-    ModelRateLimited,
-    ModelRefused,
-    ModelTimeout,
-    ModelUnavailable,
-)
+from bot import errors
 
 OUT_OF_CREDIT = frozenset(
     {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
@@ -74,27 +64,27 @@ def _error_fields(body: Any) -> tuple[str, str, str]:
     return "", "", ""
 
 
-def error_for(status: int, body: Any, headers: Mapping[str, str]) -> ModelError:
+def error_for(status: int, body: Any, headers: Mapping[str, str]) -> errors.ModelError:
     """Translate one failed HTTP response into the error the pipeline explains."""
     code, kind, message = _error_fields(body)
     text = f"{status} {code or kind or 'error'}: {message}"[:300]
     names = {code, kind}
     kw: dict[str, Any] = {"status": status, "code": code or kind or None}
     if names & OUT_OF_CREDIT:
-        return ModelOutOfCredit(text, **kw)
+        return errors.ModelOutOfCredit(text, **kw)
     if status in (401, 403):
-        return ModelAuthError(text, **kw)
+        return errors.ModelAuthError(text, **kw)
     if status == 429:
-        return ModelRateLimited(text, retry_after=retry_after(headers), **kw)
+        return errors.ModelRateLimited(text, retry_after=retry_after(headers), **kw)
     if names & CONTEXT_TOO_LONG or "maximum context length" in message.lower():
-        return ContextTooLong(text, **kw)
+        return errors.ContextTooLong(text, **kw)
     if names & REFUSED:
-        return ModelRefused(text, **kw)
+        return errors.ModelRefused(text, **kw)
     if status == 408:
-        return ModelTimeout(text, **kw)
+        return errors.ModelTimeout(text, **kw)
     if status in RETRYABLE_STATUS or status >= 500:
-        return ModelUnavailable(text, **kw)
-    return ModelBadRequest(text, **kw)
+        return errors.ModelUnavailable(text, **kw)
+    return errors.ModelBadRequest(text, **kw)
 
 
 def timed_out(exc: httpx.HTTPError) -> bool:
@@ -107,7 +97,7 @@ def timed_out(exc: httpx.HTTPError) -> bool:
     return isinstance(exc, httpx.TimeoutException)
 
 
-def in_stream_error(code: str | None, message: str | None) -> ModelError:
+def in_stream_error(code: str | None, message: str | None) -> errors.ModelError:
     """An error the provider reports inside a 200 stream (an ``error`` event, a
     ``response.failed``): mapped like the HTTP error it stands for."""
     status = 429 if code in ("rate_limit_exceeded", "requests", "tokens") else 500
