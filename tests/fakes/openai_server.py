@@ -310,9 +310,13 @@ class FakeOpenAI(LoopbackServer):
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[recording("openai")])
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/responses", self._responses)
-        app.router.add_get("/v1/models", self._models)
+        app.add_routes(
+            [
+                web.post("/v1/chat/completions", self._chat),
+                web.post("/v1/responses", self._responses),
+                web.get("/v1/models", self._models),
+            ]
+        )
         return app
 
     def serving(self, origin: str) -> None:
