@@ -9,6 +9,7 @@ nothing of the developer's (a token, a ``.env``, a database URL) reaches a test.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,10 +239,13 @@ async def reserve(
     user: str = "ann",
     limit: int = 3,
     cap: int | None = None,
+    limits: Limits | None = None,
+    fallbacks: Sequence[tuple[str, Limits]] = (),
     window: Window = WEEK,
     now: datetime = NOW,
 ) -> Reservation:
-    """Hold one message of ``model`` for ``user`` (team limit ``limit``, cap ``cap``)."""
+    """Hold one message of ``model`` for ``user`` (team limit ``limit``, cap ``cap``, or
+    ``limits``), falling back down ``fallbacks`` when it is used up."""
     return await ledger.reserve(
         key=key,
         team=team,
@@ -249,6 +253,7 @@ async def reserve(
         user=user,
         channel="C",
         window=window,
-        limits=Limits(limit, cap),
+        limits=limits if limits is not None else Limits(limit, cap),
         now=now,
+        fallbacks=fallbacks,
     )

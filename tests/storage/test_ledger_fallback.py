@@ -4,6 +4,7 @@ racing for the last messages (or dollars) never over-admit."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Limits, ReservationStatus, Usage, Window
 from storage import SqlLedger, make_engine
+from tests import builders
 from tests.storage.race_worker import admitted_by_all, race
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -26,26 +28,8 @@ def ledger(engine: AsyncEngine) -> SqlLedger:
     return SqlLedger(engine)
 
 
-async def reserve(
-    ledger: SqlLedger,
-    key: str,
-    *,
-    user: str = "ann",
-    limits: Limits = Limits(1),  # noqa: B008 (frozen)
-    fallbacks: list[tuple[str, Limits]] = CHAIN,
-    window: Window = WEEK,
-):
-    return await ledger.reserve(
-        key=key,
-        team="T",
-        model="o1",
-        user=user,
-        channel="C",
-        window=window,
-        limits=limits,
-        now=NOW,
-        fallbacks=fallbacks,
-    )
+# One message of o1 (limit 1), falling back to mini (limit 2).
+reserve = functools.partial(builders.reserve, limits=Limits(1), fallbacks=CHAIN)
 
 
 async def used(ledger: SqlLedger) -> dict[str, int]:
