@@ -39,13 +39,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import asyncpg
-from figures import pct
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+# The project's own modules, beside this script's.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from figures import pct
 
 from bot.domain import AskRequest, Exchange, Limits, Usage, Window
 from storage import (
