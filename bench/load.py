@@ -49,6 +49,9 @@ from tests.fakes.slack_api import FakeSlack, post_signed
 
 SECRET = "load-secret"
 PROBE_EVERY_S = 0.25
+# More variables for the bot's process (`--bot-env`), e.g. PYTHONASYNCIODEBUG=1: the
+# fakes' environment filter passes only what the bot needs.
+BOT_ENV: dict[str, str] = {}
 
 
 async def start_load_bot(
@@ -63,6 +66,7 @@ async def start_load_bot(
             port=port,
             MAX_CONCURRENT_CALLS="5000",
             REASONBOT_CONFIG=str(ROOT / "bench" / config),
+            **BOT_ENV,
         )
     )
 
@@ -251,7 +255,16 @@ async def main() -> None:
         choices=("chat", "responses"),
         help="models stream their reasoning first, shown live (in-flight run)",
     )
+    ap.add_argument(
+        "--bot-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a variable in the bot's process, e.g. PYTHONASYNCIODEBUG=1 (its "
+        "slow-callback warnings go to this process's stderr); repeatable",
+    )
     args = ap.parse_args()
+    BOT_ENV.update(v.split("=", 1) for v in args.bot_env)
     kind = "postgres" if args.pg_url else "sqlite"
     with tempfile.TemporaryDirectory() as tmp:
         async with await fresh(kind, tmp, args.pg_url) as url:
