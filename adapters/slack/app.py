@@ -96,6 +96,9 @@ class SlackBot:
         self._notices: set[asyncio.Task[None]] = set()
 
         self.app = AsyncApp(
+            # Named, or bolt reads the caller's file name from `inspect.stack()`: about
+            # 0.1 s of start-up on the event loop, reading every frame's source file.
+            name="reasonbot",
             client=client,
             # bolt checks the signature of every HTTP request, once (Socket Mode needs
             # none); what cannot be a signed request was refused before (http.py).
