@@ -113,6 +113,17 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def lag_over(metrics: str, bound_s: float) -> tuple[int, int]:
+    """Samples of the loop lag over ``bound_s`` (a bucket bound), and all samples."""
+    within, total = 0.0, 0.0
+    for line in metrics.splitlines():
+        if line.startswith(f'reasonbot_event_loop_lag_seconds_bucket{{le="{bound_s}"}}'):
+            within = float(line.split()[-1])
+        elif line.startswith("reasonbot_event_loop_lag_seconds_count"):
+            total = float(line.split()[-1])
+    return int(total - within), int(total)
+
+
 def lag_p99_ms(metrics: str) -> float:
     buckets, total = [], 0.0
     for line in metrics.splitlines():
@@ -183,12 +194,14 @@ async def in_flight(n: int, latency: float, db: str, summaries: str | None = Non
         for c in slack.calls
         if c.method == "chat.update" and "Thinking…" in str(c.args.get("text", ""))
     )
+    over, samples = lag_over(metrics, 0.05)
     thinking = (
         f", {summaries} summaries · {shown} status edits showed reasoning" if summaries else ""
     )
     return (
         f"{n} in flight, model {latency:.0f} s{thinking}: peak RSS {rss:.0f} MB · loop lag p99 "
-        f"≤ {lag_p99_ms(metrics):.0f} ms · ack p99 of {len(probes)} probes during load "
+        f"≤ {lag_p99_ms(metrics):.0f} ms ({over} of {samples} samples over 50 ms) · "
+        f"ack p99 of {len(probes)} probes during load "
         f"{pct(probes, 0.99) * 1000:.0f} ms (p50 {statistics.median(probes) * 1000:.0f}) · "
         f"burst ack p50/p99 {statistics.median(load_acks) * 1000:.0f}/"
         f"{pct(load_acks, 0.99) * 1000:.0f} ms · all {n} answered in {took:.1f} s "
