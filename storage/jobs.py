@@ -50,6 +50,21 @@ NEVER = datetime(1970, 1, 1)
 REAP_EVERY_S = 5.0
 
 _BY_KEY = jobs.c.key == bindparam("k")
+
+
+def _in_id_order(*where: Any, skip_locked: bool = False) -> Any:
+    """The ids of the jobs ``where`` holds, each locked in id order. Every write that
+    waits for locks on several jobs takes them in this one order (a claim skips locked
+    ones), so two such writers never wait on each other crosswise (a deadlock)."""
+    return (
+        select(jobs.c.id)
+        .where(*where)
+        .order_by(jobs.c.id)
+        .with_for_update(skip_locked=skip_locked)
+        .scalar_subquery()
+    )
+
+
 _UPDATES = {
     "route": update(jobs).where(_BY_KEY, jobs.c.status != DONE).values(route=bindparam("v_route")),
     "answer": update(jobs)
@@ -351,6 +366,13 @@ class SqlJobQueue(SqlStore):
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for kind, params in batch:
             by_kind.setdefault(kind, []).append(params)
+        # Each update takes its job's lock as it comes; take them all first, in order.
+        await conn.execute(
+            select(jobs.c.id)
+            .where(jobs.c.key.in_(sorted({params["k"] for _, params in batch})))
+            .order_by(jobs.c.id)
+            .with_for_update()
+        )
         finishes = by_kind.pop("finish", [])
         for kind, params in by_kind.items():
             await conn.execute(_UPDATES[kind], params)
@@ -417,7 +439,13 @@ class SqlJobQueue(SqlStore):
         lost = (
             await conn.execute(
                 update(jobs)
-                .where(jobs.c.status == RUNNING, jobs.c.lease_until < now)
+                .where(
+                    jobs.c.id.in_(
+                        _in_id_order(
+                            jobs.c.status == RUNNING, jobs.c.lease_until < now, skip_locked=True
+                        )
+                    )
+                )
                 .values(status=PENDING, worker=None, lease_until=None)
                 .returning(jobs.c.team, jobs.c.id)
             )
@@ -497,7 +525,13 @@ class SqlJobQueue(SqlStore):
     ) -> None:
         if keys:
             await self._update(
-                and_(jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == RUNNING),
+                jobs.c.id.in_(
+                    _in_id_order(
+                        jobs.c.key.in_(list(keys)),
+                        jobs.c.worker == worker,
+                        jobs.c.status == RUNNING,
+                    )
+                ),
                 lease_until=_naive(now) + timedelta(seconds=lease_s),
             )
 
@@ -525,9 +559,13 @@ class SqlJobQueue(SqlStore):
                 await conn.execute(
                     update(jobs)
                     .where(
-                        jobs.c.key.in_(sorted(keys)),
-                        jobs.c.worker == worker,
-                        jobs.c.status == RUNNING,
+                        jobs.c.id.in_(
+                            _in_id_order(
+                                jobs.c.key.in_(sorted(keys)),
+                                jobs.c.worker == worker,
+                                jobs.c.status == RUNNING,
+                            )
+                        )
                     )
                     # Handed back unfailed (a graceful shutdown): not an attempt that
                     # counts towards giving up.
