@@ -52,17 +52,12 @@ REAP_EVERY_S = 5.0
 _BY_KEY = jobs.c.key == bindparam("k")
 
 
-def _in_id_order(*where: Any, skip_locked: bool = False) -> Any:
-    """The ids of the jobs ``where`` holds, each locked in id order. Every write that
-    waits for locks on several jobs takes them in this one order (a claim skips locked
-    ones), so two such writers never wait on each other crosswise (a deadlock)."""
-    return (
-        select(jobs.c.id)
-        .where(*where)
-        .order_by(jobs.c.id)
-        .with_for_update(skip_locked=skip_locked)
-        .scalar_subquery()
-    )
+def _locked(*where: Any, skip_locked: bool = False) -> Any:
+    """The jobs ``where`` holds, each locked in id order. Every write that waits for
+    locks on several jobs takes them in this one order (a claim skips locked ones), so
+    two such writers never wait on each other crosswise (a deadlock)."""
+    ids = select(jobs.c.id).where(*where).order_by(jobs.c.id)
+    return jobs.c.id.in_(ids.with_for_update(skip_locked=skip_locked).scalar_subquery())
 
 
 _UPDATES = {
@@ -440,11 +435,7 @@ class SqlJobQueue(SqlStore):
             await conn.execute(
                 update(jobs)
                 .where(
-                    jobs.c.id.in_(
-                        _in_id_order(
-                            jobs.c.status == RUNNING, jobs.c.lease_until < now, skip_locked=True
-                        )
-                    )
+                    _locked(jobs.c.status == RUNNING, jobs.c.lease_until < now, skip_locked=True)
                 )
                 .values(status=PENDING, worker=None, lease_until=None)
                 .returning(jobs.c.team, jobs.c.id)
@@ -525,12 +516,8 @@ class SqlJobQueue(SqlStore):
     ) -> None:
         if keys:
             await self._update(
-                jobs.c.id.in_(
-                    _in_id_order(
-                        jobs.c.key.in_(list(keys)),
-                        jobs.c.worker == worker,
-                        jobs.c.status == RUNNING,
-                    )
+                _locked(
+                    jobs.c.key.in_(list(keys)), jobs.c.worker == worker, jobs.c.status == RUNNING
                 ),
                 lease_until=_naive(now) + timedelta(seconds=lease_s),
             )
@@ -559,12 +546,10 @@ class SqlJobQueue(SqlStore):
                 await conn.execute(
                     update(jobs)
                     .where(
-                        jobs.c.id.in_(
-                            _in_id_order(
-                                jobs.c.key.in_(sorted(keys)),
-                                jobs.c.worker == worker,
-                                jobs.c.status == RUNNING,
-                            )
+                        _locked(
+                            jobs.c.key.in_(sorted(keys)),
+                            jobs.c.worker == worker,
+                            jobs.c.status == RUNNING,
                         )
                     )
                     # Handed back unfailed (a graceful shutdown): not an attempt that
