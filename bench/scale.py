@@ -286,7 +286,7 @@ def pg(sql: str) -> str:
     return sql.replace(":now", "$1").replace(":n", "$2") if ":now" in sql else sql
 
 
-async def sql_claim(raw: asyncpg.Connection, n: int, *, old: bool) -> float:
+async def old_sql_claim(raw: asyncpg.Connection, n: int) -> float:
     """The old claim's statements as the database runs them (one transaction, rolled back
     so every round sees the same backlog): server time plus loopback round trips."""
     now = NOW.replace(tzinfo=None)
@@ -396,7 +396,7 @@ async def claims(
                         server.append(await server_ms(raw, NEW_CLAIM, n, now, "b", until))
                 await raw.execute(REFILL, now, n, teams, QUESTION)
                 await raw.execute(FINISH_OLDEST, now, n)
-            old_t = [await sql_claim(raw, n, old=True) for _ in range(max(10, rounds // 4))]
+            old_t = [await old_sql_claim(raw, n) for _ in range(max(10, rounds // 4))]
             ratio = statistics.median(old_t) / statistics.median(wall)
             report[f"claim({n}) server time p50 / p99"] = ms(server)
             report[f"claim({n}) statement as the client waits, p50 / p99"] = (

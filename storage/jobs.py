@@ -222,7 +222,7 @@ class _Ahead:
 
     @classmethod
     def of(
-        cls, teams: list[tuple[int, int, datetime, int, str]], places: list[int], *, bound: int
+        cls, teams: list[tuple[int, int, datetime, int, str]], places: Sequence[int], *, bound: int
     ) -> _Ahead:
         """The first ``bound + 1`` teams in claim order, in any order, with their
         ``places`` in it (1, 2, …): the last of them only says that more came."""
@@ -361,13 +361,13 @@ class SqlJobQueue(SqlStore):
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for kind, params in batch:
             by_kind.setdefault(kind, []).append(params)
-        # Each update takes its job's lock as it comes; take them all first, in order.
-        await conn.execute(
-            select(jobs.c.id)
-            .where(jobs.c.key.in_(sorted({params["k"] for _, params in batch})))
-            .order_by(jobs.c.id)
-            .with_for_update()
-        )
+        # Each update takes its job's lock as it comes; with several jobs, take them all
+        # first, in order (one lock alone cannot close a cycle).
+        keys = sorted({params["k"] for _, params in batch})
+        if len(keys) > 1:
+            await conn.execute(
+                select(jobs.c.id).where(jobs.c.key.in_(keys)).order_by(jobs.c.id).with_for_update()
+            )
         finishes = by_kind.pop("finish", [])
         for kind, params in by_kind.items():
             await conn.execute(_UPDATES[kind], params)
@@ -569,31 +569,29 @@ class SqlJobQueue(SqlStore):
         if not keys:
             return {}
         bound = QUEUE_POSITION_BOUND
+        params = {"keys": list(keys), "limit": bound + 1}
         async with self._tx(what="read queue positions", read_only=True) as conn:
             if self._pg:
-                params = {"keys": list(keys), "limit": bound + 1}
                 # (is it the keys' own row, then one array per column; NULL when empty)
                 parts = {
                     row[0]: [c or () for c in row[1:]]
                     for row in await conn.execute(_PG_POSITIONS, params)
                 }
                 mine = list(zip(*parts[True][:-1], strict=True))
-                _, team, in_flight, n, served_at, since_id, places = parts[False]
+                _, team, in_flight, n, served_at, since_id, order = parts[False]
                 others = list(zip(in_flight, n, served_at, since_id, team, strict=True))
             else:
-                rows = (
-                    await conn.execute(_SQLITE_POSITIONS, {"keys": list(keys), "limit": bound + 1})
-                ).all()
+                rows = (await conn.execute(_SQLITE_POSITIONS, params)).all()
                 # Plain tuples: a refresh handles up to a thousand rows, and a row's
                 # attributes cost more to read than its items.
-                mine, others, places = [], [], []
+                mine, others, order = [], [], []
                 for key, team, in_flight, n, served_at, since_id, place in rows:
                     if key is None:
                         others.append((in_flight, n, served_at, since_id, team))
-                        places.append(place)
+                        order.append(place)
                     else:
                         mine.append((key, team, in_flight, n, served_at, since_id))
-        ahead = _Ahead.of(others, list(places), bound=bound)
+        ahead = _Ahead.of(others, order, bound=bound)
         places = {}
         for key, team, in_flight, n, served_at, since_id in mine:
             before = ahead.count(t=in_flight + n, team=team, served_at=served_at, since_id=since_id)
