@@ -50,7 +50,7 @@ async def serve_platforms(
             elif ingress:
                 if s.slack_signing_secret is None:
                     raise ConfigError("SLACK_SIGNING_SECRET is required in HTTP mode")
-                http.add_routes(slack_routes(slack.app))
+                http.add_routes(slack_routes(slack.app, pacer=rt.pacer))
                 log.info("Slack: HTTP mode, POST /slack/events on port %s", s.port)
         if s.discord_enabled:
             discord = run_discord if ingress else discord_replies_only

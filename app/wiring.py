@@ -13,6 +13,7 @@ from app.settings import Settings, api_key_for
 from bot.config import Catalogue
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.model_client import OpenAIClient
+from bot.pacing import Pacer
 from bot.service import AskService
 from bot.weeks import utc_now
 from storage import SqlConversationStore, SqlJobQueue, SqlLedger, make_engine, upgrade
@@ -31,6 +32,7 @@ class Runtime:
     dispatcher: Dispatcher
     queue: SqlJobQueue
     metrics: Metrics
+    pacer: Pacer
 
     async def health(self) -> None:
         """Raises `StorageError` unless the database takes a write, within 2 s."""
@@ -62,6 +64,8 @@ async def build_runtime(
             await upgrade(engine)
         ledger = SqlLedger(engine)
         metrics = Metrics()
+        # One per process: intake, job starts and deliveries share each loop turn.
+        pacer = Pacer()
         service = AskService(
             catalogue=catalogue,
             ledger=ledger,
@@ -70,6 +74,7 @@ async def build_runtime(
             observer=metrics,
             log_prompts=settings.log_prompts,
             reports=SqlReports(engine),
+            pacer=pacer,
         )
         queue = SqlJobQueue(engine)
         dispatcher = Dispatcher(
@@ -82,10 +87,11 @@ async def build_runtime(
                 grace_s=settings.shutdown_grace_seconds,
                 max_attempts=settings.job_max_attempts,
             ),
+            pacer=pacer,
         )
         metrics.track_in_flight(lambda: dispatcher.in_flight)
         yield Runtime(
-            settings, catalogue, service, ledger, engine, model, dispatcher, queue, metrics
+            settings, catalogue, service, ledger, engine, model, dispatcher, queue, metrics, pacer
         )
     finally:
         await model.aclose()

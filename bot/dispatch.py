@@ -29,6 +29,7 @@ from bot.backoff import Backoff
 from bot.domain import AskRequest
 from bot.errors import BotError, StorageError
 from bot.intake import Parsed
+from bot.pacing import Pacer
 from bot.ports import Job, JobQueue, Progress, Replier, ReplierFactory, Route, SaveRoute
 from bot.service import AskOutcome, AskService
 from bot.weeks import utc_now
@@ -86,8 +87,11 @@ class Dispatcher:
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         worker: str | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._service = service
+        # A claim starts up to `max_concurrent` jobs at once: they start a few a turn.
+        self._pacer = pacer or Pacer()
         self._queue = queue
         self._settings = settings or DispatchSettings()
         self._clock = clock
@@ -244,6 +248,7 @@ class Dispatcher:
             task.add_done_callback(lambda _t, k=job.key: self._inflight.pop(k, None))
 
     async def _run_job(self, job: Job) -> None:
+        await self._pacer()
         queued = self._waiting.pop(job.key, None)
         if queued is not None:
             # The "queued" status may have created messages: once its last edit is

@@ -50,6 +50,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.intake import Accepted, Parsed, Refused
+from bot.pacing import Pacer
 from bot.ports import (
     Checkpoint,
     ConversationStore,
@@ -123,8 +124,11 @@ class AskService:
         observer: Observer | None = None,
         log_prompts: bool = False,
         reports: ReportStore | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.catalogue = catalogue
+        # Model calls started together end together: their deliveries take turns.
+        self._pacer = pacer or Pacer()
         self._log_prompts = log_prompts
         self._ledger = ledger
         self._conversations = conversations
@@ -486,6 +490,7 @@ class AskService:
                     on_reasoning=None if show == "off" else pump.reasoning,
                 )
                 record.model_latency_s = self._monotonic() - called
+                await self._pacer()
                 await pump.stop()
                 usage = record.usage = reply.usage
                 # Read now, not at reservation: minutes have passed, and other

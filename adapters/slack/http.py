@@ -20,6 +20,8 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.pacing import URGENT, Pacer
+
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # Slack's payloads are small; refuse anything absurd early
 EVENTS_PATH = "/slack/events"
@@ -126,9 +128,10 @@ class _QuietVerification(logging.Filter):
 logging.getLogger("slack_bolt.RequestVerification").addFilter(_QuietVerification())
 
 
-def slack_routes(app: AsyncApp) -> list[web.RouteDef]:
+def slack_routes(app: AsyncApp, *, pacer: Pacer | None = None) -> list[web.RouteDef]:
     """The routes Slack calls in HTTP mode, for the process's one HTTP server (whose
-    ``client_max_size`` should be `MAX_BODY`)."""
+    ``client_max_size`` should be `MAX_BODY`). With a ``pacer``, a burst of events is
+    handled a few per loop turn, ahead of the background work it also paces."""
     refusals = RefusalLog()
 
     def refuse(status: int, reason: str) -> web.Response:
@@ -136,6 +139,8 @@ def slack_routes(app: AsyncApp) -> list[web.RouteDef]:
         return web.json_response({"error": reason}, status=status)
 
     async def events(request: web.Request) -> web.Response:
+        if pacer is not None:
+            await pacer(URGENT)
         raw = await request.read()
         if not signature_headers_well_formed(request.headers):
             return refuse(401, "invalid request")
