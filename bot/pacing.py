@@ -50,17 +50,23 @@ class Pacer:
         self._turn_due = False  # a new turn is scheduled (the loop's next turn)
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def waiting(self) -> int:
         return sum(1 for _, _, f in self._waiting if not f.done())
 
     async def __call__(self, priority: int = NORMAL) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A loop that closed (a test's, a restart's) took its scheduled turn along.
+            self._loop, self._turn_due, self._turn_began = loop, False, None
+            self._passed, self._waiting, self.per_turn = 0, [], self._initial
         if not self._waiting and self._passed < self.per_turn:
             self._passed += 1
             self._next_turn_soon()
             return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        turn: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._waiting, (priority, next(self._order), turn))
         self._next_turn_soon()
         await turn  # a cancelled waiter is skipped when its turn comes

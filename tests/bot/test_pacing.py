@@ -127,3 +127,24 @@ async def test_long_turns_let_fewer_through_and_the_next_crowd_starts_afresh() -
 def test_at_least_one_passes_per_turn() -> None:
     with pytest.raises(ValueError):
         Pacer(per_turn=0)
+
+
+def test_a_pacer_outlives_its_event_loop() -> None:
+    """A loop that closes mid-turn (a test's, a restart's) drops the pacer's scheduled
+    turn: the next loop still gets callers through."""
+    pacer = Pacer(per_turn=2)
+
+    async def crowd() -> None:
+        await asyncio.gather(*(pacer() for _ in range(5)))
+
+    async def fill_this_turn() -> None:
+        asyncio.get_running_loop().stop()  # after this turn
+        await pacer()
+        await pacer()  # the turn is full; its reset is scheduled and never runs
+
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(fill_this_turn())
+    finally:
+        first.close()
+    asyncio.run(asyncio.wait_for(crowd(), 1))
