@@ -195,12 +195,14 @@ async def in_flight(n: int, latency: float, db: str, summaries: str | None = Non
         if c.method == "chat.update" and "Thinking…" in str(c.args.get("text", ""))
     )
     over, samples = lag_over(metrics, 0.05)
+    over_25, _ = lag_over(metrics, 0.025)
     thinking = (
         f", {summaries} summaries · {shown} status edits showed reasoning" if summaries else ""
     )
     return (
         f"{n} in flight, model {latency:.0f} s{thinking}: peak RSS {rss:.0f} MB · loop lag p99 "
-        f"≤ {lag_p99_ms(metrics):.0f} ms ({over} of {samples} samples over 50 ms) · "
+        f"≤ {lag_p99_ms(metrics):.0f} ms ({over} of {samples} samples over 50 ms, "
+        f"{over_25} over 25 ms) · "
         f"ack p99 of {len(probes)} probes during load "
         f"{pct(probes, 0.99) * 1000:.0f} ms (p50 {statistics.median(probes) * 1000:.0f}) · "
         f"burst ack p50/p99 {statistics.median(load_acks) * 1000:.0f}/"

@@ -88,6 +88,27 @@ async def test_urgent_callers_go_first() -> None:
     assert order == ["job 1", "ack 1", "ack 2", "job 2", "job 3"]
 
 
+async def test_acknowledgements_keep_their_pace_however_long_the_turns() -> None:
+    pacer = Pacer(per_turn=1, turn_s=0.0, urgent_per_turn=3)  # every turn "too long"
+    passed: list[tuple[str, int]] = []
+
+    async def one(name: str, priority: int, turns: Turns) -> None:
+        await pacer(priority)
+        passed.append((name, turns.now))
+
+    with Turns() as turns:
+        await asyncio.gather(
+            *(one("job", NORMAL, turns) for _ in range(3)),
+            *(one("ack", URGENT, turns) for _ in range(9)),
+        )
+    acks = [t for name, t in passed if name == "ack"]
+    # Three a turn; in the first, the job that came first had taken one place.
+    assert list(per_turn(acks)) == [2, 3, 3, 1]
+    jobs = [t for name, t in passed if name == "job"]
+    assert passed[0][0] == "job"  # the first job passed before any ack arrived
+    assert sorted(jobs)[1] > max(acks)  # the others waited for the acks
+
+
 async def test_a_cancelled_waiter_gives_its_place_to_the_next() -> None:
     pacer = Pacer(per_turn=1, turn_s=10.0)
     # Started in one turn, in this order: the first passes, the next two wait, and the
