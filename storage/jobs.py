@@ -52,12 +52,17 @@ REAP_EVERY_S = 5.0
 _BY_KEY = jobs.c.key == bindparam("k")
 
 
-def _locked(*where: Any, skip_locked: bool = False) -> Any:
-    """The jobs ``where`` holds, each locked in id order. Every write that waits for
-    locks on several jobs takes them in this one order (a claim skips locked ones), so
-    two such writers never wait on each other crosswise (a deadlock)."""
+def _lock_in_order(*where: Any, skip_locked: bool = False) -> Any:
+    """Lock the jobs ``where`` holds in id order. Every write that waits for locks on
+    several jobs takes them in this one order (a claim skips locked ones), so two such
+    writers never wait on each other crosswise (a deadlock)."""
     ids = select(jobs.c.id).where(*where).order_by(jobs.c.id)
-    return jobs.c.id.in_(ids.with_for_update(skip_locked=skip_locked).scalar_subquery())
+    return ids.with_for_update(skip_locked=skip_locked)
+
+
+def _locked(*where: Any, skip_locked: bool = False) -> Any:
+    """The jobs ``where`` holds, locked as `_lock_in_order` does."""
+    return jobs.c.id.in_(_lock_in_order(*where, skip_locked=skip_locked).scalar_subquery())
 
 
 _UPDATES = {
@@ -368,9 +373,7 @@ class SqlJobQueue(SqlStore):
         # first, in order (one lock alone cannot close a cycle).
         keys = sorted({params["k"] for _, params in batch})
         if len(keys) > 1:
-            await conn.execute(
-                select(jobs.c.id).where(jobs.c.key.in_(keys)).order_by(jobs.c.id).with_for_update()
-            )
+            await conn.execute(_lock_in_order(jobs.c.key.in_(keys)))
         finishes = by_kind.pop("finish", [])
         for kind, params in by_kind.items():
             await conn.execute(_UPDATES[kind], params)
